@@ -1,0 +1,284 @@
+"""Render every file LLaMA-Factory reads from the matrix, in memory first, then to disk atomically.
+
+Committed files use paths relative to the project root, the working directory every job runs in
+(LLaMA-Factory resolves dataset_dir, deepspeed and output_dir against the cwd). Run folders get
+their own copy with absolute paths via `training_yaml(..., output_dir=...)`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+import jinja2
+
+from mprtune.matrix import Matrix, Task, BaseModel, Variant
+from mprtune.paths import CONFIGS_DIR, DATASET_INFO, MATRIX_FILE, runs_dir_name
+
+TEMPLATES_DIR = Path(__file__).resolve().parent.parent / "templates"
+SAMPLES_SUBDIR = "samples"
+DEEPSPEED_FILES = {"zero2": "ds_zero2.json", "zero3": "ds_zero3.json"}
+
+
+@dataclass(frozen=True)
+class RenderedFile:
+    path: str  # posix, relative to the output root
+    text: str
+    kind: str  # train | predict | dataset_info | deepspeed
+
+
+@dataclass(frozen=True)
+class PredictSpec:
+    """One prediction job: a base model on an eval set, with or without a variant's adapter."""
+
+    key: str  # variant name (tuned) or base__<model>__<evals> (shared baseline)
+    model: BaseModel
+    task: Task
+    adapter_variant: str | None
+
+    @property
+    def is_baseline(self) -> bool:
+        return self.adapter_variant is None
+
+
+def yaml_scalar(value: Any) -> str:
+    """One YAML scalar that round-trips through yaml.safe_load whatever the string holds."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        text = repr(value)
+        if "e" in text:  # PyYAML (YAML 1.1) reads 5e-05 as a string: it needs a dot and a signed exponent
+            mantissa, exponent = text.split("e")
+            if "." not in mantissa:
+                mantissa += ".0"
+            sign = "-" if exponent.startswith("-") else "+"
+            return f"{mantissa}e{sign}{exponent.lstrip('+-').lstrip('0') or '0'}"
+        return text
+    if isinstance(value, (list, tuple)):
+        return "[" + ", ".join(yaml_scalar(v) for v in value) + "]"
+    # A JSON string is a valid YAML double-quoted scalar: `:`, `#`, quotes, `on`, newlines stay strings.
+    return json.dumps(str(value), ensure_ascii=False)
+
+
+@lru_cache(maxsize=1)
+def _environment() -> jinja2.Environment:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
+        undefined=jinja2.StrictUndefined,
+        keep_trailing_newline=True,
+        autoescape=False,
+    )
+    env.filters["y"] = yaml_scalar
+    return env
+
+
+def render_template(name: str, **context: Any) -> str:
+    return _environment().get_template(name).render(**context)
+
+
+def source_name(matrix: Matrix) -> str:
+    return MATRIX_FILE if matrix.source.name == MATRIX_FILE else matrix.source.name
+
+
+def training_config_path(variant_name: str) -> str:
+    return f"{CONFIGS_DIR}/{variant_name}.yaml"
+
+
+def predict_config_path(key: str) -> str:
+    return f"{CONFIGS_DIR}/predict/{key}.yaml"
+
+
+def default_output_dir(matrix: Matrix, variant_name: str) -> str:
+    return f"{runs_dir_name(matrix.profile)}/{variant_name}"
+
+
+def default_predict_dir(matrix: Matrix, spec: PredictSpec) -> str:
+    runs = runs_dir_name(matrix.profile)
+    return f"{runs}/{spec.key}/predict" if not spec.is_baseline else f"{runs}/baselines/{spec.key}"
+
+
+def cutoff_len(variant: Variant) -> int:
+    return int(variant.recipe.get("cutoff_len", variant.task.cutoff_len))
+
+
+def _recipe_view(variant: Variant) -> dict[str, Any]:
+    return {k: v for k, v in variant.recipe.items() if k != "extra_args"}
+
+
+def training_yaml(matrix: Matrix, variant: Variant, output_dir: str | None = None,
+                  data_dir: str | None = None) -> str:
+    stage = variant.recipe.get("deepspeed")
+    return render_template(
+        "train.yaml.j2",
+        source=source_name(matrix),
+        profile=matrix.profile,
+        variant=variant,
+        recipe=_recipe_view(variant),
+        extra_args=sorted(variant.recipe.get("extra_args", {}).items()),
+        deepspeed_file=f"{CONFIGS_DIR}/deepspeed/{DEEPSPEED_FILES[stage]}" if stage else "",
+        data_dir=data_dir or matrix.data_dir,
+        cutoff_len=cutoff_len(variant),
+        output_dir=output_dir or default_output_dir(matrix, variant.name),
+        self_path=training_config_path(variant.name),
+    )
+
+
+def baseline_key(variant: Variant) -> str:
+    return f"base__{variant.model.name}__{'+'.join(variant.task.eval)}"
+
+
+def predict_specs(matrix: Matrix, variants: list[Variant]) -> list[PredictSpec]:
+    """Tuned predictions for each variant plus one shared baseline per (base model, eval set)."""
+    specs: dict[str, PredictSpec] = {}
+    for variant in variants:
+        base = PredictSpec(baseline_key(variant), variant.model, variant.task, None)
+        specs.setdefault(base.key, base)
+        specs[variant.name] = PredictSpec(variant.name, variant.model, variant.task, variant.name)
+    return list(specs.values())
+
+
+def predict_yaml(matrix: Matrix, spec: PredictSpec, output_dir: str | None = None,
+                 adapter_dir: str | None = None, data_dir: str | None = None) -> str:
+    variant = matrix.variants.get(spec.adapter_variant or "") or next(
+        v for v in matrix.variants.values() if baseline_key(v) == spec.key)
+    adapter = adapter_dir or (default_output_dir(matrix, spec.adapter_variant) if spec.adapter_variant else "")
+    description = (f"predictions of variant {spec.adapter_variant}" if spec.adapter_variant
+                   else f"baseline predictions of {spec.model.name} on {'+'.join(spec.task.eval)}")
+    return render_template(
+        "predict.yaml.j2",
+        source=source_name(matrix),
+        profile=matrix.profile,
+        description=description,
+        model=spec.model,
+        adapter_dir=adapter,
+        eval_datasets=list(spec.task.eval),
+        data_dir=data_dir or matrix.data_dir,
+        cutoff_len=int(matrix.predict.get("cutoff_len", cutoff_len(variant))),
+        output_dir=output_dir or default_predict_dir(matrix, spec),
+        recipe=_recipe_view(variant),
+        predict={"per_device_eval_batch_size": 16, "max_new_tokens": 128, **matrix.predict},
+        self_path=predict_config_path(spec.key),
+    )
+
+
+def dataset_info_json(matrix: Matrix) -> str:
+    datasets = sorted(matrix.datasets.values(), key=lambda d: d.name)
+    return render_template("dataset_info.json.j2", source=source_name(matrix), datasets=datasets)
+
+
+def dataset_info_paths(matrix: Matrix) -> list[str]:
+    """The matrix's data dir and its samples mirror share one dataset_info.json (same names)."""
+    data_dir = matrix.data_dir.rstrip("/")
+    base = data_dir[: -len("/" + SAMPLES_SUBDIR)] if data_dir.endswith("/" + SAMPLES_SUBDIR) else data_dir
+    return [f"{base}/{DATASET_INFO}", f"{base}/{SAMPLES_SUBDIR}/{DATASET_INFO}"]
+
+
+def render_matrix(matrix: Matrix) -> list[RenderedFile]:
+    files: list[RenderedFile] = []
+    variants = list(matrix.variants.values())
+    for variant in variants:
+        files.append(RenderedFile(training_config_path(variant.name), training_yaml(matrix, variant), "train"))
+    for spec in predict_specs(matrix, variants):
+        files.append(RenderedFile(predict_config_path(spec.key), predict_yaml(matrix, spec), "predict"))
+    info = dataset_info_json(matrix)
+    files.extend(RenderedFile(path, info, "dataset_info") for path in dataset_info_paths(matrix))
+    stages = sorted({v.recipe["deepspeed"] for v in variants if v.recipe.get("deepspeed")})
+    for stage in stages:
+        name = DEEPSPEED_FILES[stage]
+        files.append(RenderedFile(f"{CONFIGS_DIR}/deepspeed/{name}", render_template(name + ".j2"), "deepspeed"))
+    return files
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write via a temporary file + rename, so a crash never leaves a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_files(files: list[RenderedFile], out: Path) -> list[Path]:
+    written = []
+    for file in files:
+        target = out / file.path
+        if not target.exists() or target.read_text(encoding="utf-8") != file.text:
+            atomic_write(target, file.text)
+        written.append(target)
+    return written
+
+
+def stale_files(files: list[RenderedFile], out: Path) -> list[str]:
+    """Rendered YAMLs on disk that the matrix no longer produces (a removed or renamed variant)."""
+    expected = {f.path for f in files}
+    found = []
+    for folder in (out / CONFIGS_DIR, out / CONFIGS_DIR / "predict"):
+        if folder.is_dir():
+            found += [p.relative_to(out).as_posix() for p in sorted(folder.glob("*.yaml"))]
+    return [p for p in found if p not in expected]
+
+
+def drifted_files(files: list[RenderedFile], out: Path) -> list[str]:
+    """Files whose on-disk text differs from the render (missing counts), plus stale ones."""
+    drifted = []
+    for file in files:
+        target = out / file.path
+        if not target.is_file() or target.read_text(encoding="utf-8") != file.text:
+            drifted.append(file.path)
+    return drifted + [f"{p} (stale: no longer in the matrix)" for p in stale_files(files, out)]
+
+
+@dataclass(frozen=True)
+class RenderOutcome:
+    written: list[Path]
+    warnings: list[str]
+
+
+def verify(matrix: Matrix, files: list[RenderedFile], out: Path, cache_dir: Path | None) -> list[str]:
+    """LLaMA-Factory's view of the rendered files: errors (warnings are returned by render_project)."""
+    from mprtune import lfcheck
+
+    errors: list[str] = []
+    for file in files:
+        if file.kind == "dataset_info":
+            errs, _ = lfcheck.check_dataset_info(file.text, file.path)
+            errors += errs
+    yamls = {file.path: file.text for file in files if file.kind in ("train", "predict")}
+    errors += lfcheck.check_yamls(yamls, cache_dir / "lfcheck.json" if cache_dir else None)
+    return errors
+
+
+def render_project(matrix: Matrix, out: Path, check_only: bool = False, lf_check: bool = True,
+                   cache_dir: Path | None = None) -> RenderOutcome:
+    """Render in memory, verify with LLaMA-Factory, then write (or, with check_only, compare)."""
+    from mprtune import lfcheck
+    from mprtune.errors import ConfigError, DriftError
+
+    files = render_matrix(matrix)
+    if check_only:
+        drifted = drifted_files(files, out)
+        if drifted:
+            raise DriftError("rendered files differ from " + source_name(matrix) + " (run `mprtune render`): "
+                             + ", ".join(drifted))
+    if lf_check:
+        errors = verify(matrix, files, out, cache_dir)
+        if errors:
+            raise ConfigError(errors)
+    # Only the data dir this profile trains from must hold the files.
+    warnings = lfcheck.check_dataset_info(dataset_info_json(matrix), f"{matrix.data_dir}/{DATASET_INFO}",
+                                          out / matrix.data_dir)[1]
+    written = [] if check_only else write_files(files, out)
+    return RenderOutcome(written, warnings)

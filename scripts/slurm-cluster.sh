@@ -1,0 +1,414 @@
+#!/usr/bin/env bash
+# Bring up / tear down a private single-node Slurm cluster for tests.
+#
+#   scripts/slurm-cluster.sh up|down|status|env [BASE_DIR]
+#
+# BASE_DIR defaults to $MPRTUNE_SLURM_BASE, else /tmp/mprtune-slurm. Everything
+# (munge key and socket, slurm.conf, gres.conf, state, spool, logs, pid files,
+# fake GPU devices, jobcomp file) lives under BASE_DIR; the daemons listen on
+# private ports (16817/16818) so a distro Slurm cannot clash.
+#
+#   up      install the Debian packages if missing, start munged, slurmctld and
+#           slurmd, wait for the node to be idle and a warm-up job to complete.
+#           Idempotent. Prints `export SLURM_CONF=BASE_DIR/slurm.conf` on stdout
+#           (progress goes to stderr), so `eval "$(scripts/slurm-cluster.sh up)"`.
+#   down    cancel all jobs, wait for an empty queue, stop the daemons by pid.
+#           Idempotent.
+#   status  exit 0 if the cluster answers `sinfo`, else 1.
+#   env     print the export line only.
+#
+# Needs root (daemons run as root, fake GPUs are made with mknod) and, when the
+# packages are missing, apt-get. Must run without systemd: every daemon is
+# started by hand with a pid file and stopped by that pid, never by name.
+#
+# Tunables (env): MPRTUNE_SLURM_CPUS   CPUs to advertise (default: the real count,
+#                                      or 4 via config_overrides when fewer than 2
+#                                      cores could run two 1-CPU jobs at once)
+#                 MPRTUNE_SLURM_TIMEOUT seconds to wait for each start-up phase (60)
+set -euo pipefail
+
+export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
+
+usage() {
+    echo "usage: $0 up|down|status|env [BASE_DIR]" >&2
+    exit 2
+}
+
+[[ $# -ge 1 && $# -le 2 ]] || usage
+CMD=$1
+BASE=${2:-${MPRTUNE_SLURM_BASE:-/tmp/mprtune-slurm}}
+[[ -n $BASE ]] || usage
+case $BASE in
+/*) ;;
+*) BASE="$(pwd)/$BASE" ;;
+esac
+BASE=${BASE%/}
+
+SLURMCTLD_PORT=16817
+SLURMD_PORT=16818
+PHASE_TIMEOUT=${MPRTUNE_SLURM_TIMEOUT:-60}
+
+CONF=$BASE/slurm.conf
+GRES_CONF=$BASE/gres.conf
+JOBCOMP=$BASE/jobcomp.txt
+MUNGE_DIR=$BASE/munge
+MUNGE_KEY=$MUNGE_DIR/munge.key
+MUNGE_SOCK_DIR=$MUNGE_DIR/run
+MUNGE_SOCK=$MUNGE_SOCK_DIR/munge.socket
+MUNGE_PID=$BASE/run/munged.pid
+SLURMCTLD_PID=$BASE/run/slurmctld.pid
+SLURMD_PID=$BASE/run/slurmd.pid
+# Every daemon we start carries this in its environment, and so does every
+# slurmstepd that slurmd forks: `down` uses it as a last resort to find
+# leftovers of *this* cluster only.
+MARKER="MPRTUNE_SLURM_DAEMON=$BASE"
+
+log() { echo "slurm-cluster: [$(date +%T)] $*" >&2; }
+die() {
+    log "ERROR: $*"
+    exit 1
+}
+
+env_line() { echo "export SLURM_CONF=$CONF"; }
+
+# Run a Slurm client against this cluster, bounded in time.
+sl() { SLURM_CONF=$CONF timeout 15 "$@"; }
+
+# --- pid helpers --------------------------------------------------------------
+
+# pid_alive PIDFILE NAME: print the pid if the file names a live process whose
+# command is NAME (guards against a stale file whose pid was reused).
+pid_alive() {
+    local file=$1 name=$2 pid comm
+    [[ -f $file ]] || return 1
+    pid=$(tr -dc '0-9' <"$file" 2>/dev/null || true)
+    [[ -n $pid ]] || return 1
+    comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
+    [[ $comm == "$name" ]] || return 1
+    echo "$pid"
+}
+
+# stop_pid PID LABEL: SIGTERM, wait up to 20 s, then SIGKILL and wait.
+stop_pid() {
+    local pid=$1 label=$2 i
+    kill -TERM "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 200; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    log "$label (pid $pid) ignored SIGTERM for 20 s, sending SIGKILL"
+    kill -KILL "$pid" 2>/dev/null || return 0
+    for ((i = 0; i < 50; i++)); do
+        kill -0 "$pid" 2>/dev/null || return 0
+        sleep 0.1
+    done
+    log "WARNING: $label (pid $pid) still alive after SIGKILL"
+}
+
+stop_daemon() {
+    local file=$1 name=$2 pid
+    if pid=$(pid_alive "$file" "$name"); then
+        log "stopping $name (pid $pid)"
+        stop_pid "$pid" "$name"
+    fi
+    rm -f "$file"
+}
+
+# Processes whose environment carries our marker (daemons and their slurmstepd).
+marked_pids() {
+    local d pid
+    for d in /proc/[0-9]*; do
+        pid=${d#/proc/}
+        [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+        if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qxF "$MARKER"; then
+            echo "$pid"
+        fi
+    done
+}
+
+# --- status -------------------------------------------------------------------
+
+responding() {
+    [[ -f $CONF ]] || return 1
+    # Without a live slurmctld the clients retry for ~10 s: fail fast instead.
+    pid_alive "$SLURMCTLD_PID" slurmctld >/dev/null || return 1
+    sl sinfo --noheader >/dev/null 2>&1
+}
+
+node_state() {
+    sl sinfo --noheader --Node --format=%T 2>/dev/null | head -n1
+}
+
+healthy() {
+    pid_alive "$MUNGE_PID" munged >/dev/null || return 1
+    pid_alive "$SLURMCTLD_PID" slurmctld >/dev/null || return 1
+    pid_alive "$SLURMD_PID" slurmd >/dev/null || return 1
+    responding || return 1
+    case $(node_state) in
+    idle | mixed | allocated | completing) return 0 ;;
+    *) return 1 ;;
+    esac
+}
+
+# --- down ---------------------------------------------------------------------
+
+do_down() {
+    local i ids
+    if responding; then
+        ids=$(sl squeue --noheader --format=%i 2>/dev/null | tr '\n' ' ' || true)
+        if [[ -n ${ids// /} ]]; then
+            log "cancelling jobs: $ids"
+            # shellcheck disable=SC2086
+            sl scancel $ids 2>/dev/null || true
+        fi
+        for ((i = 0; i < 60; i++)); do
+            ids=$(sl squeue --noheader --format=%i 2>/dev/null || echo unknown)
+            [[ -z $ids ]] && break
+            sleep 0.5
+        done
+        [[ -z $ids ]] || log "WARNING: queue not empty after 30 s: $(echo $ids)"
+    fi
+    stop_daemon "$SLURMD_PID" slurmd
+    stop_daemon "$SLURMCTLD_PID" slurmctld
+    stop_daemon "$MUNGE_PID" munged
+    # Leftovers (e.g. slurmstepd of a job that could not be cancelled, or a
+    # daemon whose pid file was lost): only processes carrying our marker.
+    local pid
+    for pid in $(marked_pids); do
+        log "stopping leftover $(cat "/proc/$pid/comm" 2>/dev/null || echo '?') (pid $pid)"
+        stop_pid "$pid" leftover
+    done
+    rm -f "$MUNGE_SOCK" "$MUNGE_SOCK.lock"
+}
+
+# --- up -----------------------------------------------------------------------
+
+install_packages() {
+    local missing=0 b
+    for b in slurmctld slurmd sbatch munged munge; do
+        command -v "$b" >/dev/null 2>&1 || missing=1
+    done
+    [[ $missing == 0 ]] && return 0
+    [[ $(id -u) == 0 ]] || die "Slurm/munge not installed and not root: cannot apt-get install"
+    command -v apt-get >/dev/null 2>&1 || die "Slurm/munge not installed and no apt-get"
+    log "installing slurmctld slurmd slurm-client munge (apt-get)"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -q >&2 || die "apt-get update failed"
+    apt-get install -y -q slurmctld slurmd slurm-client munge >&2 || die "apt-get install failed"
+}
+
+# wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.2 s.
+wait_for() {
+    local secs=$1 what=$2 deadline
+    shift 2
+    deadline=$((SECONDS + secs))
+    while ! "$@" >/dev/null 2>&1; do
+        if ((SECONDS >= deadline)); then
+            log "timed out after ${secs}s waiting for $what"
+            return 1
+        fi
+        sleep 0.2
+    done
+}
+
+dump_logs() {
+    local f
+    for f in "$BASE"/log/munged.log "$BASE"/log/slurmctld.log "$BASE"/log/slurmd.log; do
+        [[ -f $f ]] || continue
+        echo "----- tail $f" >&2
+        tail -n 25 "$f" >&2
+    done
+}
+
+fail_up() {
+    log "ERROR: $*"
+    dump_logs
+    do_down || true
+    exit 1
+}
+
+munge_ok() { munge -S "$MUNGE_SOCK" -n </dev/null | unmunge -S "$MUNGE_SOCK"; }
+ctld_ok() { sl scontrol ping | grep -q 'is UP'; }
+node_idle() { [[ $(node_state) == idle ]]; }
+
+# Compute the node line from `slurmd -C` (hardware) and the CPU policy.
+node_line() {
+    local host=$1 hw cpus real_mem mem want override=""
+    hw=$(slurmd -C 2>/dev/null | head -n1) || true
+    cpus=$(sed -n 's/.* CPUs=\([0-9]*\).*/\1/p' <<<"$hw")
+    real_mem=$(sed -n 's/.* RealMemory=\([0-9]*\).*/\1/p' <<<"$hw")
+    [[ -n $cpus ]] || cpus=$(nproc)
+    [[ -n $real_mem ]] || real_mem=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
+    mem=$((real_mem * 9 / 10))
+    ((mem >= 1)) || mem=1
+    # We need at least two concurrent 1-CPU jobs. Each job takes >= 1 core
+    # (CR_Core), and with hyper-threads a core is 2 CPUs; describing the node
+    # as plain `CPUs=N` makes each CPU schedulable on its own.
+    want=${MPRTUNE_SLURM_CPUS:-$cpus}
+    if [[ -z ${MPRTUNE_SLURM_CPUS:-} ]] && ((cpus < 2)); then
+        want=4
+    fi
+    if ((want != cpus)); then
+        override="SlurmdParameters=config_overrides"
+    fi
+    echo "NodeName=$host NodeAddr=127.0.0.1 CPUs=$want RealMemory=$mem Gres=gpu:2 State=UNKNOWN"
+    echo "$override"
+}
+
+write_config() {
+    local host=$1 lines node override
+    lines=$(node_line "$host")
+    node=$(sed -n 1p <<<"$lines")
+    override=$(sed -n 2p <<<"$lines")
+    cat >"$CONF" <<EOF
+# Generated by scripts/slurm-cluster.sh: private single-node test cluster.
+ClusterName=mprtune
+SlurmctldHost=$host(127.0.0.1)
+SlurmctldPort=$SLURMCTLD_PORT
+SlurmdPort=$SLURMD_PORT
+AuthType=auth/munge
+CredType=cred/munge
+AuthInfo=socket=$MUNGE_SOCK
+SlurmUser=root
+SlurmdUser=root
+StateSaveLocation=$BASE/state
+SlurmdSpoolDir=$BASE/spool
+SlurmctldPidFile=$SLURMCTLD_PID
+SlurmdPidFile=$SLURMD_PID
+SlurmctldLogFile=$BASE/log/slurmctld.log
+SlurmdLogFile=$BASE/log/slurmd.log
+MailProg=/bin/true
+ProctrackType=proctrack/linuxproc
+TaskPlugin=task/none
+JobAcctGatherType=jobacct_gather/none
+MpiDefault=none
+SchedulerType=sched/backfill
+SchedulerParameters=batch_sched_delay=0
+SelectType=select/cons_tres
+SelectTypeParameters=CR_Core
+GresTypes=gpu
+ReturnToService=2
+MinJobAge=600
+KillWait=5
+InactiveLimit=0
+AccountingStorageType=accounting_storage/none
+JobCompType=jobcomp/filetxt
+JobCompLoc=$JOBCOMP
+$override
+$node
+PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
+EOF
+    cat >"$GRES_CONF" <<EOF
+# Two fake GPUs: character devices cloned from /dev/null.
+AutoDetect=off
+NodeName=$host Name=gpu File=$BASE/dev/gpu0,$BASE/dev/gpu1
+EOF
+}
+
+do_up() {
+    if healthy; then
+        log "already up ($BASE)"
+        env_line
+        return 0
+    fi
+    [[ $(id -u) == 0 ]] || die "must run as root (daemons run as root, fake GPUs need mknod)"
+    install_packages
+    local t0=$SECONDS host
+    host=$(hostname -s)
+    [[ -n $host ]] || die "empty hostname"
+
+    # Whatever is left of an earlier (crashed or half-started) run goes first.
+    do_down
+
+    log "starting cluster in $BASE (node $host)"
+    mkdir -p "$BASE"
+    chmod 755 "$BASE"
+    rm -rf "$BASE/state" "$BASE/spool" "$BASE/run"
+    mkdir -p "$BASE/state" "$BASE/spool" "$BASE/log" "$BASE/run" "$BASE/dev" "$MUNGE_SOCK_DIR"
+    chmod 755 "$BASE/run" "$MUNGE_DIR" "$MUNGE_SOCK_DIR"
+    : >"$JOBCOMP"
+    local i
+    for i in 0 1; do
+        if [[ ! -c $BASE/dev/gpu$i ]]; then
+            rm -f "$BASE/dev/gpu$i"
+            mknod "$BASE/dev/gpu$i" c 1 3
+        fi
+        chmod 666 "$BASE/dev/gpu$i"
+    done
+    if [[ ! -s $MUNGE_KEY ]]; then
+        rm -f "$MUNGE_KEY"
+        dd if=/dev/urandom of="$MUNGE_KEY" bs=1024 count=1 status=none
+    fi
+    chmod 400 "$MUNGE_KEY"
+    write_config "$host"
+
+    log "starting munged"
+    env "$MARKER" munged --force \
+        --key-file="$MUNGE_KEY" --socket="$MUNGE_SOCK" --pid-file="$MUNGE_PID" \
+        --log-file="$BASE/log/munged.log" --seed-file="$MUNGE_DIR/munged.seed" \
+        </dev/null >>"$BASE/log/munged.log" 2>&1 9>&- || fail_up "munged failed to start"
+    wait_for "$PHASE_TIMEOUT" "munged" munge_ok || fail_up "munge does not answer"
+
+    log "starting slurmctld"
+    env "$MARKER" SLURM_CONF="$CONF" slurmctld -c -f "$CONF" \
+        </dev/null >>"$BASE/log/slurmctld.log" 2>&1 9>&- || fail_up "slurmctld failed to start"
+    wait_for "$PHASE_TIMEOUT" "slurmctld" ctld_ok || fail_up "slurmctld does not answer"
+
+    log "starting slurmd"
+    env "$MARKER" SLURM_CONF="$CONF" slurmd -f "$CONF" -N "$host" \
+        </dev/null >>"$BASE/log/slurmd.log" 2>&1 9>&- || fail_up "slurmd failed to start"
+    wait_for "$PHASE_TIMEOUT" "node $host to be idle" node_idle ||
+        fail_up "node not idle (state: $(node_state || true); $(sl sinfo --noheader --Node --format='%T %E' 2>&1 || true))"
+
+    # The first scheduling pass comes a few seconds after slurmctld starts: a
+    # warm-up job makes sure the cluster really runs jobs before we return.
+    log "warm-up job"
+    local job state deadline
+    job=$(sl sbatch --parsable --job-name=warmup --chdir="$BASE" --output=/dev/null \
+        --error=/dev/null --wrap true) || fail_up "warm-up sbatch failed"
+    job=${job%%;*}
+    deadline=$((SECONDS + PHASE_TIMEOUT))
+    while :; do
+        state=$(sl squeue --noheader --states=all --format=%T --jobs="$job" 2>/dev/null || true)
+        case $state in
+        COMPLETED) break ;;
+        FAILED | CANCELLED | TIMEOUT | NODE_FAIL | OUT_OF_MEMORY | BOOT_FAIL | DEADLINE)
+            fail_up "warm-up job $job ended $state"
+            ;;
+        esac
+        ((SECONDS < deadline)) || fail_up "warm-up job $job not completed after ${PHASE_TIMEOUT}s (state: ${state:-?})"
+        sleep 0.2
+    done
+    log "up in $((SECONDS - t0))s (node: $(node_state))"
+    env_line
+}
+
+do_status() {
+    if responding; then
+        sl sinfo --noheader --Node --format='%N %T %c CPUs %G' >&2 || true
+        return 0
+    fi
+    log "not responding ($CONF)"
+    return 1
+}
+
+with_lock() {
+    mkdir -p "$BASE"
+    exec 9>"$BASE/.lock"
+    flock -w 180 9 || die "could not lock $BASE/.lock"
+    "$@"
+}
+
+case $CMD in
+up) with_lock do_up ;;
+down)
+    if [[ -d $BASE ]]; then
+        with_lock do_down
+    else
+        do_down
+    fi
+    ;;
+status) do_status ;;
+env) env_line ;;
+*) usage ;;
+esac
