@@ -97,6 +97,187 @@ def tiny_model(directory: Path, seed: int, corpus_files: tuple[Path, ...]) -> No
     click.echo(f"Tiny Llama written to {directory}")
 
 
+def runs_option(command: Callable) -> Callable:
+    return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Run folders (default: runs/ at the project root, runs-<profile>/ for other "
+                             "profiles; env MPRTUNE_RUNS_DIR).")(command)
+
+
+def select_variants(matrix: Any, names: tuple[str, ...], all_: bool) -> list:
+    from mprtune.errors import MprtuneError as _Error
+
+    if not names and not all_:
+        raise _Error("name the variants to run, or pass --all (known: " + ", ".join(matrix.variants) + ")")
+    return matrix.select(list(names))
+
+
+def make_executor(matrix: Any, gpus: str | None, slots: int | None, backend: str = "local", **slurm: Any):
+    from mprtune.errors import MprtuneError as _Error
+
+    if backend == "slurm":
+        from mprtune.slurm import SlurmExecutor
+
+        return SlurmExecutor(**slurm)
+    from mprtune.local_executor import LocalExecutor
+
+    if gpus and slots:
+        raise _Error("--gpus and --slots are exclusive: GPU slots or CPU slots")
+    if gpus:
+        try:
+            ids = [int(g) for g in gpus.split(",") if g.strip()]
+        except ValueError:
+            raise _Error(f"--gpus: expected comma-separated GPU ids like 0,1, got {gpus!r}") from None
+        return LocalExecutor(gpus=ids)
+    if slots:
+        return LocalExecutor(cpu_slots=slots)
+    return LocalExecutor(gpus=list(matrix.gpus), cpu_slots=matrix.slots)
+
+
+def echo_plan(plan: Any, show_commands: bool) -> None:
+    from mprtune.launcher import describe_spec
+
+    for decision in plan.decisions:
+        click.echo(f"{decision.variant:<32} {decision.action:<7} {decision.reason}")
+    if plan.schedule.placements:
+        click.echo("")
+        click.echo(f"{'variant':<32} {'slot':<6} {'start':>10} {'end':>10} {'hours':>7}")
+        for p in plan.schedule.placements:
+            click.echo(f"{p.variant:<32} {p.slot:<6} {p.start_s / 3600:>9.2f}h {p.end_s / 3600:>9.2f}h "
+                       f"{(p.end_s - p.start_s) / 3600:>7.2f}")
+        s = plan.schedule
+        click.echo(f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(total/slots, longest) "
+                   f"{s.lower_bound_s / 3600:.2f} h, ratio {s.ratio:.3f}")
+    if show_commands:
+        for spec in plan.specs:
+            info = describe_spec(spec)
+            click.echo(f"\n# {spec.name}\ncd {info['cwd']}")
+            click.echo(" ".join(f"{k}={v}" for k, v in sorted(info["env"].items()) if k != "PATH")
+                       + " " + " ".join(info["command"]))
+
+
+@cli.command()
+@click.argument("variants", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every variant of the matrix.")
+@click.option("--gpus", default=None, help="GPU ids, one job per GPU (default: hardware.gpus).")
+@click.option("--slots", type=click.IntRange(min=1), default=None, help="Run N CPU jobs without GPUs.")
+@click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True)
+@click.option("--dry-run", is_flag=True, help="Print the plan, commands and environment; launch nothing.")
+@click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
+@click.option("--partition", default=None, help="Slurm partition.")
+@click.option("--time", "time_limit", default=None, help="Slurm time limit HH:MM:SS.")
+@click.option("--account", default=None, help="Slurm account.")
+@click.option("--sbatch-arg", "sbatch_args", multiple=True, help="Extra sbatch argument (repeatable).")
+@click.option("--detach", is_flag=True, help="Slurm: return right after submission.")
+@runs_option
+@config_option
+@domain_errors
+def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | None, retries: int,
+          dry_run: bool, backend: str, partition: str | None, time_limit: str | None, account: str | None,
+          sbatch_args: tuple[str, ...], detach: bool, runs_dir: Path | None, config_path: Path | None,
+          profile: str) -> None:
+    """Train variants: one job per GPU slot, longest first, resuming and skipping from run folders."""
+    from mprtune import launcher
+
+    matrix = load(config_path, profile)
+    chosen = select_variants(matrix, variants, all_)
+    runs = paths.runs_dir(profile, runs_dir)
+    root = paths.project_root()
+    executor = make_executor(matrix, gpus, slots, backend, partition=partition, time_limit=time_limit,
+                             account=account, sbatch_args=list(sbatch_args), runs=runs, root=root,
+                             matrix=matrix, detach=detach) if backend == "slurm" else \
+        make_executor(matrix, gpus, slots)
+    if dry_run:
+        plan = launcher.plan_training(matrix, chosen, runs, root, executor.slots() or ["cluster"])
+        echo_plan(plan, show_commands=True)
+        if backend == "slurm":
+            for spec in plan.specs:
+                click.echo(f"\n# sbatch script for {spec.name}\n" + executor.script(spec))
+        return
+    def report(event: Any) -> None:
+        click.echo(f"[{event.kind}] {event.name} (slot {event.slot}) {event.message}".rstrip())
+
+    try:
+        results = launcher.train(matrix, chosen, runs, root, executor, retries, report,
+                                 on_plan=lambda plan: echo_plan(plan, show_commands=False))
+    except KeyboardInterrupt:
+        click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
+        sys.exit(130)
+    failed = [s for s in results.values() if s.state == "failed"]
+    for status in failed:
+        click.echo(f"FAILED {status.name}: {status.reason}", err=True)
+        for line in (status.log_tail or "").splitlines()[-8:]:
+            click.echo(f"    {line}", err=True)
+    done = sum(1 for s in results.values() if s.state == "done")
+    click.echo(f"{done} trained, {len(failed)} failed, runs in {runs}")
+    if failed:
+        sys.exit(1)
+
+
+@cli.command()
+@click.argument("variants", nargs=-1)
+@click.option("--gpus", default=None)
+@click.option("--slots", type=click.IntRange(min=1), default=None)
+@runs_option
+@config_option
+@domain_errors
+def plan(variants: tuple[str, ...], gpus: str | None, slots: int | None, runs_dir: Path | None,
+         config_path: Path | None, profile: str) -> None:
+    """The schedule (slot, start, end, makespan vs lower bound) and each job's command, without launching."""
+    from mprtune import launcher
+
+    matrix = load(config_path, profile)
+    chosen = matrix.select(list(variants))
+    executor = make_executor(matrix, gpus, slots)
+    result = launcher.plan_training(matrix, chosen, paths.runs_dir(profile, runs_dir), paths.project_root(),
+                                    executor.slots())
+    echo_plan(result, show_commands=True)
+
+
+@cli.command()
+@click.option("--json", "as_json", is_flag=True, help="A list of objects, one per variant.")
+@click.option("--watch", is_flag=True, help="Refresh every 2 seconds until interrupted.")
+@runs_option
+@config_option
+@domain_errors
+def status(as_json: bool, watch: bool, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
+    """Per variant: state, slot, times, step/total, last loss, ETA, retries, log."""
+    import json
+    import time
+
+    from mprtune.status import status_rows
+
+    matrix = load(config_path, profile)
+    runs = paths.runs_dir(profile, runs_dir)
+    while True:
+        rows = status_rows(matrix, runs)
+        if as_json:
+            click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
+        else:
+            click.echo(format_status(rows))
+        if not watch:
+            return
+        time.sleep(2)
+        click.clear()
+
+
+def format_status(rows: list) -> str:
+    import time
+
+    def when(t: float | None) -> str:
+        return time.strftime("%H:%M:%S", time.localtime(t)) if t else "-"
+
+    lines = [f"{'variant':<32} {'state':<11} {'slot':<5} {'started':>8} {'finished':>8} {'step':>11} "
+             f"{'loss':>7} {'eta':>8} {'retries':>7}  log"]
+    for r in rows:
+        step = f"{r.step}/{r.total_steps}" if r.step is not None else "-"
+        loss = f"{r.loss:.4f}" if r.loss is not None else "-"
+        lines.append(f"{r.variant:<32} {r.state:<11} {r.slot or '-':<5} {when(r.started_at):>8} "
+                     f"{when(r.finished_at):>8} {step:>11} {loss:>7} {r.eta or '-':>8} {r.retries:>7}  {r.log}")
+        if r.reason:
+            lines.append(f"{'':<32} reason: {r.reason}")
+    return "\n".join(lines)
+
+
 def main() -> None:
     cli(prog_name="mprtune")
 

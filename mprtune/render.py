@@ -115,13 +115,14 @@ def _recipe_view(variant: Variant) -> dict[str, Any]:
 
 
 def training_yaml(matrix: Matrix, variant: Variant, output_dir: str | None = None,
-                  data_dir: str | None = None) -> str:
+                  data_dir: str | None = None, model_path: str | None = None) -> str:
     stage = variant.recipe.get("deepspeed")
     return render_template(
         "train.yaml.j2",
         source=source_name(matrix),
         profile=matrix.profile,
         variant=variant,
+        model_path=model_path or variant.model.path,
         recipe=_recipe_view(variant),
         extra_args=sorted(variant.recipe.get("extra_args", {}).items()),
         deepspeed_file=f"{CONFIGS_DIR}/deepspeed/{DEEPSPEED_FILES[stage]}" if stage else "",
@@ -147,7 +148,8 @@ def predict_specs(matrix: Matrix, variants: list[Variant]) -> list[PredictSpec]:
 
 
 def predict_yaml(matrix: Matrix, spec: PredictSpec, output_dir: str | None = None,
-                 adapter_dir: str | None = None, data_dir: str | None = None) -> str:
+                 adapter_dir: str | None = None, data_dir: str | None = None, model_path: str | None = None,
+                 max_samples: int | None = None) -> str:
     variant = matrix.variants.get(spec.adapter_variant or "") or next(
         v for v in matrix.variants.values() if baseline_key(v) == spec.key)
     adapter = adapter_dir or (default_output_dir(matrix, spec.adapter_variant) if spec.adapter_variant else "")
@@ -159,6 +161,8 @@ def predict_yaml(matrix: Matrix, spec: PredictSpec, output_dir: str | None = Non
         profile=matrix.profile,
         description=description,
         model=spec.model,
+        model_path=model_path or spec.model.path,
+        max_samples=max_samples,
         adapter_dir=adapter,
         eval_datasets=list(spec.task.eval),
         data_dir=data_dir or matrix.data_dir,
