@@ -148,10 +148,14 @@ def echo_plan(plan: Any, show_commands: bool) -> None:
         click.echo(f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(total/slots, longest) "
                    f"{s.lower_bound_s / 3600:.2f} h, ratio {s.ratio:.3f}")
     if show_commands:
+        slots = {p.variant: p.slot for p in plan.schedule.placements}
         for spec in plan.specs:
             info = describe_spec(spec)
-            click.echo(f"\n# {spec.name}\ncd {info['cwd']}")
-            click.echo(" ".join(f"{k}={v}" for k, v in sorted(info["env"].items()) if k != "PATH")
+            slot = slots.get(spec.name, "")
+            gpu = "" if slot.startswith("cpu") or slot == "cluster" else slot
+            click.echo(f"\n# {spec.name} (slot {slot})\ncd {info['cwd']}")
+            click.echo(f"CUDA_VISIBLE_DEVICES={gpu} "
+                       + " ".join(f"{k}={v}" for k, v in sorted(info["env"].items()) if k != "PATH")
                        + " " + " ".join(info["command"]))
 
 
@@ -258,6 +262,51 @@ def status(as_json: bool, watch: bool, runs_dir: Path | None, config_path: Path 
             return
         time.sleep(2)
         click.clear()
+
+
+@cli.command()
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where collect.json, collect.csv and loss_curves.png go (default: the runs dir).")
+@runs_option
+@config_option
+@domain_errors
+def collect(out: Path | None, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
+    """Inventory of the runs (adapter, losses, time, samples/s, checkpoints) + one PNG of all loss curves."""
+    from mprtune.collect import collect_runs, loss_curves, plot_loss_curves, write_inventory
+
+    matrix = load(config_path, profile)
+    runs = paths.runs_dir(profile, runs_dir)
+    out = out or runs
+    records = collect_runs(matrix, runs)
+    written = write_inventory(records, out)
+    written.append(plot_loss_curves(loss_curves(matrix, runs), out / "loss_curves.png"))
+    click.echo(f"{'variant':<32} {'state':<11} {'final':>7} {'best':>7} {'time s':>8} {'samp/s':>7} "
+               f"{'adapter MB':>10}  checkpoints")
+    for r in records:
+        fmt = lambda v, spec: format(v, spec) if v is not None else "-"
+        size = r.adapter_bytes / 1e6 if r.adapter_bytes else None
+        click.echo(f"{r.variant:<32} {r.state:<11} {fmt(r.final_loss, '.4f'):>7} {fmt(r.best_loss, '.4f'):>7} "
+                   f"{fmt(r.train_seconds, '.1f'):>8} {fmt(r.samples_per_second, '.2f'):>7} "
+                   f"{fmt(size, '.2f'):>10}  {','.join(r.checkpoints) or '-'}")
+    click.echo("Wrote " + ", ".join(str(p) for p in written))
+
+
+@cli.command()
+@click.argument("variant")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
+              help="Folder for the merged model.")
+@click.option("--device", type=click.Choice(["cpu", "auto"]), default="cpu", show_default=True)
+@runs_option
+@config_option
+@domain_errors
+def export(variant: str, out: Path, device: str, runs_dir: Path | None, config_path: Path | None,
+           profile: str) -> None:
+    """Merge VARIANT's adapter into its base model (llamafactory-cli export) for deployment."""
+    from mprtune.export import export_variant
+
+    matrix = load(config_path, profile)
+    folder = export_variant(matrix, variant, paths.runs_dir(profile, runs_dir), paths.project_root(), out, device)
+    click.echo(f"Merged model written to {folder}")
 
 
 def format_status(rows: list) -> str:

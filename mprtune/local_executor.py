@@ -23,20 +23,21 @@ def _die_with_parent() -> None:
         pass
 
 
-def kill_group(pid: int, grace_s: float = 10.0) -> None:
-    """SIGTERM the process group, then SIGKILL whatever is left after the grace period."""
-    for sig, wait in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-        try:
-            os.killpg(pid, sig)
-        except ProcessLookupError:
-            return
-        deadline = time.monotonic() + wait
-        while time.monotonic() < deadline:
-            try:
-                os.killpg(pid, 0)
-            except ProcessLookupError:
-                return
-            time.sleep(0.05)
+def kill_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the job's process group, wait for its leader, then SIGKILL whatever is left."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # grandchildren (torchrun workers) that outlived the leader
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -59,7 +60,6 @@ class LocalJob:
         self.spec = spec
         self.slot = slot
         self.process = process
-        self._cancelled = False
 
     @property
     def job_id(self) -> str:
@@ -72,9 +72,7 @@ class LocalJob:
         return self.poll() is not None
 
     def cancel(self) -> None:
-        self._cancelled = True
-        kill_group(self.process.pid)
-        self.process.wait()
+        kill_group(self.process)
 
     def logs(self, lines: int = 40) -> str:
         return tail(self.spec.paths.stderr, lines) + "\n" + tail(self.spec.paths.stdout, lines)
