@@ -309,6 +309,58 @@ def export(variant: str, out: Path, device: str, runs_dir: Path | None, config_p
     click.echo(f"Merged model written to {folder}")
 
 
+@cli.command()
+@click.argument("variants", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every variant of the matrix.")
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N rows of each eval dataset.")
+@click.option("--gpus", default=None, help="GPU ids for the prediction jobs (default: hardware.gpus).")
+@click.option("--slots", type=click.IntRange(min=1), default=None, help="Run N CPU prediction jobs.")
+@click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Where reports/<timestamp>/ go (default: reports/ at the project root).")
+@runs_option
+@config_option
+@domain_errors
+def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str | None, slots: int | None,
+            reports_dir: Path | None, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
+    """Base model vs base + adapter on the held-out set: metrics, intervals, report."""
+    from mprtune.compare import compare as run_compare
+
+    matrix = load(config_path, profile)
+    chosen = select_variants(matrix, variants, all_)
+    reports = reports_dir or paths.project_root() / "reports"
+    outcome = run_compare(matrix, chosen, paths.runs_dir(profile, runs_dir), paths.project_root(),
+                          make_executor(matrix, gpus, slots), limit, reports,
+                          on_event=lambda e: click.echo(f"[{e.kind}] {e.name} (slot {e.slot}) {e.message}".rstrip()))
+    click.echo(f"Report: {outcome.report_dir / 'report.md'}")
+
+
+@cli.command()
+@click.option("--task", required=True, help="grammar, paraphrase, knowledge, or a task name from the matrix.")
+@click.option("--predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="System outputs, one per line.")
+@click.option("--source", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
+              help="Inputs, one per line, aligned with the predictions.")
+@click.option("--references", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
+              required=True, help="Reference file(s), one per line; repeat for several references.")
+@click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
+@click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
+@domain_errors
+def score(task: str, predictions: Path, source: Path, references: tuple[Path, ...], fmt: str, no_ci: bool) -> None:
+    """Score any system's outputs with the same metrics as `compare`."""
+    import json
+
+    from mprtune.scoring_files import score_files
+
+    scores = score_files(task, predictions, source, list(references), with_ci=not no_ci)
+    if fmt == "json":
+        click.echo(json.dumps(scores, indent=2, sort_keys=True))
+        return
+    click.echo(f"{'metric':<16} {'value':>10} {'95% CI':>22} {'n':>6}")
+    for name, value in scores.items():
+        ci = (f"[{value['ci_low']:.4f}, {value['ci_high']:.4f}]" if value.get("ci_low") is not None else "-")
+        click.echo(f"{name:<16} {value['value']:>10.4f} {ci:>22} {value['n']:>6}")
+
+
 def format_status(rows: list) -> str:
     import time
 

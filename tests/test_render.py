@@ -86,13 +86,16 @@ def test_yaml_scalar_keeps_numbers_numbers(value: object) -> None:
 
 
 def test_hostile_strings_round_trip_through_the_rendered_yaml(tmp_path: Path) -> None:
-    nasty = 'models/x: #1 "on" \'yes\'\nno'
+    nasty = 'models/x: #1 "on" \'yes\' ${x}\nno'
     text = (ROOT / "mprtune.yaml").read_text().replace(
         "path: meta-llama/Llama-3.2-3B-Instruct", f"path: {json.dumps(nasty)}")
     (tmp_path / "mprtune.yaml").write_text(text)
     assert render("--config", str(tmp_path / "mprtune.yaml"), "--out", str(tmp_path)).exit_code == 0
-    cfg = yaml.safe_load((tmp_path / "llamafactory_configs/llama32_3b_grammar_lora.yaml").read_text())
-    assert cfg["model_name_or_path"] == nasty
+    rendered = tmp_path / "llamafactory_configs/llama32_3b_grammar_lora.yaml"
+    assert yaml.safe_load(rendered.read_text())["model_name_or_path"] == nasty
+    # LLaMA-Factory itself reads configs with OmegaConf: the string must survive that loader too.
+    omegaconf = pytest.importorskip("omegaconf")
+    assert omegaconf.OmegaConf.to_container(omegaconf.OmegaConf.load(rendered))["model_name_or_path"] == nasty
 
 
 def test_check_passes_on_the_committed_configs_and_fails_after_an_edit(tmp_path: Path) -> None:
