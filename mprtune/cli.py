@@ -361,6 +361,22 @@ def score(task: str, predictions: Path, source: Path, references: tuple[Path, ..
         click.echo(f"{name:<16} {value['value']:>10.4f} {ci:>22} {value['n']:>6}")
 
 
+@cli.command()
+@click.option("--slots", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--limit", type=click.IntRange(min=1), default=None, help="First N eval rows per dataset.")
+@domain_errors
+def demo(slots: int, limit: int | None) -> None:
+    """The whole pipeline on this CPU: tiny models, samples, render, train, collect, compare, report."""
+    from mprtune.pipeline import run_demo
+
+    try:
+        report = run_demo(paths.project_root(), click.echo, slots, limit)
+    except KeyboardInterrupt:
+        click.echo("Interrupted: rerun `make demo` to resume where it stopped.", err=True)
+        sys.exit(130)
+    click.echo(f"Report: {report}")
+
+
 def format_status(rows: list) -> str:
     import time
 
