@@ -117,7 +117,16 @@ def make_executor(matrix: Any, gpus: str | None, slots: int | None, backend: str
     if backend == "slurm":
         from mprtune.slurm import SlurmExecutor
 
-        return SlurmExecutor(**slurm)
+        defaults = dict(matrix.slurm)
+        options = {"partition": slurm.get("partition") or defaults.get("partition"),
+                   "time_limit": slurm.get("time_limit") or defaults.get("time"),
+                   "account": slurm.get("account") or defaults.get("account"),
+                   "sbatch_args": [*defaults.get("sbatch_args", []), *slurm.get("sbatch_args", [])],
+                   "setup": defaults.get("setup", []), "detach": slurm.get("detach", False)}
+        for key in ("cpus_per_task", "mem"):
+            if key in defaults:
+                options[key] = defaults[key]
+        return SlurmExecutor(**options)
     from mprtune.local_executor import LocalExecutor
 
     if gpus and slots:
@@ -262,6 +271,22 @@ def status(as_json: bool, watch: bool, runs_dir: Path | None, config_path: Path 
             return
         time.sleep(2)
         click.clear()
+
+
+@cli.command()
+@click.argument("variants", nargs=-1)
+@click.option("--all", "all_", is_flag=True, help="Every running variant.")
+@runs_option
+@config_option
+@domain_errors
+def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_path: Path | None,
+           profile: str) -> None:
+    """Stop running jobs (scancel on Slurm); they stay resumable from their last checkpoint."""
+    from mprtune.launcher import cancel_jobs
+
+    matrix = load(config_path, profile)
+    done = cancel_jobs(matrix, select_variants(matrix, variants, all_), paths.runs_dir(profile, runs_dir))
+    click.echo(f"Cancelled: {', '.join(done)}" if done else "Nothing running to cancel.")
 
 
 @cli.command()

@@ -206,5 +206,31 @@ def train(matrix: Matrix, variants: list[Variant], runs: Path, root: Path, execu
     return results
 
 
+def cancel_jobs(matrix: Matrix, variants: list[Variant], runs: Path) -> list[str]:
+    """Stop running jobs for good (no retry): scancel on Slurm, the job's process group locally."""
+    from mprtune.jobs import CANCELLED, RUNNING, now
+    from mprtune.runstate import derive_state
+
+    cancelled = []
+    for variant in variants:
+        paths = JobPaths(runs / variant.name)
+        status = JobStatus.read(paths.status)
+        if status is None or derive_state(paths, "train") != RUNNING:
+            continue
+        status.state, status.finished_at, status.reason = CANCELLED, now(), "cancelled by `mprtune cancel`"
+        status.write(paths.status)  # first, so the queue sees a cancellation, not a failure to retry
+        if status.backend == "slurm":
+            import subprocess
+
+            subprocess.run(["scancel", str(status.job_id)], check=False, capture_output=True)
+        elif status.pid:
+            try:
+                os.killpg(status.pid, signal.SIGTERM)
+            except ProcessLookupError:
+                pass
+        cancelled.append(variant.name)
+    return cancelled
+
+
 def describe_spec(spec: JobSpec) -> dict[str, object]:
     return {"name": spec.name, "cwd": str(spec.cwd), "command": list(spec.command), "env": public_env(spec.env)}

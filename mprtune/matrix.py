@@ -83,9 +83,13 @@ TASK_TYPES: dict[str, type | tuple[type, ...]] = {
 DATASET_TYPES: dict[str, type | tuple[type, ...]] = {"file": str, "rows": int}
 HARDWARE_TYPES: dict[str, type | tuple[type, ...]] = {"gpus": list, "slots": int}
 WANDB_TYPES: dict[str, type | tuple[type, ...]] = {"project": str}
-TOP_LEVEL = ("wandb", "data_dir", "models", "datasets", "tasks", "recipe", "predict", "hardware",
+SLURM_TYPES: dict[str, type | tuple[type, ...]] = {
+    "partition": str, "time": str, "account": str, "cpus_per_task": int, "mem": str,
+    "sbatch_args": list, "setup": list,  # setup: shell lines (module load, conda activate) run before the job
+}
+TOP_LEVEL = ("wandb", "data_dir", "models", "datasets", "tasks", "recipe", "predict", "hardware", "slurm",
              "variants", "profiles")
-PROFILE_KEYS = ("models", "recipe", "predict", "hardware", "data_dir", "variants", "wandb")
+PROFILE_KEYS = ("models", "recipe", "predict", "hardware", "data_dir", "variants", "wandb", "slurm")
 VARIANT_KEYS = ("name", "model", "task")
 
 
@@ -136,6 +140,7 @@ class Matrix:
     gpus: tuple[int, ...]
     slots: int
     variants: dict[str, Variant] = field(default_factory=dict)
+    slurm: dict[str, Any] = field(default_factory=dict)
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[Variant]:
         unknown = [n for n in names if n not in self.variants]
@@ -341,13 +346,17 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
         p.add("hardware.slots", f"expected an integer >= 1, got {slots!r}")
         slots = 1
 
+    slurm = p.check_mapping("slurm", raw.get("slurm", {}) or {}, SLURM_TYPES)
+    for key in ("setup", "sbatch_args"):
+        if isinstance(slurm.get(key), list) and not all(isinstance(x, str) for x in slurm[key]):
+            p.add(f"slurm.{key}", "expected a list of strings")
     variants = _parse_variants(p, raw.get("variants"), models, tasks, recipe, raw)
     if p.items:
         raise ConfigError(p.items, str(source))
     return Matrix(source=source, profile=profile, data_dir=data_dir,
                   wandb_project=wandb.get("project", "mprtune"), models=models, datasets=datasets,
                   tasks=tasks, predict=dict(predict), gpus=tuple(gpus) if isinstance(gpus, list) else (),
-                  slots=slots, variants=variants)
+                  slots=slots, variants=variants, slurm=dict(slurm))
 
 
 def _named_section(p: _Problems, section: str, value: Any) -> list[tuple[str, Any]]:

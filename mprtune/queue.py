@@ -69,12 +69,19 @@ def run_queue(specs: list[JobSpec], executor: Executor, retries: int = 0,
             if not queue or stop.is_set():
                 break
             launch(queue.pop(0), slot)
+        if getattr(executor, "detach", False) and not queue:  # cluster jobs go on without us
+            return {name: status for name, (_, status) in running.items()}
         for name, (handle, status) in list(running.items()):
             code = handle.poll()
             if code is None:
                 continue
             del running[name]
             spec = handle.spec
+            on_disk = JobStatus.read(spec.paths.status)
+            if on_disk is not None and on_disk.state == CANCELLED:  # `mprtune cancel`: no retry
+                final[name] = on_disk
+                on_event(Event("cancelled", name, handle.slot))
+                continue
             status.finished_at = now()
             status.windows[-1][1] = status.finished_at
             status.returncode = code
@@ -115,4 +122,3 @@ def run_queue(specs: list[JobSpec], executor: Executor, retries: int = 0,
     return final
 
 
-__all__ = ["Event", "run_queue", "CANCELLED"]

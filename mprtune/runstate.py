@@ -33,8 +33,11 @@ def derive_state(paths: JobPaths, kind: str) -> str:
     status = JobStatus.read(paths.status)
     if status and status.state == RUNNING and status.backend == "local" and pid_alive(status.pid):
         return RUNNING
-    if status and status.state == RUNNING and status.backend != "local":
-        return RUNNING  # the cluster owns it; the Slurm backend reconciles with squeue
+    if status and status.state == RUNNING and status.backend == "slurm":
+        from mprtune.slurm import job_active
+
+        if job_active(status.job_id):
+            return RUNNING
     if status and status.state == FAILED:
         return FAILED
     if paths.latest_checkpoint() is not None or (status and status.state in (RUNNING, INTERRUPTED)):

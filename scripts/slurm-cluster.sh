@@ -58,9 +58,9 @@ MUNGE_SOCK=$MUNGE_SOCK_DIR/munge.socket
 MUNGE_PID=$BASE/run/munged.pid
 SLURMCTLD_PID=$BASE/run/slurmctld.pid
 SLURMD_PID=$BASE/run/slurmd.pid
-# Every daemon we start carries this in its environment, and so does every
-# slurmstepd that slurmd forks: `down` uses it as a last resort to find
-# leftovers of *this* cluster only.
+# Every daemon we start carries this in its environment: `down` uses it (and
+# the working directory of slurmstepd) as a last resort to find leftovers of
+# *this* cluster only.
 MARKER="MPRTUNE_SLURM_DAEMON=$BASE"
 
 log() { echo "slurm-cluster: [$(date +%T)] $*" >&2; }
@@ -76,8 +76,17 @@ sl() { SLURM_CONF=$CONF timeout 15 "$@"; }
 
 # --- pid helpers --------------------------------------------------------------
 
-# pid_alive PIDFILE NAME: print the pid if the file names a live process whose
-# command is NAME (guards against a stale file whose pid was reused).
+# running PID: the process exists and is not a zombie (a killed daemon can stay
+# <defunct> for a while when PID 1 is slow to reap it).
+running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    stat=${stat##*) }
+    [[ -n $stat && ${stat:0:1} != Z ]]
+}
+
+# pid_alive PIDFILE NAME: print the pid if the file names a running process
+# whose command is NAME (guards against a stale file whose pid was reused).
 pid_alive() {
     local file=$1 name=$2 pid comm
     [[ -f $file ]] || return 1
@@ -85,45 +94,112 @@ pid_alive() {
     [[ -n $pid ]] || return 1
     comm=$(cat "/proc/$pid/comm" 2>/dev/null || true)
     [[ $comm == "$name" ]] || return 1
+    running "$pid" || return 1
     echo "$pid"
 }
 
-# stop_pid PID LABEL: SIGTERM, wait up to 20 s, then SIGKILL and wait.
-stop_pid() {
-    local pid=$1 label=$2 i
-    kill -TERM "$pid" 2>/dev/null || return 0
-    for ((i = 0; i < 200; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
+# stop_pids LABEL GRACE PID...: SIGTERM all, wait up to GRACE seconds, then
+# SIGKILL and wait.
+stop_pids() {
+    local label=$1 grace=$2 i pid alive=()
+    shift 2
+    [[ $# -gt 0 ]] || return 0
+    kill -TERM "$@" 2>/dev/null || true
+    for ((i = 0; i < grace * 10; i++)); do
+        alive=()
+        for pid in "$@"; do
+            running "$pid" && alive+=("$pid")
+        done
+        [[ ${#alive[@]} -eq 0 ]] && return 0
         sleep 0.1
     done
-    log "$label (pid $pid) ignored SIGTERM for 20 s, sending SIGKILL"
-    kill -KILL "$pid" 2>/dev/null || return 0
+    log "$label (pid ${alive[*]}) ignored SIGTERM for ${grace}s, sending SIGKILL"
+    kill -KILL "${alive[@]}" 2>/dev/null || true
     for ((i = 0; i < 50; i++)); do
-        kill -0 "$pid" 2>/dev/null || return 0
         sleep 0.1
+        for pid in "${alive[@]}"; do
+            running "$pid" && continue 2
+        done
+        return 0
     done
-    log "WARNING: $label (pid $pid) still alive after SIGKILL"
+    log "WARNING: $label (pid ${alive[*]}) still alive after SIGKILL"
 }
 
-stop_daemon() {
-    local file=$1 name=$2 pid
-    if pid=$(pid_alive "$file" "$name"); then
-        log "stopping $name (pid $pid)"
-        stop_pid "$pid" "$name"
-    fi
-    rm -f "$file"
+# stop_daemons NAME...: stop the daemons named, by their pid files, together.
+stop_daemons() {
+    local name file pid pids=()
+    for name in "$@"; do
+        file=$BASE/run/$name.pid
+        if pid=$(pid_alive "$file" "$name"); then
+            log "stopping $name (pid $pid)"
+            pids+=("$pid")
+        fi
+    done
+    stop_pids "$*" 20 "${pids[@]}"
+    for name in "$@"; do
+        rm -f "$BASE/run/$name.pid"
+    done
 }
 
-# Processes whose environment carries our marker (daemons and their slurmstepd).
-marked_pids() {
-    local d pid
+# Leftovers of *this* cluster after a crash (daemons whose pid file is lost or
+# stale, slurmstepd of jobs that outlived slurmd): processes that carry our
+# marker in their environment (the daemons we start), or Slurm processes whose
+# working directory is in BASE (slurmd and its slurmstepd run in BASE/log;
+# slurmstepd overwrites its environment with its process title).
+leftover_pids() {
+    local d pid cwd comm
     for d in /proc/[0-9]*; do
         pid=${d#/proc/}
         [[ $pid == "$$" || $pid == "$BASHPID" ]] && continue
+        running "$pid" || continue
         if { tr '\0' '\n' <"$d/environ"; } 2>/dev/null | grep -qxF "$MARKER"; then
+            echo "$pid"
+            continue
+        fi
+        cwd=$(readlink "$d/cwd" 2>/dev/null || true)
+        comm=$(cat "$d/comm" 2>/dev/null || true)
+        if [[ ($cwd == "$BASE" || $cwd == "$BASE"/*) && $comm == slurm* ]]; then
             echo "$pid"
         fi
     done
+}
+
+# descendants PID...: all running descendants of the given processes.
+descendants() {
+    local f stat pid ppid
+    declare -A kids=()
+    for f in /proc/[0-9]*/stat; do
+        stat=$(cat "$f" 2>/dev/null) || continue
+        pid=${f#/proc/}
+        pid=${pid%/stat}
+        stat=${stat##*) }
+        ppid=$(cut -d' ' -f2 <<<"$stat")
+        kids[$ppid]+=" $pid"
+    done
+    local queue=("$@") out=()
+    while [[ ${#queue[@]} -gt 0 ]]; do
+        pid=${queue[0]}
+        queue=("${queue[@]:1}")
+        for f in ${kids[$pid]:-}; do
+            out+=("$f")
+            queue+=("$f")
+        done
+    done
+    [[ ${#out[@]} -eq 0 ]] || printf '%s\n' "${out[@]}"
+}
+
+stop_leftovers() {
+    local pids kids pid
+    mapfile -t pids < <(leftover_pids)
+    [[ ${#pids[@]} -gt 0 ]] || return 0
+    mapfile -t kids < <(descendants "${pids[@]}")
+    for pid in "${pids[@]}"; do
+        log "stopping leftover $(cat "/proc/$pid/comm" 2>/dev/null || echo '?') (pid $pid)"
+    done
+    # Job processes first (their slurmstepd would otherwise leave them orphaned).
+    [[ ${#kids[@]} -eq 0 ]] || stop_pids "leftover job processes" 5 "${kids[@]}"
+    # slurmstepd ignores SIGTERM: do not wait long for it.
+    stop_pids leftover 2 "${pids[@]}"
 }
 
 # --- status -------------------------------------------------------------------
@@ -166,18 +242,11 @@ do_down() {
             [[ -z $ids ]] && break
             sleep 0.5
         done
-        [[ -z $ids ]] || log "WARNING: queue not empty after 30 s: $(echo $ids)"
+        [[ -z $ids ]] || log "WARNING: queue not empty after 30 s: ${ids//$'\n'/ }"
     fi
-    stop_daemon "$SLURMD_PID" slurmd
-    stop_daemon "$SLURMCTLD_PID" slurmctld
-    stop_daemon "$MUNGE_PID" munged
-    # Leftovers (e.g. slurmstepd of a job that could not be cancelled, or a
-    # daemon whose pid file was lost): only processes carrying our marker.
-    local pid
-    for pid in $(marked_pids); do
-        log "stopping leftover $(cat "/proc/$pid/comm" 2>/dev/null || echo '?') (pid $pid)"
-        stop_pid "$pid" leftover
-    done
+    stop_daemons slurmd slurmctld
+    stop_daemons munged
+    stop_leftovers
     rm -f "$MUNGE_SOCK" "$MUNGE_SOCK.lock"
 }
 
@@ -319,6 +388,13 @@ do_up() {
 
     # Whatever is left of an earlier (crashed or half-started) run goes first.
     do_down
+
+    local port
+    for port in "$SLURMCTLD_PORT" "$SLURMD_PORT"; do
+        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            die "port $port is in use (a cluster of another BASE_DIR still up?)"
+        fi
+    done
 
     log "starting cluster in $BASE (node $host)"
     mkdir -p "$BASE"

@@ -50,9 +50,12 @@ def slow_demo(project, max_steps: int = 40) -> None:
     project.write_matrix(text)
 
 
+SECRETS = {"WANDB_API_KEY": "wandb-secret-0123456789abcdef", "HF_TOKEN": "hf_secretTOKEN0123456789"}
+
+
 def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(demo_project) -> None:
     runs = demo_project.root / "runs-demo"
-    result = mprtune("train", "--profile", "demo", "--slots", "2", A, B)
+    result = mprtune("train", "--profile", "demo", "--slots", "2", A, B, env={**os.environ, **SECRETS})
     assert result.returncode == 0, result.stderr[-3000:]
     for name in (A, B):
         assert (runs / name / "adapter_model.safetensors").is_file()
@@ -70,6 +73,12 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(demo_proj
         assert len(wandb_runs) == 1 and wandb_runs[0].name.split("-", 3)[-1].startswith(name)
     env = json.loads((runs / A / "mprtune-status.json").read_text())
     assert env["state"] == "done"
+
+    for path in runs.rglob("*"):  # secrets are inherited by the jobs, never written down
+        if path.is_file():
+            data = path.read_bytes()
+            assert not any(secret.encode() in data for secret in SECRETS.values()), path
+    assert not any(secret in result.stdout + result.stderr for secret in SECRETS.values())
 
     before = {name: digests(runs / name) for name in (A, B)}
     again = mprtune("train", "--profile", "demo", "--slots", "2", A, B)

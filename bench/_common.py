@@ -1,0 +1,239 @@
+"""Shared plumbing of the bench scripts (not a benchmark itself).
+
+Conventions every script follows:
+- results go to STDOUT, and only results: one `metric: value` line each, printed last;
+- progress, logs and diagnostics go to STDERR;
+- `--smoke` is a tiny, fast mode (CI: does the script still run end to end?);
+- exit status 0 on success, 1 on failure (a missed target is a result, not a failure,
+  unless the script says otherwise).
+Numbers are RATIOS of things measured in the same run (the machines are shared and noisy).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import random
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Iterable
+
+ROOT = Path(__file__).resolve().parents[1]
+VENV_BIN = Path(sys.executable).parent
+
+
+def parse_args(description: str, extra: Iterable[tuple[tuple[str, ...], dict[str, Any]]] = ()) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument("--smoke", action="store_true", help="tiny, fast mode: checks the script runs end to end")
+    parser.add_argument("--keep", action="store_true", help="keep the temporary work folder (path on stderr)")
+    for flags, kwargs in extra:
+        parser.add_argument(*flags, **kwargs)
+    return parser.parse_args()
+
+
+def log(*parts: Any) -> None:
+    print(*parts, file=sys.stderr, flush=True)
+
+
+def fmt(value: Any) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float):
+        if value != 0 and (abs(value) >= 1e5 or abs(value) < 1e-3):
+            return f"{value:.3g}"
+        return f"{value:.3f}" if abs(value) < 10 else f"{value:.1f}"
+    return str(value)
+
+
+def emit(results: list[tuple[str, Any]]) -> None:
+    """The result block: `metric: value` lines on stdout, nothing after them."""
+    for name, value in results:
+        print(f"{name}: {fmt(value)}")
+    sys.stdout.flush()
+
+
+def ratio(a: float, b: float) -> float:
+    return a / b if b else float("nan")
+
+
+class Workdir:
+    """A temporary folder, removed at exit unless --keep."""
+
+    def __init__(self, prefix: str, keep: bool) -> None:
+        self._tmp = tempfile.TemporaryDirectory(prefix=f"mprtune-bench-{prefix}-")
+        self.path = Path(self._tmp.name)
+        self.keep = keep
+        if keep:
+            log(f"work folder: {self.path} (kept)")
+
+    def __enter__(self) -> Path:
+        return self.path
+
+    def __exit__(self, *exc: Any) -> None:
+        if self.keep:
+            self._tmp._finalizer.detach()  # type: ignore[attr-defined]
+        else:
+            self._tmp.cleanup()
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or "?"
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    ram = "?"
+    try:
+        for line in Path("/proc/meminfo").read_text().splitlines():
+            if line.startswith("MemTotal:"):
+                ram = f"{int(line.split()[1]) / 1024 / 1024:.1f} GiB"
+    except OSError:
+        pass
+    return {"nproc": str(os.cpu_count()), "ram": ram, "cpu": cpu}
+
+
+# ---------------------------------------------------------------- LLaMA-Factory on the tiny model
+
+def lf_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env.update({
+        "DISABLE_VERSION_CHECK": "1",
+        "WANDB_MODE": "disabled",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "CUDA_VISIBLE_DEVICES": "",
+        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+        "TOKENIZERS_PARALLELISM": "false",
+    })
+    return env
+
+
+ALPACA_INFO = {"formatting": "alpaca", "columns": {"prompt": "instruction", "query": "input", "response": "output"}}
+
+
+def write_dataset_dir(cwd: Path, files: dict[str, Path]) -> Path:
+    """cwd/data/ with the given JSONL files and a dataset_info.json naming them."""
+    data = cwd / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    info = {}
+    for name, source in files.items():
+        target = data / f"{name}.jsonl"
+        if source.resolve() != target.resolve():
+            target.write_bytes(source.read_bytes())
+        info[name] = {"file_name": target.name, **ALPACA_INFO}
+    (data / "dataset_info.json").write_text(json.dumps(info, indent=2))
+    return data
+
+
+def run_lf(cwd: Path, config: dict[str, Any], name: str, timeout: float = 1800) -> float:
+    """`llamafactory-cli train <name>.yaml` in cwd; returns wall seconds. Raises with the log tail on failure."""
+    import yaml
+
+    cfg = cwd / f"{name}.yaml"
+    cfg.write_text(yaml.safe_dump(config, sort_keys=False))
+    logfile = cwd / f"{name}.log"
+    start = time.perf_counter()
+    with logfile.open("wb") as out:
+        proc = subprocess.run([str(VENV_BIN / "llamafactory-cli"), "train", str(cfg)], cwd=cwd, env=lf_env(),
+                              stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout)
+    wall = time.perf_counter() - start
+    if proc.returncode != 0:
+        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-40:])
+        raise RuntimeError(f"llamafactory-cli train {cfg.name} exited {proc.returncode}:\n{tail}")
+    return wall
+
+
+def build_tiny(out_dir: Path, corpus: list[Path], seed: int = 1) -> Path:
+    from mprtune.tiny_model import TinyLlamaSpec, build_tiny_llama
+
+    return build_tiny_llama(out_dir, TinyLlamaSpec(seed=seed), corpus)
+
+
+# ---------------------------------------------------------------- grammar-like data
+
+_SUBJECTS = ["She", "He", "My brother", "The teacher", "Our neighbours", "I", "They", "The students",
+             "My friend", "The company", "People in my city", "Everyone in the class"]
+_VERBS = [("go", "goes", "went"), ("have", "has", "had"), ("want", "wants", "wanted"),
+          ("like", "likes", "liked"), ("study", "studies", "studied"), ("visit", "visits", "visited"),
+          ("think", "thinks", "thought"), ("buy", "buys", "bought"), ("write", "writes", "wrote")]
+_OBJECTS = ["to school every day by bus", "a lot of homework this week", "the museum with their family",
+            "English because it is useful for the future", "a new computer for the office",
+            "about the environment and the pollution of the rivers", "many friends from other countries",
+            "the letter to the manager before the meeting", "in a small house near the station"]
+_TAILS = ["", "", " , but it was very expensive", " because the weather was bad",
+          " and I think it is a good idea for everyone", " when I was a child",
+          " , which is important for our society in many different ways"]
+
+
+def grammar_rows(n: int, seed: int = 0, prompt: str = "Fix: ") -> list[dict[str, str]]:
+    """JFLEG-like rows: a sentence with one agreement/tense error -> the corrected sentence."""
+    rnd = random.Random(seed)
+    rows = []
+    for i in range(n):
+        subject = rnd.choice(_SUBJECTS)
+        base, third, past = rnd.choice(_VERBS)
+        obj, tail = rnd.choice(_OBJECTS), rnd.choice(_TAILS)
+        singular = subject in ("She", "He", "My brother", "The teacher", "My friend", "The company",
+                               "Everyone in the class")
+        right = third if singular else base
+        wrong = base if singular else third
+        if rnd.random() < 0.3:
+            right, wrong = past, rnd.choice([base, third])
+        source = f"{subject} {wrong} {obj}{tail} ."
+        target = f"{subject} {right} {obj}{tail} ."
+        rows.append({"id": f"synthetic-{i:06d}", "instruction": prompt + source, "input": "", "output": target})
+    return rows
+
+
+def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with path.open("w", encoding="utf-8") as handle:
+        for row in rows:
+            handle.write(json.dumps(row, ensure_ascii=False) + "\n")
+    return path
+
+
+def read_jsonl(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def grammar_data(path: Path, min_rows: int, sample: Path, seed: int = 0) -> tuple[Path, str]:
+    """`min_rows` grammar rows at path: the bundled sample (repeated) when present, else synthetic ones.
+
+    Repeating the sample keeps its length distribution, which is all a throughput benchmark needs.
+    """
+    if sample.is_file():
+        rows = [r for r in read_jsonl(sample) if r.get("instruction") and r.get("output")]
+        if rows:
+            out = []
+            while len(out) < min_rows:
+                for row in rows:
+                    out.append({"instruction": row["instruction"], "input": row.get("input", ""),
+                                "output": row["output"]})
+            random.Random(seed).shuffle(out)
+            return write_jsonl(path, out[:min_rows]), f"{sample.relative_to(ROOT) if sample.is_relative_to(ROOT) else sample} (x{min_rows / len(rows):.0f})"
+    return write_jsonl(path, grammar_rows(min_rows, seed)), "synthetic grammar rows"
+
+
+def llama3_token_counts(model_dir: Path, rows: list[dict[str, Any]]) -> list[int]:
+    """Tokens of each row as LLaMA-Factory's llama3 template encodes it (prompt + answer)."""
+    from transformers import AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(str(model_dir))
+    user = "<|start_header_id|>user<|end_header_id|>\n\n{}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+    counts = []
+    for row in rows:
+        query = row["instruction"] + (("\n" + row["input"]) if row.get("input") else "")
+        prompt = tok.encode(user.format(query), add_special_tokens=False)
+        answer = tok.encode(row["output"] + "<|eot_id|>", add_special_tokens=False)
+        counts.append(1 + len(prompt) + len(answer))
+    return counts

@@ -1,0 +1,121 @@
+"""Grammar correction from JFLEG (Napoles et al. 2017; CC BY-NC-SA 4.0: never copied into the repo).
+
+Sources:
+- local folder (``--source PATH``): ``PATH/jfleg/`` or ``PATH`` itself holding ``dev.src``,
+  ``dev.ref0..3``, ``test.src``, ``test.ref0..3`` (one sentence per line, aligned by line);
+- Hugging Face ``jhu-clsp/jfleg``: split ``validation`` (= dev) and ``test``; columns
+  ``sentence`` and ``corrections`` (list of 4).
+
+Definitions:
+- eval (jfleg_eval) = test: one row per sentence; ``source`` = the sentence, ``references`` = all its
+  non-empty corrections in reference order (duplicates kept: GLEU draws among all four),
+  ``output`` = the first reference. Real JFLEG: 747 rows x 4 references.
+- train (jfleg_train) = dev: one row per (sentence, distinct correction); identical corrections of
+  one sentence, and identical (instruction, output) rows anywhere, are written once. A dev pair whose
+  sentence or correction equals (case-folded, whitespace-collapsed) a test sentence or test
+  reference is dropped and counted as ``held_out_overlap_pairs`` (0 on the real data).
+- Text is whitespace-stripped (every dev line ends with a space) and otherwise kept as is: JFLEG
+  is tokenised ("a reasonable sense ."), and so are its references and the GLEU metric.
+- A blank last row (source and corrections empty: the HF splits end with one) is dropped; a blank
+  row anywhere else, or a row whose corrections are all empty, is a bad row. Reference files with a
+  different number of lines than their ``.src`` are a file error (always fatal).
+- ids: ``jfleg-test-NNNN`` (line number), ``jfleg-dev-NNNN-K`` (line, reference index K).
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextlib import ExitStack
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from mprtune.data.common import (BuildContext, Record, RowError, RowErrorAt, clean, iter_hf, load_hf,
+                                 norm_key, require_file)
+from mprtune.errors import DataError
+
+HF_NAME = "jhu-clsp/jfleg"
+HF_SPLITS = {"dev": "validation", "test": "test"}
+N_REFS = 4
+
+
+def local_records(folder: Path, split: str, display) -> Iterator[Record]:
+    """Lines of `<split>.src` zipped with `<split>.ref0..3`; unequal lengths raise DataError."""
+    names = [f"{split}.src"] + [f"{split}.ref{k}" for k in range(N_REFS)]
+    paths = [require_file(folder / name, "JFLEG layout: dev/test .src and .ref0..3") for name in names]
+    with ExitStack() as stack:
+        handles = [stack.enter_context(open(p, encoding="utf-8")) for p in paths]
+        for number, lines in enumerate(itertools.zip_longest(*handles), 1):
+            if any(line is None for line in lines):
+                short = next(i for i, line in enumerate(lines) if line is None)
+                raise DataError(f"{display(paths[short])}:{number}: reference files of unequal length "
+                                f"({names[short]} ends at line {number - 1}, other files go on)")
+            texts = [line.rstrip("\r\n") for line in lines]
+            yield Record(f"{display(paths[0])}:{number}", {"sentence": texts[0], "corrections": texts[1:]})
+
+
+def hf_records(split: str) -> Iterator[Record]:
+    hf_split = HF_SPLITS[split]
+    return iter_hf(load_hf(HF_NAME, None, hf_split), f"hf:{HF_NAME}[{hf_split}]")
+
+
+def drop_blank_last(records: Iterable[Record | RowErrorAt]) -> Iterator[Record | RowErrorAt]:
+    """Hold back a blank row; it is yielded (and then fails as empty) only when another row follows."""
+    held: Record | None = None
+    for record in records:
+        if held is not None:
+            yield held
+            held = None
+        if isinstance(record, Record) and _is_blank(record):
+            held = record
+            continue
+        yield record
+
+
+def _is_blank(record: Record) -> bool:
+    sentence = record.fields.get("sentence")
+    corrections = record.fields.get("corrections") or []
+    return not (sentence or "").strip() and all(not (c or "").strip() for c in corrections)
+
+
+def parse(record: Record) -> tuple[str, list[str]]:
+    """(sentence, non-empty corrections in order); RowError when either is missing."""
+    sentence = clean(record.fields.get("sentence"), "sentence")
+    corrections = record.fields.get("corrections")
+    if not isinstance(corrections, list):
+        raise RowError(f"field 'corrections' must be a list, got {type(corrections).__name__}")
+    refs = [c.strip() for c in corrections if isinstance(c, str) and c.strip()]
+    if not refs:
+        raise RowError("no non-empty correction")
+    return sentence, refs
+
+
+def build(ctx: BuildContext) -> None:
+    """Write jfleg_eval (test) first, then jfleg_train (dev) minus rows touching a test sentence."""
+    if ctx.source_root is not None:
+        folder = ctx.corpus_dir("jfleg", "dev.src")
+        records = {s: (lambda s=s: local_records(folder, s, ctx.display)) for s in ("dev", "test")}
+        ctx.eval.report.source = ctx.display(folder / "test.src") + " + test.ref0..3"
+        ctx.train.report.source = ctx.display(folder / "dev.src") + " + dev.ref0..3"
+    else:
+        records = {s: (lambda s=s: hf_records(s)) for s in ("dev", "test")}
+        ctx.eval.report.source = f"hf:{HF_NAME}[{HF_SPLITS['test']}]"
+        ctx.train.report.source = f"hf:{HF_NAME}[{HF_SPLITS['dev']}]"
+
+    held_out: set[str] = set()
+    for record, (sentence, refs) in ctx.feed(drop_blank_last(records["test"]()), ctx.eval, parse):
+        number = record.where.rsplit(":", 1)[1]
+        ctx.eval.add({"id": f"jfleg-test-{int(number):04d}", "instruction": ctx.prompt + sentence, "input": "",
+                      "output": refs[0], "source": sentence, "references": refs})
+        held_out.add(norm_key(sentence))
+        held_out.update(norm_key(r) for r in refs)
+
+    for record, (sentence, refs) in ctx.feed(drop_blank_last(records["dev"]()), ctx.train, parse):
+        number = int(record.where.rsplit(":", 1)[1])
+        corrections = list(record.fields["corrections"])
+        for ref in dict.fromkeys(refs):
+            if norm_key(sentence) in held_out or norm_key(ref) in held_out:
+                ctx.train.report.count("held_out_overlap_pairs")
+                continue
+            k = next(i for i, c in enumerate(corrections) if isinstance(c, str) and c.strip() == ref)
+            ctx.train.add({"id": f"jfleg-dev-{number:04d}-{k}", "instruction": ctx.prompt + sentence,
+                           "input": "", "output": ref})

@@ -1,0 +1,152 @@
+"""`prepare_data`: build every dataset of the named tasks, check lengths, write atomically + manifest.
+
+Task -> datasets comes from the matrix (`tasks.<name>.train/eval`); each dataset name belongs to
+one corpus builder (CORPORA). A corpus always writes both its train and eval file (the eval set
+is what training is held out from); file names are the matrix's `datasets.<name>.file`.
+
+Prompts: the prompt prefix of the tasks that use a dataset (all tasks of the matrix using one
+file must agree), except entity descriptions, which always use knowledge.DESCRIBE_PROMPT.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+from mprtune.data import jfleg, knowledge, paraphrase
+from mprtune.data.common import (MANIFEST_FILE, BuildContext, DatasetWriter, FileReport, manifest_text,
+                                 read_manifest)
+from mprtune.data.truncation import LengthGuard, limits_for
+from mprtune.errors import DataError
+from mprtune.matrix import Matrix
+
+ON_OVERLONG = ("drop", "fail")
+HF_SOURCE = "hf"
+
+
+@dataclass(frozen=True)
+class Corpus:
+    name: str
+    train: str  # dataset names (matrix `datasets:` keys)
+    eval: str
+    build: Callable[[BuildContext], None]
+    fixed_prompt: str | None = None  # None: the tasks' prompt
+
+
+CORPORA = (
+    Corpus("jfleg", "jfleg_train", "jfleg_eval", jfleg.build),
+    Corpus("paws", "paws_train", "paws_eval", paraphrase.build_paws),
+    Corpus("qqp", "qqp_train", "qqp_eval", paraphrase.build_qqp),
+    Corpus("kilt_qa", "kilt_qa_train", "kilt_qa_eval", knowledge.build_qa),
+    Corpus("wiki_desc", "wiki_desc_train", "wiki_desc_eval", knowledge.build_descriptions,
+           fixed_prompt=knowledge.DESCRIBE_PROMPT),
+)
+_BY_DATASET = {name: c for c in CORPORA for name in (c.train, c.eval)}
+
+
+@dataclass
+class PrepareReport:
+    """Result of one prepare-data run: one FileReport per written file, in writing order."""
+
+    out_dir: Path
+    manifest: Path
+    files: list[FileReport]
+
+
+def corpora_for(matrix: Matrix, tasks: list[str]) -> list[Corpus]:
+    unknown = [t for t in tasks if t not in matrix.tasks]
+    if unknown:
+        raise DataError(f"unknown task {unknown[0]!r} (known: {', '.join(matrix.tasks)})")
+    needed: list[Corpus] = []
+    for task in tasks:
+        for dataset in (*matrix.tasks[task].train, *matrix.tasks[task].eval):
+            corpus = _BY_DATASET.get(dataset)
+            if corpus is None:
+                raise DataError(f"tasks.{task}: no preparer for dataset {dataset!r} "
+                                f"(prepare-data builds {', '.join(_BY_DATASET)})")
+            if corpus not in needed:
+                needed.append(corpus)
+    return [c for c in CORPORA if c in needed]
+
+
+def prompt_for(matrix: Matrix, corpus: Corpus) -> str:
+    if corpus.fixed_prompt is not None:
+        return corpus.fixed_prompt
+    prompts = {t.name: t.prompt for t in matrix.tasks.values()
+               if {corpus.train, corpus.eval} & {*t.train, *t.eval}}
+    if len(set(prompts.values())) > 1:
+        listed = ", ".join(f"{name} {p!r}" for name, p in prompts.items())
+        raise DataError(f"datasets {corpus.train}/{corpus.eval} are used by tasks with different prompts "
+                        f"({listed}); one file has one prompt: make them equal or use other datasets")
+    return next(iter(prompts.values()))
+
+
+def _displayer(root: Path) -> Callable[[Path], str]:
+    root = root.resolve()
+
+    def display(path: Path) -> str:
+        full = Path(path).resolve()
+        try:
+            return full.relative_to(root).as_posix()
+        except ValueError:
+            return full.as_posix()
+    return display
+
+
+def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, skip_bad: bool = False,
+                 on_overlong: str = "drop", root: Path | None = None) -> PrepareReport:
+    """Prepare the datasets of `tasks` from `source` ("hf" or a folder) into `out_dir`.
+
+    `root` (default: the matrix's folder) resolves relative model paths and shortens paths in
+    messages and the manifest. Nothing in `out_dir` changes unless every file was built.
+    """
+    if on_overlong not in ON_OVERLONG:
+        raise DataError(f"--on-overlong must be one of {', '.join(ON_OVERLONG)}, got {on_overlong!r}")
+    if not tasks:
+        raise DataError(f"name at least one task (known: {', '.join(matrix.tasks)})")
+    root = Path(root) if root is not None else matrix.source.resolve().parent
+    corpora = corpora_for(matrix, tasks)
+    prompts = {c.name: prompt_for(matrix, c) for c in corpora}
+    source_root = None
+    if source != HF_SOURCE:
+        source_root = Path(source)
+        if not source_root.is_dir():
+            raise DataError(f"{source}: --source must be `hf` or a folder (layout: `mprtune prepare-data --help`)")
+    out_dir = Path(out_dir)
+    display = _displayer(root)
+    counters: dict = {}
+    writers: list[DatasetWriter] = []
+
+    def writer(dataset: str, split: str, prompt: str) -> DatasetWriter:
+        spec = matrix.datasets.get(dataset)
+        file = spec.file if spec else f"{dataset}.jsonl"
+        limits = limits_for(matrix, dataset, root)
+        report = FileReport(dataset, file, split, prompt, length_check=[lim.describe() for lim in limits])
+        if split == "train":
+            report.counters.update(duplicates=0, held_out_overlap_pairs=0)
+        w = DatasetWriter(out_dir / file, report, LengthGuard(limits, counters) if limits else None,
+                          on_overlong, skip_bad, dedupe=(split == "train"))
+        writers.append(w)
+        return w
+
+    try:
+        for corpus in corpora:
+            prompt = prompts[corpus.name]
+            ctx = BuildContext(source_root, writer(corpus.train, "train", prompt),
+                               writer(corpus.eval, "eval", prompt), prompt, display)
+            corpus.build(ctx)
+            ctx.eval.close()
+            ctx.train.close()
+    except BaseException:
+        for w in writers:
+            w.abort()
+        raise
+    for w in writers:
+        w.commit()
+    manifest = out_dir / MANIFEST_FILE
+    reports = [w.report for w in writers]
+    from mprtune.render import atomic_write
+
+    atomic_write(manifest, manifest_text(read_manifest(manifest), reports))
+    return PrepareReport(out_dir, manifest, reports)

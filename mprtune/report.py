@@ -1,0 +1,474 @@
+"""Write `mprtune compare`'s outputs: results.json, samples.csv, report.md and two PNG plots.
+
+Everything in report.md is derived from the results dict (validated against
+:data:`mprtune.results_schema.RESULTS_SCHEMA` first), so the report never states a verdict the
+numbers do not carry: a difference is called significant only when its confidence interval
+excludes 0, and "good"/"bad" comes from the metric's ``higher_is_better``. Markdown, JSON and
+CSV are byte-for-byte deterministic for a given input; PNG bytes are not promised.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import tempfile
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mprtune.metrics.registry import METRICS
+from mprtune.render import atomic_write, render_template, yaml_scalar
+from mprtune.results_schema import TASK_KINDS, validate_results
+
+TEMPLATE = "report.md.j2"
+MISSING = "–"
+CELL_LIMIT = 300  # characters of a sample shown in report.md; samples.csv has the full text
+
+MAIN_METRIC = {"grammar": "gleu", "paraphrase": "ibleu", "knowledge": "qa_f1"}
+SUMMARY_METRICS = {
+    "grammar": ("gleu", "exact_match", "verbose", "over_corrects"),
+    "paraphrase": ("ibleu", "exact_match", "verbose", "copy_rate"),
+    "knowledge": ("qa_f1", "rouge_l", "verbose"),
+}
+TABLE_METRICS = {
+    "grammar": ("gleu", "acceptable", "over_corrects"),
+    "paraphrase": ("ibleu", "bleu", "self_bleu", "copy_rate"),
+    "knowledge": ("qa_f1", "qa_exact_match", "rouge_l"),
+}
+COMMON_METRICS = ("exact_match", "verbose", "output_words", "length_ratio")
+DATA_METRICS = frozenset({"reference_words"})  # a property of the eval rows: baseline == tuned
+LABELS = {
+    "exact_match": "exact match", "verbose": "verbosity", "output_words": "output words",
+    "reference_words": "reference words", "length_ratio": "length ratio", "gleu": "GLEU",
+    "acceptable": "acceptable", "over_corrects": "over-corrections", "bleu": "BLEU",
+    "self_bleu": "self-BLEU", "ibleu": "iBLEU", "copy_rate": "copy rate",
+    "qa_exact_match": "QA exact match", "qa_f1": "QA F1", "rouge_l": "ROUGE-L",
+}
+_DECIMALS = {"output_words": 1, "reference_words": 1, "length_ratio": 2, "bleu": 2,
+             "self_bleu": 2, "ibleu": 2}
+# per_row key -> tag, in display order (boolean flags only)
+_TAGS = (("exact", "EXACT"), ("acceptable", "ACCEPTABLE"), ("qa_exact_match", "QA-EXACT"),
+         ("verbose", "VERBOSE"), ("over_corrects", "OVER-CORRECTS"), ("copy", "COPY"))
+_MD_SPECIAL = "\\`*<>|"  # not "_": intraword underscores (ids, names) are literal in GFM
+
+
+@dataclass(frozen=True)
+class ReportFiles:
+    report_md: Path
+    results_json: Path
+    samples_csv: Path
+    plots: list[Path]
+
+
+# --- formatting ------------------------------------------------------------------------------
+
+def label(name: str) -> str:
+    return LABELS.get(name, name)
+
+
+def _decimals(name: str, kind: str) -> int:
+    return 1 if kind == "rate" else _DECIMALS.get(name, 3)
+
+
+def _fixed(x: float, d: int) -> str:
+    text = f"{x:.{d}f}"
+    return text.lstrip("-") if float(text) == 0 else text  # never "-0.0"
+
+
+def _signed(x: float, d: int) -> str:
+    text = _fixed(x, d)
+    return text if float(text) == 0 or text.startswith("-") else "+" + text
+
+
+def _interval(stat: Mapping[str, Any], fmt: Any) -> str:
+    low, high = stat.get("ci_low"), stat.get("ci_high")
+    return "" if low is None or high is None else f" [{fmt(low)}, {fmt(high)}]"
+
+
+def format_stat(stat: Mapping[str, Any] | None, name: str, kind: str, with_ci: bool = True) -> str:
+    """`41.2% [38.0, 44.5]` for rates (fractions shown as percent), `0.412 [0.390, 0.433]` else."""
+    if stat is None:
+        return MISSING
+    scale, d = (100.0, 1) if kind == "rate" else (1.0, _decimals(name, kind))
+    fmt = lambda x: _fixed(x * scale, d)
+    unit = "%" if kind == "rate" else ""
+    return fmt(stat["value"]) + unit + (_interval(stat, fmt) if with_ci else "")
+
+
+def significance(diff: Mapping[str, Any], higher_is_better: bool) -> str:
+    """✓ when the interval excludes 0 on the good side, ✗ on the bad side, "" otherwise."""
+    low, high = diff.get("ci_low"), diff.get("ci_high")
+    if low is None or high is None or low <= 0 <= high:
+        return ""
+    return "✓" if (low > 0) == higher_is_better else "✗"
+
+
+def format_diff(diff: Mapping[str, Any] | None, name: str, kind: str, higher_is_better: bool,
+                marker: bool = True) -> str:
+    """`+12.3 pp [+8.1, +16.0] ✓` for rates (percentage points), `+0.126 [+0.102, +0.151]` else."""
+    if diff is None:
+        return MISSING
+    scale, d = (100.0, 1) if kind == "rate" else (1.0, _decimals(name, kind))
+    fmt = lambda x: _signed(x * scale, d)
+    text = fmt(diff["value"]) + (" pp" if kind == "rate" else "") + _interval(diff, fmt)
+    mark = significance(diff, higher_is_better) if marker else ""
+    return f"{text} {mark}" if mark else text
+
+
+def format_seconds_per_sample(seconds: float) -> str:
+    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+def format_rate(per_second: float | None) -> str:
+    if per_second is None:
+        return MISSING
+    return f"{per_second:.2f}" if per_second < 10 else f"{per_second:.1f}"
+
+
+def format_memory(mb: float | None, kind: str) -> str:
+    if mb is None:
+        return MISSING
+    size = f"{mb / 1024:.1f} GiB" if mb >= 1024 else f"{mb:.0f} MiB"
+    return f"{size} ({kind.upper()})"
+
+
+def format_duration(seconds: float | None) -> str:
+    if seconds is None:
+        return MISSING
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def _opt(value: float | None, fmt: str) -> str:
+    return MISSING if value is None else format(value, fmt)
+
+
+def md_cell(text: str, limit: int | None = None) -> str:
+    """One Markdown table cell: escape `|` and Markdown specials, newlines as <br>, cap length."""
+    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if limit is not None and len(text) > limit:
+        text = text[:limit].rstrip() + "…"
+    if not text.strip():
+        return "*(empty)*"
+    escaped = "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
+    return escaped.replace("\n", "<br>")
+
+
+# --- per-row tags and sample selection --------------------------------------------------------
+
+def tags_for(row_tags: Mapping[str, Any]) -> list[str]:
+    """Upper-case tags of one `mprtune.metrics.per_row` dict (true flags, plus EMPTY output)."""
+    tags = [tag for key, tag in _TAGS if row_tags.get(key) is True]
+    if row_tags.get("length_words") == 0:
+        tags.append("EMPTY")
+    return tags
+
+
+def _good(row: Mapping[str, Any]) -> bool:
+    return bool(row.get("exact") or row.get("acceptable") or row.get("qa_exact_match"))
+
+
+def _category(row: Mapping[str, Any]) -> int:
+    """Lower is more informative: fixes, regressions, verbosity fixed, side effects, any change."""
+    base, tuned = row["baseline_row"], row["tuned_row"]
+    if _good(tuned) and not _good(base):
+        return 0
+    if _good(base) and not _good(tuned):
+        return 1
+    if base.get("verbose") and not tuned.get("verbose"):
+        return 2
+    if tuned.get("over_corrects") or tuned.get("copy") or tuned.get("verbose"):
+        return 3
+    return 4 if row["baseline_output"] != row["tuned_output"] else _IDENTICAL
+
+
+_IDENTICAL = 5
+
+
+def select_samples(per_variant_rows: Mapping[str, Sequence[Mapping[str, Any]]],
+                   k: int = 5) -> list[dict[str, Any]]:
+    """Pick up to ``k`` informative rows per variant, ready for ``results["samples"]``.
+
+    Each input row needs ``id``, ``source``, ``reference`` (a string or the list of
+    references; the first is kept), ``baseline_output``, ``tuned_output`` and the two
+    `per_row` dicts ``baseline_row`` / ``tuned_row``; its position is its ``row``. Rows are
+    taken round-robin over categories (tuned fixes a row, tuned breaks a row, verbosity
+    removed, tuned over-corrects/copies/is verbose, outputs differ) so one kind of row cannot
+    crowd out the others; identical outputs only fill what is left. Within a category the earliest rows win, which keeps
+    the choice deterministic and free of cherry-picking. Output is in row order.
+    """
+    samples: list[dict[str, Any]] = []
+    for variant, rows in per_variant_rows.items():
+        buckets: dict[int, list[int]] = {}
+        for index, row in enumerate(rows):
+            buckets.setdefault(_category(row), []).append(index)
+        queues = [buckets[c] for c in sorted(buckets) if c != _IDENTICAL]
+        chosen: list[int] = []
+        while len(chosen) < k and any(queues):
+            for queue in queues:
+                if queue and len(chosen) < k:
+                    chosen.append(queue.pop(0))
+        chosen += buckets.get(_IDENTICAL, [])[: k - len(chosen)]  # filler only
+        for index in sorted(chosen):
+            row = rows[index]
+            ref = row["reference"]
+            samples.append({
+                "variant": variant, "row": index, "id": str(row["id"]), "source": row["source"],
+                "reference": ref if isinstance(ref, str) else (ref[0] if ref else ""),
+                "baseline_output": row["baseline_output"], "tuned_output": row["tuned_output"],
+                "baseline_tags": tags_for(row["baseline_row"]),
+                "tuned_tags": tags_for(row["tuned_row"]),
+            })
+    return samples
+
+
+# --- the report's view of the results ---------------------------------------------------------
+
+def ordered_metrics(names: Iterable[str], task_kind: str) -> list[str]:
+    """Task metrics first (main metric leading), then the shared ones, then any others."""
+    present = [n for n in names if n not in DATA_METRICS]
+    preferred = TABLE_METRICS[task_kind] + COMMON_METRICS
+    registry = list(METRICS)
+    rest = sorted((n for n in present if n not in preferred),
+                  key=lambda n: (registry.index(n) if n in registry else len(registry), n))
+    return [n for n in preferred if n in present] + rest
+
+
+class _View:
+    """Formats one validated results dict; the template only lays the strings out."""
+
+    def __init__(self, results: Mapping[str, Any]) -> None:
+        self.r = results
+        self.specs = results["metrics"]
+
+    def stat(self, stat: Mapping[str, Any] | None, name: str, with_ci: bool = True) -> str:
+        return format_stat(stat, name, self.specs[name]["kind"], with_ci) if name in self.specs else MISSING
+
+    def diff(self, diff: Mapping[str, Any] | None, name: str, marker: bool = True) -> str:
+        if name not in self.specs:
+            return MISSING
+        spec = self.specs[name]
+        return format_diff(diff, name, spec["kind"], spec["higher_is_better"], marker)
+
+    def summary(self, v: Mapping[str, Any]) -> str:
+        parts = []
+        for name in SUMMARY_METRICS[v["task_kind"]]:
+            base, tuned = v["baseline"]["metrics"].get(name), v["tuned"]["metrics"].get(name)
+            if base is None or tuned is None:
+                continue
+            diff = v["diff"].get(name)
+            change = ""
+            if diff is not None:
+                mark = significance(diff, self.specs[name]["higher_is_better"])
+                has_ci = diff.get("ci_low") is not None and diff.get("ci_high") is not None
+                note = f" {mark}" if mark else (", no significant change" if has_ci else "")
+                change = f" ({self.diff(diff, name, marker=False)}{note})"
+            parts.append(f"{label(name)} {self.stat(base, name, False)} → "
+                         f"{self.stat(tuned, name, False)}{change}")
+        head = f"`{v['variant']}` ({v['task']}, {v['n_rows']} rows)"
+        return f"{head}: " + "; ".join(parts) if parts else f"{head}: no shared metrics"
+
+    def task_sections(self) -> list[dict[str, Any]]:
+        tasks: dict[str, dict[str, Any]] = {}
+        for v in self.r["variants"]:
+            task = tasks.setdefault(v["task"], {"name": v["task"], "kind": v["task_kind"], "variants": []})
+            names = ordered_metrics(set(v["baseline"]["metrics"]) | set(v["tuned"]["metrics"]),
+                                    v["task_kind"])
+            rows = [[label(n), self.stat(v["baseline"]["metrics"].get(n), n),
+                     self.stat(v["tuned"]["metrics"].get(n), n), self.diff(v["diff"].get(n), n)]
+                    for n in names]
+            ref_words = v["baseline"]["metrics"].get("reference_words")
+            note = f"; references average {ref_words['value']:.1f} words" if ref_words else ""
+            task["variants"].append({
+                "model": v["model"], "variant": v["variant"], "model_path": v["model_path"],
+                "note": f"{v['n_rows']} rows of {', '.join(v['eval_datasets'])}{note}", "rows": rows,
+            })
+        return list(tasks.values())
+
+    def quantitative_rows(self) -> list[list[str]]:
+        rows = []
+        for v in self.r["variants"]:
+            main = MAIN_METRIC[v["task_kind"]]
+            for system in ("baseline", "tuned"):
+                m, t = v[system]["metrics"], v[system]["timing"]
+                rows.append([
+                    f"`{v['variant']}`", system,
+                    *(self.stat(m.get(n), n) for n in ("output_words", "length_ratio", "exact_match",
+                                                       "acceptable", "over_corrects", "verbose")),
+                    f"{label(main)} {self.stat(m[main], main)}" if main in m else MISSING,
+                    format_seconds_per_sample(t["seconds_per_sample"]),
+                    format_rate(t["samples_per_second"]),
+                    format_memory(t["peak_memory_mb"], t["memory_kind"]),
+                ])
+        return rows
+
+    def sample_sections(self) -> list[dict[str, Any]]:
+        sections: dict[str, list[list[str]]] = {}
+        for s in self.r["samples"]:
+            tags = (f"baseline: {', '.join(s['baseline_tags']) or 'none'}<br>"
+                    f"tuned: {', '.join(s['tuned_tags']) or 'none'}")
+            sections.setdefault(s["variant"], []).append([
+                f"{s['row']} ({md_cell(s['id'])})",
+                *(md_cell(s[key], CELL_LIMIT) for key in ("source", "reference", "baseline_output",
+                                                          "tuned_output")),
+                tags,
+            ])
+        order = [v["variant"] for v in self.r["variants"]]
+        return [{"variant": name, "rows": sections[name]} for name in order if name in sections]
+
+    def training_rows(self) -> list[list[str]]:
+        return [[f"`{t['variant']}`", t["state"], format_duration(t["train_seconds"]),
+                 _opt(t["final_loss"], ".4f"), _opt(t["best_loss"], ".4f"), _opt(t["steps"], "d"),
+                 format_rate(t["samples_per_second"]),
+                 MISSING if t["adapter_bytes"] is None else f"{t['adapter_bytes'] / 2**20:.1f} MiB"]
+                for t in self.r["training"]]
+
+    def recipe_rows(self) -> list[list[str]]:
+        def flat(prefix: str, value: Any) -> Iterable[tuple[str, Any]]:
+            if isinstance(value, dict):
+                for key in sorted(value):
+                    yield from flat(f"{prefix}.{key}" if prefix else key, value[key])
+            else:
+                yield prefix, value
+        return [[f"`{key}`", md_cell(value if isinstance(value, str) else yaml_scalar(value))]
+                for key, value in flat("", self.r["recipe"])]
+
+    def metric_rows(self) -> list[list[str]]:
+        registry = list(METRICS)
+        names = sorted(self.specs, key=lambda n: (registry.index(n) if n in registry else len(registry), n))
+        return [[label(n), f"`{n}`", "yes" if self.specs[n]["higher_is_better"] else "no",
+                 self.specs[n]["kind"], md_cell(self.specs[n]["description"])] for n in names]
+
+    def context(self) -> dict[str, Any]:
+        r = self.r
+        return {
+            "profile": r["profile"], "created_at": r["created_at"], "matrix": r["matrix"],
+            "confidence": f"{r['confidence'] * 100:g}%",
+            "summaries": [self.summary(v) for v in r["variants"]],
+            "tasks": self.task_sections(), "quantitative": self.quantitative_rows(),
+            "samples": self.sample_sections(), "training": self.training_rows(),
+            "recipe": self.recipe_rows(), "metric_rows": self.metric_rows(), "cell_limit": CELL_LIMIT,
+        }
+
+
+def render_report(results: Mapping[str, Any]) -> str:
+    """report.md's text for a validated results dict (no files touched)."""
+    return render_template(TEMPLATE, **_View(results).context())
+
+
+# --- files ------------------------------------------------------------------------------------
+
+SAMPLE_COLUMNS = ("variant", "row", "id", "source", "reference", "baseline_output", "tuned_output",
+                  "baseline_tags", "tuned_tags")
+
+
+def samples_csv(samples: Sequence[Mapping[str, Any]]) -> str:
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(SAMPLE_COLUMNS)
+    for s in samples:
+        writer.writerow([";".join(s[c]) if c.endswith("_tags") else s[c] for c in SAMPLE_COLUMNS])
+    return out.getvalue()
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _save(fig: Any, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, metadata={"Software": None})
+    _atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def _errors(stats: Sequence[Mapping[str, Any]], scale: float) -> list[list[float]]:
+    """Asymmetric error bars; 0 where no interval was computed."""
+    lows = [0.0 if s["ci_low"] is None else max(0.0, (s["value"] - s["ci_low"]) * scale) for s in stats]
+    highs = [0.0 if s["ci_high"] is None else max(0.0, (s["ci_high"] - s["value"]) * scale) for s in stats]
+    return [lows, highs]
+
+
+def plot_metrics(results: Mapping[str, Any], path: Path) -> Path:
+    """Per task kind: the main metric and exact match, baseline vs tuned bars per variant."""
+    from matplotlib.figure import Figure
+
+    kinds = [k for k in TASK_KINDS if any(v["task_kind"] == k for v in results["variants"])]
+    fig = Figure(figsize=(11, 3.6 * max(1, len(kinds))), layout="constrained")
+    axes = fig.subplots(max(1, len(kinds)), 2, squeeze=False)
+    specs = results["metrics"]
+    for row, kind in enumerate(kinds):
+        variants = [v for v in results["variants"] if v["task_kind"] == kind]
+        for col, name in enumerate((MAIN_METRIC[kind], "exact_match")):
+            ax = axes[row][col]
+            shown = [v for v in variants if name in v["baseline"]["metrics"] and name in v["tuned"]["metrics"]]
+            scale = 100.0 if specs.get(name, {}).get("kind") == "rate" else 1.0
+            for offset, system, color in ((-0.2, "baseline", "#9aa5b1"), (0.2, "tuned", "#2f6db5")):
+                stats = [v[system]["metrics"][name] for v in shown]
+                ax.bar([i + offset for i in range(len(shown))], [s["value"] * scale for s in stats],
+                       width=0.4, color=color, label=system, yerr=_errors(stats, scale), capsize=4)
+            ax.set_xlim(-0.9, len(shown) - 0.1)  # a lone variant's bars stay bar-shaped
+            ax.set_xticks(range(len(shown)), [v["variant"] for v in shown], rotation=10, fontsize=8)
+            ax.set_title(f"{kind}: {label(name)}" + (" (%)" if scale == 100.0 else ""))
+            ax.legend(fontsize=8)
+    confidence = f"{results['confidence'] * 100:g}%"
+    fig.suptitle(f"Baseline vs tuned (error bars: {confidence} bootstrap intervals)")
+    if not kinds:
+        for ax in axes[0]:
+            ax.axis("off")
+        axes[0][0].text(0.5, 0.5, "no variants", ha="center", va="center")
+    return _save(fig, path)
+
+
+def plot_loss_curves(loss_curves: Mapping[str, Sequence[tuple[int, float]]], path: Path) -> Path:
+    """Every variant's training loss on one axis, or a placeholder saying none were recorded."""
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=(9, 4.5), layout="constrained")
+    ax = fig.subplots()
+    curves = {name: points for name, points in loss_curves.items() if points}
+    for name in sorted(curves):
+        steps, losses = zip(*curves[name])
+        ax.plot(steps, losses, label=name, linewidth=1.4)
+    if curves:
+        ax.set_xlabel("step")
+        ax.set_ylabel("training loss")
+        ax.set_title("Training loss")
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    else:
+        ax.axis("off")
+        ax.text(0.5, 0.5, "No loss curves recorded", ha="center", va="center", fontsize=14)
+    return _save(fig, path)
+
+
+def write_report(results: dict[str, Any], out_dir: Path,
+                 loss_curves: dict[str, list[tuple[int, float]]]) -> ReportFiles:
+    """Validate ``results``, then write results.json, samples.csv, the plots and report.md."""
+    validate_results(results)
+    out_dir = Path(out_dir)
+    files = ReportFiles(out_dir / "report.md", out_dir / "results.json", out_dir / "samples.csv", [])
+    atomic_write(files.results_json, json.dumps(results, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
+    atomic_write(files.samples_csv, samples_csv(results["samples"]))
+    files.plots.append(plot_metrics(results, out_dir / "metrics.png"))
+    files.plots.append(plot_loss_curves(loss_curves, out_dir / "loss_curves.png"))
+    atomic_write(files.report_md, render_report(results))
+    for path in (files.results_json, files.samples_csv, files.report_md, *files.plots):
+        path.chmod(0o644)  # temp-file writes are 0600; a report is meant to be shared
+    return files

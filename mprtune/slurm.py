@@ -1,0 +1,187 @@
+"""The Slurm backend: one sbatch script per job, tracked with squeue and the job-completion record.
+
+The cluster does the queueing (`slots()` is None): every job is submitted at once with
+`--gres=gpu:1`, so Slurm sets CUDA_VISIBLE_DEVICES to exactly one GPU. No accounting database is
+needed: a job that left squeue is looked up in the jobcomp file (JobCompType=jobcomp/filetxt), or
+with `sacct` where accounting exists.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import subprocess
+import time
+from pathlib import Path
+
+from mprtune.errors import MprtuneError
+from mprtune.jobs import JobSpec, tail
+from mprtune.render import atomic_write, render_template
+from mprtune.slurm_jobcomp import read_jobcomp
+
+ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
+                 "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "PREEMPTED"}
+SIGNAL_STATES = {"CANCELLED": 15, "TIMEOUT": 9, "NODE_FAIL": 9, "PREEMPTED": 9, "OUT_OF_MEMORY": 9,
+                 "DEADLINE": 9, "BOOT_FAIL": 9}
+TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+
+
+def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
+    try:
+        proc = subprocess.run(args, capture_output=True, text=True, check=False)
+    except FileNotFoundError:
+        raise MprtuneError(f"`{args[0]}` not found: run on a Slurm login node, or put the Slurm client on PATH") \
+            from None
+    if check and proc.returncode != 0:
+        message = (proc.stderr or proc.stdout).strip().splitlines()
+        raise MprtuneError(f"`{' '.join(args[:2])}` failed: {message[-1] if message else proc.returncode}")
+    return proc
+
+
+def squeue_states(job_ids: list[str]) -> dict[str, str]:
+    if not job_ids:
+        return {}
+    proc = _run(["squeue", "--noheader", "--format=%i|%T", "--jobs", ",".join(job_ids)], check=False)
+    states = {}
+    for line in proc.stdout.splitlines():
+        if "|" in line:
+            job_id, state = line.strip().split("|", 1)
+            states[job_id] = state
+    return states
+
+
+def jobcomp_path() -> Path | None:
+    proc = _run(["scontrol", "show", "config"], check=False)
+    match = re.search(r"^JobCompLoc\s*=\s*(\S+)", proc.stdout, re.M)
+    return Path(match.group(1)) if match and match.group(1).startswith("/") else None
+
+
+def finished_exit_code(job_id: str, jobcomp: Path | None) -> int | None:
+    """The exit code of a job that left the queue (negative: killed by that signal); None if unknown."""
+    record = read_jobcomp(jobcomp).get(job_id) if jobcomp and jobcomp.is_file() else None
+    if record is None:
+        proc = _run(["sacct", "--noheader", "--parsable2", "--format=State,ExitCode", "-X", "-j", job_id], check=False)
+        line = proc.stdout.strip().splitlines()[:1] if proc.returncode == 0 else []
+        if not line:
+            return None
+        state, exit_code = line[0].split("|")
+        state = state.split()[0]
+        code, sig = (int(x) for x in exit_code.split(":"))
+    else:
+        state, code, sig = record.state, record.exit_code or 0, record.signal or 0
+    if state == "COMPLETED":
+        return 0
+    if state in ACTIVE_STATES:
+        return None
+    if sig:
+        return -sig
+    if state in SIGNAL_STATES and code == 0:
+        return -SIGNAL_STATES[state]
+    return code or 1
+
+
+class SlurmJob:
+    def __init__(self, spec: JobSpec, job_id: str, executor: "SlurmExecutor") -> None:
+        self.spec = spec
+        self.slot: str | None = None
+        self._job_id = job_id
+        self._executor = executor
+        self._code: int | None = None
+        self._gone_since: float | None = None
+
+    @property
+    def job_id(self) -> str:
+        return self._job_id
+
+    def poll(self) -> int | None:
+        if self._code is None:
+            self._code = self._executor.exit_code(self._job_id)
+        if self._code is None and not self._executor.queued(self._job_id):
+            # Left the queue with no completion record (no jobcomp, no accounting): judge by its files.
+            self._gone_since = self._gone_since or time.monotonic()
+            if time.monotonic() - self._gone_since > 15:
+                from mprtune.runstate import is_complete
+
+                self._code = 0 if is_complete(self.spec.folder, self.spec.kind) else 1
+        return self._code
+
+    def done(self) -> bool:
+        return self.poll() is not None
+
+    def cancel(self) -> None:
+        _run(["scancel", self._job_id], check=False)
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline and self._job_id in squeue_states([self._job_id]):
+            time.sleep(0.5)
+
+    def logs(self, lines: int = 40) -> str:
+        return tail(self.spec.paths.stderr, lines) + "\n" + tail(self.spec.paths.stdout, lines)
+
+
+class SlurmExecutor:
+    name = "slurm"
+    poll_interval = 1.0
+
+    def __init__(self, partition: str | None = None, time_limit: str | None = None, account: str | None = None,
+                 sbatch_args: list[str] | None = None, setup: list[str] | None = None, cpus_per_task: int = 4,
+                 mem: str = "64G", detach: bool = False, **_: object) -> None:
+        if time_limit and not TIME_RE.match(time_limit):
+            raise MprtuneError(f"--time: expected HH:MM:SS or D-HH:MM:SS, got {time_limit!r}")
+        for value, flag in ((partition, "--partition"), (account, "--account")):
+            if value is not None and not re.fullmatch(r"[\w.,-]+", value):
+                raise MprtuneError(f"{flag}: unsafe value {value!r}")
+        for arg in sbatch_args or []:
+            if "\n" in arg or not arg.startswith("--"):
+                raise MprtuneError(f"--sbatch-arg: expected one `--option[=value]`, got {arg!r}")
+        self.partition, self.time_limit, self.account = partition, time_limit or "24:00:00", account
+        self.sbatch_args, self.setup = list(sbatch_args or []), list(setup or [])
+        self.cpus_per_task, self.mem, self.detach = cpus_per_task, mem, detach
+        self._states: dict[str, str] = {}
+        self._states_at = 0.0
+        self._jobs: list[str] = []
+        self._jobcomp: Path | None = None
+
+    def slots(self) -> None:
+        return None
+
+    def script(self, spec: JobSpec) -> str:
+        # Requeued jobs must find the newest checkpoint themselves: drop a baked-in resume path.
+        command = [arg for arg in spec.command if not arg.startswith("resume_from_checkpoint=")]
+        env = sorted((k, shlex.quote(v)) for k, v in spec.env.items() if k != "PATH")
+        env.append(("PATH", f"{shlex.quote(spec.env['PATH'].split(os.pathsep)[0])}:\"$PATH\"")
+                   if "PATH" in spec.env else ("PATH", '"$PATH"'))
+        return render_template(
+            "sbatch.sh.j2", name=spec.name, job_name=re.sub(r"[^\w.-]", "_", spec.name),
+            cpus_per_task=self.cpus_per_task, mem=self.mem, time_limit=self.time_limit,
+            partition=self.partition, account=self.account, stdout=shlex.quote(str(spec.paths.stdout)),
+            stderr=shlex.quote(str(spec.paths.stderr)), sbatch_args=self.sbatch_args, setup=self.setup,
+            cwd=shlex.quote(str(spec.cwd)), env=env, command=shlex.join(command))
+
+    def submit(self, spec: JobSpec, slot: str | None = None) -> SlurmJob:
+        path = spec.folder / "job.sbatch"
+        atomic_write(path, self.script(spec))
+        proc = _run(["sbatch", "--parsable", str(path)])
+        job_id = proc.stdout.strip().split(";")[0]
+        self._jobs.append(job_id)
+        self._states_at = 0.0
+        return SlurmJob(spec, job_id, self)
+
+    def queued(self, job_id: str) -> bool:
+        """Whether squeue still lists the job; the view refreshes at most once per poll_interval."""
+        if time.monotonic() - self._states_at > self.poll_interval:
+            self._states = squeue_states(self._jobs)
+            self._states_at = time.monotonic()
+        return job_id in self._states
+
+    def exit_code(self, job_id: str) -> int | None:
+        """None while Slurm still has the job (or has not recorded its end yet)."""
+        if self.queued(job_id):
+            return None
+        if self._jobcomp is None:
+            self._jobcomp = jobcomp_path() or Path("/nonexistent")
+        return finished_exit_code(job_id, self._jobcomp)
+
+
+def job_active(job_id: str | None) -> bool:
+    return bool(job_id) and job_id in squeue_states([job_id])

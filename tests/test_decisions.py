@@ -1,0 +1,67 @@
+"""What `train` decides from a run folder alone (no processes)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from mprtune.cli import cli
+from mprtune.jobs import JobStatus
+from mprtune.launcher import decide, job_env, run_config, stable_run_id
+from mprtune.matrix import load_matrix
+
+ROOT = Path(__file__).resolve().parents[1]
+NAME = "llama32_3b_grammar_lora"
+
+
+def finished_run(runs: Path, sha: str | None) -> Path:
+    folder = runs / NAME
+    folder.mkdir(parents=True)
+    (folder / "train_results.json").write_text("{}")
+    (folder / "adapter_model.safetensors").write_bytes(b"x")
+    JobStatus(NAME, "train", state="done", config_sha256=sha).write(folder / "mprtune-status.json")
+    return folder
+
+
+def test_finished_runs_are_skipped_and_a_changed_config_is_reported(tmp_path: Path) -> None:
+    from mprtune.runstate import config_digest
+
+    matrix = load_matrix(ROOT / "mprtune.yaml")
+    variant = matrix.variants[NAME]
+    folder = finished_run(tmp_path, config_digest(run_config(matrix, variant, tmp_path / NAME, ROOT)))
+    assert decide(matrix, variant, tmp_path, ROOT).action == "skip"
+    status = JobStatus.read(folder / "mprtune-status.json")
+    status.config_sha256 = "something-else"
+    status.write(folder / "mprtune-status.json")
+    decision = decide(matrix, variant, tmp_path, ROOT)
+    assert decision.action == "skip" and "config changed since: NOT retrained" in decision.reason
+
+
+def test_a_checkpoint_means_resume_never_restart(tmp_path: Path) -> None:
+    matrix = load_matrix(ROOT / "mprtune.yaml")
+    variant = matrix.variants[NAME]
+    for step in (200, 1000, 400):
+        (tmp_path / NAME / f"checkpoint-{step}").mkdir(parents=True)
+    decision = decide(matrix, variant, tmp_path, ROOT)
+    assert decision.action == "resume" and decision.checkpoint.endswith("checkpoint-1000")
+    plan = CliRunner().invoke(cli, ["plan", NAME, "--config", str(ROOT / "mprtune.yaml"), "--runs-dir", str(tmp_path)])
+    assert f"resume_from_checkpoint={tmp_path / NAME / 'checkpoint-1000'}" in plan.output
+
+
+def test_job_environment_is_per_variant_and_holds_no_secrets(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("WANDB_API_KEY", "secret-key-123")
+    monkeypatch.delenv("WANDB_MODE")
+    matrix = load_matrix(ROOT / "mprtune.yaml")
+    env = job_env(matrix, matrix.variants[NAME], tmp_path / NAME)
+    assert env["WANDB_RUN_GROUP"] == "grammar" and env["WANDB_DIR"] == str(tmp_path / NAME)
+    assert env["WANDB_RUN_ID"] == stable_run_id(matrix, NAME) and env["WANDB_RESUME"] == "allow"
+    assert "WANDB_MODE" not in env, "logged in (API key present): W&B stays online"
+    assert env["PATH"].split(":")[0].endswith("bin")
+    assert "secret-key-123" not in json.dumps(env)
+    plan = CliRunner().invoke(cli, ["plan", "--config", str(ROOT / "mprtune.yaml"), "--runs-dir", str(tmp_path)])
+    assert plan.exit_code == 0 and "secret-key-123" not in plan.output
+    monkeypatch.delenv("WANDB_API_KEY")
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc login either
+    assert job_env(matrix, matrix.variants[NAME], tmp_path)["WANDB_MODE"] == "offline"

@@ -1,0 +1,273 @@
+"""The compare report: golden files, the results schema, plots, formatting and escaping.
+
+Regenerate the golden files with `MPRTUNE_UPDATE_GOLDEN=1 pytest tests/test_report.py`, then
+read the diff: it is the report a team would present.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import os
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+import report_fixture
+
+from mprtune.errors import MprtuneError
+from mprtune.metrics.registry import METRICS
+from mprtune.report import (
+    format_diff,
+    format_stat,
+    md_cell,
+    render_report,
+    select_samples,
+    significance,
+    tags_for,
+    write_report,
+)
+from mprtune.results_schema import RESULTS_SCHEMA, metric_directions, validate_results
+
+GOLDEN = Path(__file__).parent / "golden" / "report"
+GOLDEN_FILES = ("report.md", "results.json", "samples.csv")
+
+
+def test_report_matches_golden_files(tmp_path: Path) -> None:
+    files = write_report(report_fixture.results(), tmp_path, report_fixture.LOSS_CURVES)
+    assert [files.report_md.name, files.results_json.name, files.samples_csv.name] == list(GOLDEN_FILES)
+    if os.environ.get("MPRTUNE_UPDATE_GOLDEN") == "1":
+        GOLDEN.mkdir(parents=True, exist_ok=True)
+        for name in GOLDEN_FILES:
+            shutil.copyfile(tmp_path / name, GOLDEN / name)
+    for name in GOLDEN_FILES:
+        assert (tmp_path / name).read_bytes() == (GOLDEN / name).read_bytes(), (
+            f"{name} differs from tests/golden/report/{name} (MPRTUNE_UPDATE_GOLDEN=1 rewrites it)")
+
+
+def test_report_sections_are_in_order() -> None:
+    text = render_report(report_fixture.results())
+    headings = [line for line in text.splitlines() if line.startswith("## ")]
+    assert headings == ["## Summary of findings", "## Results by task", "## Quantitative comparison",
+                        "## Selected samples", "## Training summary", "## Recipe", "## Metric definitions"]
+    assert text.startswith("# mprtune comparison report\n") and text.endswith("|\n")
+    assert "\n\n\n" not in text
+    assert "![key metrics](metrics.png)" in text and "![loss curves](loss_curves.png)" in text
+
+
+def test_summary_says_no_significant_change_when_the_interval_includes_zero() -> None:
+    text = render_report(report_fixture.results())
+    assert "over-corrections 8.0% → 7.5% (-0.5 pp [-2.9, +1.9], no significant change)" in text
+    assert "verbosity 34.0% → 2.0% (-32.0 pp [-35.5, -28.5] ✓)" in text
+    assert "copy rate 0.6% → 9.4% (+8.8 pp [+7.0, +10.7] ✗)" in text
+
+
+def test_knowledge_variant_and_missing_intervals_render() -> None:
+    results = report_fixture.results()
+    variant = results["variants"][0]
+    variant.update(variant="llama32_3b_knowledge_lora", task="knowledge", task_kind="knowledge")
+    for system in ("baseline", "tuned"):
+        variant[system]["metrics"] = {"qa_f1": {"value": 0.5, "ci_low": None, "ci_high": None, "n": 10}}
+        variant[system]["timing"]["peak_memory_mb"] = None
+    variant["diff"] = {"qa_f1": {"value": 0.0, "ci_low": None, "ci_high": None}}
+    results["metrics"]["qa_f1"] = {"description": "d", "higher_is_better": True, "kind": "mean"}
+    results["samples"] = [s for s in results["samples"] if s["variant"] != "llama32_3b_grammar_lora"]
+    validate_results(results)
+    text = render_report(results)
+    assert "`llama32_3b_knowledge_lora` (knowledge, 747 rows): QA F1 0.500 → 0.500 (0.000)" in text
+    assert "| QA F1 | 0.500 | 0.500 | 0.000 |" in text
+
+
+# --- schema ---------------------------------------------------------------------------------------
+
+def _error(results: dict[str, Any]) -> str:
+    with pytest.raises(MprtuneError) as info:
+        validate_results(results)
+    message = str(info.value)
+    assert "\n" not in message
+    return message
+
+
+def test_schema_accepts_the_fixture() -> None:
+    validate_results(report_fixture.results())
+
+
+def test_schema_names_the_missing_key() -> None:
+    results = report_fixture.results()
+    del results["variants"][0]["baseline"]["timing"]["samples_per_second"]
+    assert "results.variants[0].baseline.timing.samples_per_second: missing required key" in _error(results)
+    results = report_fixture.results()
+    del results["created_at"]
+    assert "results.created_at: missing required key" in _error(results)
+
+
+def test_schema_names_the_wrongly_typed_key() -> None:
+    results = report_fixture.results()
+    results["variants"][1]["n_rows"] = "1000"
+    assert "results.variants[1].n_rows: '1000' is not of type 'integer'" in _error(results)
+    results = report_fixture.results()
+    results["variants"][0]["tuned"]["metrics"]["gleu"]["ci_low"] = "0.5"
+    assert "results.variants[0].tuned.metrics.gleu.ci_low" in _error(results)
+    results = report_fixture.results()
+    results["samples"][0]["tuned_tags"] = ["exact"]
+    assert "results.samples[0].tuned_tags[0]" in _error(results)
+
+
+def test_schema_rejects_typos_unknown_metrics_and_non_finite_numbers() -> None:
+    results = report_fixture.results()
+    results["variants"][0]["n_row"] = 3
+    assert "results.variants[0]" in _error(results) and "'n_row' was unexpected" in _error(results)
+    results = report_fixture.results()
+    results["variants"][0]["diff"]["rouge_l"] = {"value": 0.1, "ci_low": None, "ci_high": None}
+    assert "results.variants[0].diff.rouge_l: metric not defined in results.metrics" in _error(results)
+    results = report_fixture.results()
+    results["variants"][0]["baseline"]["metrics"]["gleu"]["value"] = math.nan
+    assert "results.variants[0].baseline.metrics.gleu.value: not a finite number" in _error(results)
+    results = report_fixture.results()
+    results["samples"][0]["variant"] = "nope"
+    assert "results.samples[0].variant: unknown variant 'nope'" in _error(results)
+
+
+def test_write_report_validates_before_writing(tmp_path: Path) -> None:
+    results = report_fixture.results()
+    del results["recipe"]
+    with pytest.raises(MprtuneError, match=r"results\.recipe"):
+        write_report(results, tmp_path, {})
+    assert list(tmp_path.iterdir()) == []
+
+
+def _walk(schema: Any, path: str = "") -> list[str]:
+    """Paths of schemas under `properties` / `additionalProperties` / `items` lacking a description."""
+    missing: list[str] = []
+    if not isinstance(schema, dict):
+        return missing
+    for name, sub in schema.get("properties", {}).items():
+        if "description" not in sub:
+            missing.append(f"{path}.{name}")
+        missing += _walk(sub, f"{path}.{name}")
+    for key in ("additionalProperties", "items", "propertyNames"):
+        sub = schema.get(key)
+        if isinstance(sub, dict):
+            if "description" not in sub:
+                missing.append(f"{path}[{key}]")
+            missing += _walk(sub, f"{path}[{key}]")
+    return missing
+
+
+def test_every_schema_property_is_described() -> None:
+    assert RESULTS_SCHEMA["description"]
+    assert len(RESULTS_SCHEMA["properties"]) >= 9
+    assert _walk(RESULTS_SCHEMA) == []
+
+
+def test_metric_directions_come_from_the_registry() -> None:
+    directions = metric_directions()
+    assert set(directions) == set(METRICS)
+    assert directions["gleu"] is True and directions["verbose"] is False
+
+
+# --- plots ----------------------------------------------------------------------------------------
+
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("curves", [report_fixture.LOSS_CURVES, {}], ids=["curves", "no-curves"])
+def test_plots_are_valid_pngs(tmp_path: Path, curves: dict) -> None:
+    files = write_report(report_fixture.results(), tmp_path, curves)
+    assert [p.name for p in files.plots] == ["metrics.png", "loss_curves.png"]
+    for plot in files.plots:
+        data = plot.read_bytes()
+        assert data.startswith(PNG_MAGIC) and len(data) > 5_000, plot
+
+
+# --- formatting -----------------------------------------------------------------------------------
+
+def test_format_stat() -> None:
+    assert format_stat({"value": 0.41234, "ci_low": 0.38, "ci_high": 0.4451}, "exact_match", "rate") \
+        == "41.2% [38.0, 44.5]"
+    assert format_stat({"value": 0.412, "ci_low": None, "ci_high": None}, "verbose", "rate") == "41.2%"
+    assert format_stat({"value": 0.41249, "ci_low": 0.39, "ci_high": 0.43}, "gleu", "corpus") \
+        == "0.412 [0.390, 0.430]"
+    assert format_stat({"value": 31.7712, "ci_low": 30.2, "ci_high": 33.3}, "bleu", "corpus") \
+        == "31.77 [30.20, 33.30]"
+    assert format_stat({"value": 18.93, "ci_low": 18.2, "ci_high": 19.6}, "output_words", "mean") \
+        == "18.9 [18.2, 19.6]"
+    assert format_stat({"value": -0.00001, "ci_low": None, "ci_high": None}, "gleu", "corpus") == "0.000"
+    assert format_stat(None, "gleu", "corpus") == "–"
+
+
+def test_format_diff_is_signed_with_percentage_points() -> None:
+    assert format_diff({"value": 0.1234, "ci_low": 0.081, "ci_high": 0.16}, "exact_match", "rate", True) \
+        == "+12.3 pp [+8.1, +16.0] ✓"
+    assert format_diff({"value": 0.126, "ci_low": 0.102, "ci_high": 0.151}, "gleu", "corpus", True) \
+        == "+0.126 [+0.102, +0.151] ✓"
+    assert format_diff({"value": -0.005, "ci_low": -0.029, "ci_high": 0.019}, "over_corrects", "rate", False) \
+        == "-0.5 pp [-2.9, +1.9]"
+    assert format_diff({"value": 0.0, "ci_low": None, "ci_high": None}, "gleu", "corpus", True) == "0.000"
+    assert format_diff({"value": 0.2, "ci_low": 0.1, "ci_high": 0.3}, "gleu", "corpus", True, marker=False) \
+        == "+0.200 [+0.100, +0.300]"
+
+
+@pytest.mark.parametrize("low, high, higher_is_better, expected", [
+    (0.01, 0.05, True, "✓"),    # up, and up is good
+    (-0.05, -0.01, True, "✗"),  # down, and up is good
+    (-0.05, -0.01, False, "✓"),  # a drop in verbosity is good
+    (0.01, 0.05, False, "✗"),   # more over-corrections is bad
+    (-0.01, 0.05, True, ""),    # interval includes 0
+    (0.0, 0.05, True, ""),      # touching 0 is not excluding it
+    (None, None, True, ""),     # no interval, no claim
+])
+def test_significance_respects_direction(low: float | None, high: float | None, higher_is_better: bool,
+                                         expected: str) -> None:
+    assert significance({"value": 0.0, "ci_low": low, "ci_high": high}, higher_is_better) == expected
+
+
+def test_verbosity_drop_is_marked_good() -> None:
+    verbose = metric_directions()["verbose"]
+    assert format_diff({"value": -0.32, "ci_low": -0.35, "ci_high": -0.29}, "verbose", "rate", verbose) \
+        == "-32.0 pp [-35.0, -29.0] ✓"
+
+
+# --- escaping, tags, sample selection -------------------------------------------------------------
+
+def test_md_cell_escapes_pipes_and_newlines() -> None:
+    assert md_cell("a | b") == "a \\| b"
+    assert md_cell("line1\nline2\r\nline3") == "line1<br>line2<br>line3"
+    assert md_cell("*bold* `code` <tag> back\\slash") == "\\*bold\\* \\`code\\` \\<tag\\> back\\\\slash"
+    assert md_cell("   ") == "*(empty)*"
+    assert md_cell("x" * 10, limit=4) == "xxxx…"
+
+
+def test_samples_with_pipes_and_newlines_keep_the_table_intact() -> None:
+    results = report_fixture.results()
+    sample = results["samples"][0]
+    sample["tuned_output"] = "first | line\nsecond || line"
+    text = render_report(results)
+    row = next(line for line in text.splitlines() if "first \\| line" in line)
+    assert "first \\| line<br>second \\|\\| line" in row
+    header = next(line for line in text.splitlines() if line.startswith("| Row (id) |"))
+    unescaped = lambda line: line.replace("\\|", "").count("|")
+    assert unescaped(row) == unescaped(header) == 7
+
+
+def test_tags_for() -> None:
+    assert tags_for({"exact": True, "verbose": False, "verbose_reasons": [], "length_words": 3,
+                     "acceptable": True, "over_corrects": False}) == ["EXACT", "ACCEPTABLE"]
+    assert tags_for({"exact": False, "verbose": True, "verbose_reasons": ["preamble"], "length_words": 9,
+                     "over_corrects": True}) == ["VERBOSE", "OVER-CORRECTS"]
+    assert tags_for({"exact": False, "verbose": False, "length_words": 0, "copy": True}) == ["COPY", "EMPTY"]
+    assert tags_for({"exact": False, "verbose": False, "length_words": 2, "row_kind": "qa",
+                     "qa_exact_match": True, "qa_f1": 1.0}) == ["QA-EXACT"]
+
+
+def test_select_samples_prefers_informative_rows_deterministically() -> None:
+    rows = copy.deepcopy(report_fixture.GRAMMAR_ROWS)
+    first = select_samples({"v": rows}, k=3)
+    assert first == select_samples({"v": copy.deepcopy(rows)}, k=3)
+    # a fix (row 0), a regression (row 2), a changed output (row 3); never the identical row 1
+    assert [s["row"] for s in first] == [0, 2, 3]
+    assert first[0]["reference"] == "I want to go to school tomorrow ."
+    assert first[0]["baseline_tags"] == ["VERBOSE"] and first[0]["tuned_tags"] == ["EXACT", "ACCEPTABLE"]
+    assert [s["row"] for s in select_samples({"v": rows}, k=10)] == list(range(7))  # filler last
+    assert select_samples({"v": rows[1:2]}, k=2)[0]["row"] == 0  # identical rows still fill
