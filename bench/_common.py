@@ -57,6 +57,12 @@ def emit(results: list[tuple[str, Any]]) -> None:
     sys.stdout.flush()
 
 
+def target(metric: str, value: float, op: str, limit: float) -> tuple[str, str]:
+    """`<metric> target: <= 1.05 met` (the result line of a target from the issue)."""
+    met = value <= limit if op == "<=" else value < limit if op == "<" else value >= limit if op == ">=" else value > limit
+    return f"{metric} target", f"{op} {fmt(limit)} {'met' if met else 'MISSED'}"
+
+
 def ratio(a: float, b: float) -> float:
     return a / b if b else float("nan")
 
@@ -133,22 +139,46 @@ def write_dataset_dir(cwd: Path, files: dict[str, Path]) -> Path:
     return data
 
 
-def run_lf(cwd: Path, config: dict[str, Any], name: str, timeout: float = 1800) -> float:
-    """`llamafactory-cli train <name>.yaml` in cwd; returns wall seconds. Raises with the log tail on failure."""
+def run_measured(cmd: list[str], cwd: Path, logfile: Path, env: dict[str, str] | None = None,
+                 timeout: float = 3600) -> tuple[int, float, int]:
+    """Run cmd (stdout+stderr to logfile); (returncode, wall seconds, peak RSS in bytes of that child).
+
+    The peak RSS comes from wait4() on this very child, i.e. what getrusage(RUSAGE_CHILDREN) reports
+    for it, without the maximum over earlier children that RUSAGE_CHILDREN would mix in.
+    """
+    start = time.perf_counter()
+    with logfile.open("wb") as out:
+        proc = subprocess.Popen(cmd, cwd=cwd, env=env, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
+        deadline = start + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.perf_counter() > deadline:
+                proc.kill()
+                pid, status, usage = os.wait4(proc.pid, 0)
+                break
+            time.sleep(0.02)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    return proc.returncode, time.perf_counter() - start, usage.ru_maxrss * 1024
+
+
+def log_tail(logfile: Path, lines: int = 40) -> str:
+    return "\n".join(logfile.read_text(errors="replace").splitlines()[-lines:])
+
+
+def run_lf(cwd: Path, config: dict[str, Any], name: str, timeout: float = 3600) -> tuple[float, int]:
+    """`llamafactory-cli train <name>.yaml` in cwd; (wall seconds, peak RSS bytes). Raises with the log tail."""
     import yaml
 
     cfg = cwd / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     logfile = cwd / f"{name}.log"
-    start = time.perf_counter()
-    with logfile.open("wb") as out:
-        proc = subprocess.run([str(VENV_BIN / "llamafactory-cli"), "train", str(cfg)], cwd=cwd, env=lf_env(),
-                              stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout)
-    wall = time.perf_counter() - start
-    if proc.returncode != 0:
-        tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-40:])
-        raise RuntimeError(f"llamafactory-cli train {cfg.name} exited {proc.returncode}:\n{tail}")
-    return wall
+    code, wall, rss = run_measured([str(VENV_BIN / "llamafactory-cli"), "train", str(cfg)], cwd, logfile,
+                                   lf_env(), timeout)
+    if code != 0:
+        raise RuntimeError(f"llamafactory-cli train {cfg.name} exited {code}:\n{log_tail(logfile)}")
+    return wall, rss
 
 
 def build_tiny(out_dir: Path, corpus: list[Path], seed: int = 1) -> Path:
@@ -224,8 +254,8 @@ def grammar_data(path: Path, min_rows: int, sample: Path, seed: int = 0) -> tupl
     return write_jsonl(path, grammar_rows(min_rows, seed)), "synthetic grammar rows"
 
 
-def llama3_token_counts(model_dir: Path, rows: list[dict[str, Any]]) -> list[int]:
-    """Tokens of each row as LLaMA-Factory's llama3 template encodes it (prompt + answer)."""
+def llama3_token_counts(model_dir: Path, rows: list[dict[str, Any]], prompt_only: bool = False) -> list[int]:
+    """Tokens of each row as LLaMA-Factory's llama3 template encodes it (prompt + answer, or the prompt)."""
     from transformers import AutoTokenizer
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
@@ -234,6 +264,6 @@ def llama3_token_counts(model_dir: Path, rows: list[dict[str, Any]]) -> list[int
     for row in rows:
         query = row["instruction"] + (("\n" + row["input"]) if row.get("input") else "")
         prompt = tok.encode(user.format(query), add_special_tokens=False)
-        answer = tok.encode(row["output"] + "<|eot_id|>", add_special_tokens=False)
+        answer = [] if prompt_only else tok.encode(row["output"] + "<|eot_id|>", add_special_tokens=False)
         counts.append(1 + len(prompt) + len(answer))
     return counts

@@ -215,6 +215,11 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
+    if detach:
+        for status in results.values():
+            click.echo(f"submitted {status.name} as Slurm job {status.job_id}")
+        click.echo(f"{len(results)} submitted; follow with `mprtune status`, stop with `mprtune cancel`")
+        return
     failed = [s for s in results.values() if s.state == "failed"]
     for status in failed:
         click.echo(f"FAILED {status.name}: {status.reason}", err=True)
@@ -297,14 +302,11 @@ def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_
 @domain_errors
 def collect(out: Path | None, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
     """Inventory of the runs (adapter, losses, time, samples/s, checkpoints) + one PNG of all loss curves."""
-    from mprtune.collect import collect_runs, loss_curves, plot_loss_curves, write_inventory
+    from mprtune.collect import collect as collect_all
 
     matrix = load(config_path, profile)
     runs = paths.runs_dir(profile, runs_dir)
-    out = out or runs
-    records = collect_runs(matrix, runs)
-    written = write_inventory(records, out)
-    written.append(plot_loss_curves(loss_curves(matrix, runs), out / "loss_curves.png"))
+    records, written = collect_all(matrix, runs, out or runs)
     click.echo(f"{'variant':<32} {'state':<11} {'final':>7} {'best':>7} {'time s':>8} {'samp/s':>7} "
                f"{'adapter MB':>10}  checkpoints")
     for r in records:
@@ -418,6 +420,15 @@ def format_status(rows: list) -> str:
         if r.reason:
             lines.append(f"{'':<32} reason: {r.reason}")
     return "\n".join(lines)
+
+
+def _register_lazy_commands() -> None:
+    from mprtune.cli_data import prepare_data_command
+
+    cli.add_command(prepare_data_command)
+
+
+_register_lazy_commands()
 
 
 def main() -> None:

@@ -8,8 +8,9 @@ first and `mprtune.cli` may import this one at any point of its body.
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -51,7 +52,7 @@ def _print_report(report: Any) -> None:
             for f in report.files]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths))))
+        click.echo("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
     for f in report.files:
         for example in f.bad_examples:
             click.echo(f"skipped bad row: {example}", err=True)

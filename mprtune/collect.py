@@ -63,31 +63,6 @@ def loss_curves(matrix: Matrix, runs: Path) -> dict[str, list[tuple[int, float]]
     return {name: curve for name, curve in curves.items() if curve}
 
 
-def plot_loss_curves(curves: dict[str, list[tuple[int, float]]], path: Path) -> Path:
-    """One PNG with every variant's training loss against its optimizer step."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(9, 5))
-    for name, curve in sorted(curves.items()):
-        ax.plot([s for s, _ in curve], [loss for _, loss in curve], label=name, linewidth=1.2)
-    if not curves:
-        ax.text(0.5, 0.5, "no training logs yet", ha="center", va="center", transform=ax.transAxes)
-    else:
-        ax.legend(fontsize=7, loc="upper right")
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("training loss")
-    ax.set_title("Training loss per variant")
-    ax.grid(alpha=0.3)
-    fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
-
-
 def write_inventory(records: list[RunRecord], out: Path) -> list[Path]:
     rows = [asdict(r) for r in records]
     atomic_write(out / "collect.json", json.dumps(rows, indent=2) + "\n")
@@ -98,3 +73,13 @@ def write_inventory(records: list[RunRecord], out: Path) -> list[Path]:
         writer.writerow({**row, "checkpoints": ";".join(row["checkpoints"])})
     atomic_write(out / "collect.csv", buffer.getvalue())
     return [out / "collect.json", out / "collect.csv"]
+
+
+def collect(matrix: Matrix, runs: Path, out: Path) -> tuple[list[RunRecord], list[Path]]:
+    """Inventory (JSON, CSV) and the loss-curve PNG of every variant, written into `out`."""
+    from mprtune.report import plot_loss_curves
+
+    records = collect_runs(matrix, runs)
+    written = write_inventory(records, out)
+    written.append(plot_loss_curves(loss_curves(matrix, runs), out / "loss_curves.png"))
+    return records, written

@@ -15,7 +15,7 @@ DEMO_PROFILE = "demo"
 
 def run_demo(root: Path, say: Callable[[str], None], slots: int = 2, limit: int | None = None) -> Path:
     """tiny models -> render -> train every demo variant on `slots` CPU slots -> collect -> compare."""
-    from mprtune.collect import collect_runs, loss_curves, plot_loss_curves, write_inventory
+    from mprtune.collect import collect
     from mprtune.compare import compare
     from mprtune.launcher import train
     from mprtune.local_executor import LocalExecutor
@@ -33,8 +33,7 @@ def run_demo(root: Path, say: Callable[[str], None], slots: int = 2, limit: int 
     if failed:
         raise MprtuneError(f"demo training failed for {', '.join(failed)}; see `mprtune status --profile demo`")
     say(f"3/5 trained {len(variants)} variants in {runs}")
-    written = write_inventory(collect_runs(matrix, runs), runs)
-    written.append(plot_loss_curves(loss_curves(matrix, runs), runs / "loss_curves.png"))
+    _, written = collect(matrix, runs, runs)
     say(f"4/5 collected: {', '.join(p.name for p in written)}")
     report = compare(matrix, variants, runs, root, LocalExecutor(cpu_slots=slots), limit, root / "reports",
                      on_event=lambda e: say(f"    [{e.kind}] {e.name} (slot {e.slot})"))

@@ -469,6 +469,4 @@ def write_report(results: dict[str, Any], out_dir: Path,
     files.plots.append(plot_metrics(results, out_dir / "metrics.png"))
     files.plots.append(plot_loss_curves(loss_curves, out_dir / "loss_curves.png"))
     atomic_write(files.report_md, render_report(results))
-    for path in (files.results_json, files.samples_csv, files.report_md, *files.plots):
-        path.chmod(0o644)  # temp-file writes are 0600; a report is meant to be shared
     return files

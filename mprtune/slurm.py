@@ -152,7 +152,7 @@ class SlurmExecutor:
         env.append(("PATH", f"{shlex.quote(spec.env['PATH'].split(os.pathsep)[0])}:\"$PATH\"")
                    if "PATH" in spec.env else ("PATH", '"$PATH"'))
         return render_template(
-            "sbatch.sh.j2", name=spec.name, job_name=re.sub(r"[^\w.-]", "_", spec.name),
+            "sbatch.sh.j2", job=spec.name, job_name=re.sub(r"[^\w.-]", "_", spec.name),
             cpus_per_task=self.cpus_per_task, mem=self.mem, time_limit=self.time_limit,
             partition=self.partition, account=self.account, stdout=shlex.quote(str(spec.paths.stdout)),
             stderr=shlex.quote(str(spec.paths.stderr)), sbatch_args=self.sbatch_args, setup=self.setup,

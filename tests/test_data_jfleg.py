@@ -6,10 +6,10 @@ import json
 from pathlib import Path
 
 import pytest
+from test_data_helpers import jfleg_dir, matrix_in, read_rows, write_jfleg
 
 from mprtune.data import prepare_data
 from mprtune.errors import DataError
-from test_data_helpers import jfleg_dir, matrix_in, read_rows, write_jfleg
 
 DEV = [
     ("He go to work .", ["He goes to work .", "He goes to work .", "He went to work .", "He goes to work ."]),

@@ -6,11 +6,11 @@ import json
 from pathlib import Path
 
 import pytest
+from test_data_helpers import kilt_row, matrix_in, read_rows, write_jsonl
 
 from mprtune.data import DESCRIBE_PROMPT, prepare_data
 from mprtune.data.knowledge import first_sentence, is_eval_title
 from mprtune.errors import DataError
-from test_data_helpers import kilt_row, matrix_in, read_rows, write_jsonl
 
 TRAIN = [kilt_row("t1", "who wrote hamlet", ["William Shakespeare", "Shakespeare"]),
          kilt_row("t2", "what is the capital of peru", ["Lima"]),

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from test_data_helpers import PAWS_HEADER, QQP_HEADER, matrix_in, read_rows, write_tsv
 
 from mprtune.data import prepare_data
 from mprtune.errors import DataError
-from test_data_helpers import PAWS_HEADER, QQP_HEADER, matrix_in, read_rows, write_tsv
 
 PROMPT = "Paraphrase: "
 

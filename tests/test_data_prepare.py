@@ -10,11 +10,19 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
+from test_data_helpers import (
+    PAWS_HEADER,
+    ROOT,
+    matrix_in,
+    raw_matrix,
+    read_rows,
+    write_jfleg,
+    write_tsv,
+)
 
 from mprtune.data import prepare_data
 from mprtune.data.common import file_sha256
 from mprtune.errors import DataError
-from test_data_helpers import PAWS_HEADER, ROOT, matrix_in, raw_matrix, read_rows, write_jfleg, write_tsv
 
 GOOD_TRAIN = [[1, "The cat sat on the mat .", "On the mat sat the cat .", 1],
               [2, "The town lies north of the river .", "North of the river lies the town .", 1]]
@@ -152,8 +160,17 @@ def test_source_hf_offline_is_one_clear_line(tmp_path):
     code = ("import sys; from mprtune.cli_data import prepare_data_command as c; "
             "c(sys.argv[1:], prog_name='mprtune prepare-data')")
     proc = subprocess.run([sys.executable, "-c", code, "grammar", "--source", "hf", "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=120, env=env)
+                          capture_output=True, text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 2, proc.stderr
     error = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
     assert len(error) == 1 and "jhu-clsp/jfleg" in error[0] and "--source PATH" in error[0]
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_broken_manifest_fails_before_anything_is_written(tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "manifest.json").write_text("{not json")
+    with pytest.raises(DataError, match=r"manifest\.json:1: manifest is not valid JSON"):
+        prepare_data(matrix_in(tmp_path), ["paws_only"], str(paws_source(tmp_path / "src")), out)
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json"]

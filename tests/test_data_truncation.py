@@ -6,12 +6,26 @@ import shutil
 from pathlib import Path
 
 import pytest
+from test_data_helpers import (
+    PAWS_HEADER,
+    SAMPLES,
+    matrix_in,
+    raw_matrix,
+    read_rows,
+    write_tsv,
+)
 
 from mprtune.data import prepare_data
-from mprtune.data.truncation import (CHARS_PER_TOKEN, GENERIC_OVERHEAD, LLAMA3_OVERHEAD, LengthGuard, LengthLimit,
-                                     estimate_tokens, limits_for)
+from mprtune.data.truncation import (
+    CHARS_PER_TOKEN,
+    GENERIC_OVERHEAD,
+    LLAMA3_OVERHEAD,
+    LengthGuard,
+    LengthLimit,
+    estimate_tokens,
+    limits_for,
+)
 from mprtune.errors import DataError
-from test_data_helpers import PAWS_HEADER, SAMPLES, matrix_in, raw_matrix, read_rows, write_tsv
 
 SHORT = [1, "The cat sat .", "The cat was sitting .", 1]  # 12+13 + 21 chars: fits a cutoff of 30 (estimate 25)
 LONG = [2, "The town lies a long way north of the wide river .", "North of the wide river , a long way off , lies the town .", 1]

@@ -23,9 +23,10 @@ import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterable, Iterator
+from typing import Any
 
 from mprtune.errors import DataError
 
@@ -151,8 +152,8 @@ def iter_tsv(path: Path, label: str, required: tuple[str, ...], unquote: bool = 
                 yield RowErrorAt(where, f"expected {width} tab-separated fields, got {len(fields)}")
                 continue
             if unquote:
-                fields = [_unquote(f) for f in fields]
-            yield Record(where, dict(zip(header, fields)))
+                fields = [_unquote(f) if f[:1] == "\"" else f for f in fields]
+            yield Record(where, dict(zip(header, fields, strict=True)))
 
 
 def iter_hf(rows: Iterable[dict[str, Any]], label: str) -> Iterator[Record]:
@@ -163,10 +164,10 @@ def iter_hf(rows: Iterable[dict[str, Any]], label: str) -> Iterator[Record]:
 def load_hf(name: str, config: str | None, split: str, streaming: bool = False) -> Iterable[dict[str, Any]]:
     """`datasets.load_dataset` (imported lazily); any failure becomes one DataError line."""
     try:
-        import datasets  # noqa: F401  (heavy: only on --source hf)
+        import datasets
 
         return datasets.load_dataset(name, config, split=split, streaming=streaming)
-    except Exception as exc:  # offline, gated, renamed, script datasets unsupported, ...
+    except Exception as exc:  # noqa: BLE001 -- offline, gated, renamed, scripts unsupported: one line
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         first = first if len(first) <= 240 else first[:239] + "…"
         what = f"{name}" + (f" ({config})" if config else "") + f" split {split}"
@@ -277,7 +278,7 @@ class DatasetWriter:
         rows, self._buffer = self._buffer, []
         verdicts = self._guard(rows) if self._guard else [None] * len(rows)
         chunks = []
-        for row, over in zip(rows, verdicts):
+        for row, over in zip(rows, verdicts, strict=True):
             if over is not None:
                 self.report.dropped_overlong += 1
                 if len(self.report.overlong_examples) < MAX_EXAMPLES:
@@ -316,13 +317,18 @@ class DatasetWriter:
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
-    """The existing manifest's file entries ({} when absent or unreadable)."""
+    """The existing manifest's file entries ({} when absent); DataError when it cannot be merged."""
     try:
         data = json.loads(path.read_text(encoding="utf-8"))
-    except (FileNotFoundError, json.JSONDecodeError, UnicodeDecodeError):
+    except FileNotFoundError:
         return {}
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        where = f"{path}:{exc.lineno}" if isinstance(exc, json.JSONDecodeError) else str(path)
+        raise DataError(f"{where}: manifest is not valid JSON ({exc}); fix or delete it") from None
     files = data.get("files") if isinstance(data, dict) else None
-    return dict(files) if isinstance(files, dict) else {}
+    if not isinstance(files, dict):
+        raise DataError(f"{path}: manifest has no \"files\" mapping; fix or delete it")
+    return dict(files)
 
 
 def manifest_text(existing: dict[str, Any], reports: list[FileReport]) -> str:

@@ -25,12 +25,21 @@ Definitions:
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterable, Iterator
 from contextlib import ExitStack
 from pathlib import Path
-from typing import Iterable, Iterator
 
-from mprtune.data.common import (BuildContext, Record, RowError, RowErrorAt, clean, iter_hf, load_hf,
-                                 norm_key, require_file)
+from mprtune.data.common import (
+    BuildContext,
+    Record,
+    RowError,
+    RowErrorAt,
+    clean,
+    iter_hf,
+    load_hf,
+    norm_key,
+    require_file,
+)
 from mprtune.errors import DataError
 
 HF_NAME = "jhu-clsp/jfleg"

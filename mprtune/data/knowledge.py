@@ -6,8 +6,10 @@ Sources (``--source PATH``):
   Hugging Face ``facebook/kilt_tasks`` config ``nq``, splits train / validation.
 - ``PATH/wiki.jsonl``: one article per line, either ``{"title", "text": "..."}`` (a dump slice; text
   paragraphs separated by newlines) or a KILT knowledge-source row ``{"wikipedia_title", "text":
-  {"paragraph": [...]}}`` / ``"text": [...]``. Hugging Face: ``facebook/kilt_wikipedia`` (streamed;
-  the first WIKI_HF_MAX_PAGES usable articles).
+  {"paragraph": [...]}}`` / ``"text": [...]`` (kilt_knowledgesource.json lines work as they are).
+  Hugging Face: ``facebook/kilt_wikipedia`` config 2019-08-01 (streamed; the first WIKI_HF_MAX_PAGES
+  usable articles). That repository is a loading script, which datasets>=4 no longer runs: the
+  load then fails with the usual one-line DataError, and a local wiki.jsonl is the way.
 
 Definitions:
 - QA: gold answers = the non-empty ``answer`` strings of ``output`` (de-duplicated, in order;
@@ -31,10 +33,22 @@ from __future__ import annotations
 import hashlib
 import itertools
 import re
-from typing import Any, Iterator
+from collections.abc import Iterator
+from typing import Any
 
-from mprtune.data.common import (BuildContext, Record, RowError, RowErrorAt, clean, digest, iter_hf,
-                                 iter_jsonl, load_hf, norm_key, require_file)
+from mprtune.data.common import (
+    BuildContext,
+    Record,
+    RowError,
+    RowErrorAt,
+    clean,
+    digest,
+    iter_hf,
+    iter_jsonl,
+    load_hf,
+    norm_key,
+    require_file,
+)
 
 DESCRIBE_PROMPT = "Describe: "  # prompt prefix of entity-description rows (not in the matrix)
 KILT_HF = ("facebook/kilt_tasks", "nq")

@@ -26,12 +26,24 @@ Definitions:
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
-from mprtune.data.common import (BuildContext, Record, RowError, RowErrorAt, clean, iter_hf, iter_tsv,
-                                 label01, load_hf, norm_key, require_file)
+from mprtune.data.common import (
+    BuildContext,
+    DatasetWriter,
+    Record,
+    RowError,
+    RowErrorAt,
+    clean,
+    iter_hf,
+    iter_tsv,
+    label01,
+    load_hf,
+    norm_key,
+    require_file,
+)
 
 PAWS_HF = ("google-research-datasets/paws", "labeled_final")
 QQP_HF = ("nyu-mll/glue", "qqp")
@@ -132,7 +144,7 @@ def _qqp_folder(ctx: BuildContext) -> Path:
 
 
 def _split(records: Iterator[Record | RowErrorAt], is_eval: Callable[[Record], bool] | None, want_eval: bool,
-           ctx_writer) -> Iterator[Record | RowErrorAt]:
+           writer: DatasetWriter) -> Iterator[Record | RowErrorAt]:
     """One-file layouts: keep the eval (or the train) rows; an unreadable id is a bad row."""
     for record in records:
         if is_eval is None:
@@ -148,7 +160,7 @@ def _split(records: Iterator[Record | RowErrorAt], is_eval: Callable[[Record], b
         except RowError as exc:
             if want_eval:  # reported once, on the training pass
                 continue
-            ctx_writer.bad(record.where, str(exc))
+            writer.bad(record.where, str(exc))
 
 
 def build_layout(ctx: BuildContext, layout: Layout) -> None:

@@ -10,13 +10,19 @@ file must agree), except entity descriptions, which always use knowledge.DESCRIB
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from mprtune.data import jfleg, knowledge, paraphrase
-from mprtune.data.common import (MANIFEST_FILE, BuildContext, DatasetWriter, FileReport, manifest_text,
-                                 read_manifest)
+from mprtune.data.common import (
+    MANIFEST_FILE,
+    BuildContext,
+    DatasetWriter,
+    FileReport,
+    manifest_text,
+    read_manifest,
+)
 from mprtune.data.truncation import LengthGuard, limits_for
 from mprtune.errors import DataError
 from mprtune.matrix import Matrix
@@ -114,6 +120,8 @@ def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, s
         if not source_root.is_dir():
             raise DataError(f"{source}: --source must be `hf` or a folder (layout: `mprtune prepare-data --help`)")
     out_dir = Path(out_dir)
+    manifest = out_dir / MANIFEST_FILE
+    existing = read_manifest(manifest)  # a broken manifest fails before anything is built
     display = _displayer(root)
     counters: dict = {}
     writers: list[DatasetWriter] = []
@@ -144,9 +152,8 @@ def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, s
         raise
     for w in writers:
         w.commit()
-    manifest = out_dir / MANIFEST_FILE
     reports = [w.report for w in writers]
     from mprtune.render import atomic_write
 
-    atomic_write(manifest, manifest_text(read_manifest(manifest), reports))
+    atomic_write(manifest, manifest_text(existing, reports))
     return PrepareReport(out_dir, manifest, reports)

@@ -35,9 +35,10 @@ set, else the same. A row is over-long when it exceeds any of them.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mprtune.data.common import Overlong
 from mprtune.matrix import Matrix
@@ -122,8 +123,8 @@ def _tokenizer_counter(tokenizer_dir: str, template: str) -> Counter:
         if template == LLAMA3_TEMPLATE:
             prompts = encode([LLAMA3_USER.format(content=t) for t in instructions])
             answers = encode([LLAMA3_ASSISTANT.format(content=t) for t in outputs])
-            return [bos + p + a for p, a in zip(prompts, answers)]
-        return [p + a + GENERIC_OVERHEAD for p, a in zip(encode(instructions), encode(outputs))]
+            return [bos + p + a for p, a in zip(prompts, answers, strict=True)]
+        return [p + a + GENERIC_OVERHEAD for p, a in zip(encode(instructions), encode(outputs), strict=True)]
 
     return count
 
@@ -132,7 +133,7 @@ def token_counter(limit: LengthLimit) -> Counter:
     """How a limit counts tokens: its local tokenizer with the template, or the estimate."""
     if limit.tokenizer_dir:
         return _tokenizer_counter(limit.tokenizer_dir, limit.template)
-    return lambda ins, outs: [estimate_tokens(i, o, limit.template) for i, o in zip(ins, outs)]
+    return lambda ins, outs: [estimate_tokens(i, o, limit.template) for i, o in zip(ins, outs, strict=True)]
 
 
 class LengthGuard:
@@ -154,7 +155,7 @@ class LengthGuard:
             return verdicts
         instructions = [r["instruction"] + ("\n" + r["input"] if r.get("input") else "") for r in rows]
         outputs = [r["output"] for r in rows]
-        for limit, counter in zip(self.limits, self._counters):
+        for limit, counter in zip(self.limits, self._counters, strict=True):
             for i, tokens in enumerate(counter(instructions, outputs)):
                 if tokens > limit.cutoff_len:
                     worst = verdicts[i]

@@ -1,0 +1,156 @@
+#!/usr/bin/env python3
+"""Benchmark 1: makespan of mprtune's work queue on the ten reference variants.
+
+The reference matrix's ten variants get their planner estimates (`mprtune.planner.estimate`),
+scaled so the longest is 3 s (0.6 s with --smoke). Each becomes a real subprocess that sleeps that
+long and then writes the two files that make a train job complete (train_results.json,
+adapter_model.safetensors). They run:
+
+- through `mprtune.queue.run_queue` with `LocalExecutor(gpus=[0, 1])`, in LPT order (as
+  `mprtune train` orders them);
+- through the naive "launch two, wait for both, launch the next two", in matrix order.
+
+Reported (ratios, one run): makespan / lower bound, where lower bound = max(sum / slots, longest)
+of the nominal durations (target <= 1.05); naive / lower bound; naive / mprtune; the planner's
+own LPT prediction / lower bound; and the idle gap on a slot between a job ending and the next
+one starting there, from the status files' `windows` (target < 0.5 s), plus the gap measured
+from the moment the job process itself finished (includes the queue's polling latency).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as c  # noqa: E402
+
+JOB = (
+    "import json, sys, time\n"
+    "t0 = time.time()\n"
+    "time.sleep(float(sys.argv[1]))\n"
+    "open('adapter_model.safetensors', 'wb').close()\n"
+    "t1 = time.time()\n"
+    "with open('train_results.json', 'w') as f: json.dump({'job_start': t0, 'job_end': t1}, f)\n"
+)
+SLOTS = ["0", "1"]
+
+
+def job_command(seconds: float) -> tuple[str, ...]:
+    # -S: the job needs only the standard library; it keeps interpreter start-up (same for both
+    # strategies) small next to the durations being scheduled.
+    return (sys.executable, "-S", "-c", JOB, f"{seconds:.6f}")
+
+
+def naive(durations: list[tuple[str, float]], folder: Path) -> float:
+    """Launch two, wait for both, launch the next two (matrix order)."""
+    start = time.time()
+    for i in range(0, len(durations), len(SLOTS)):
+        procs = []
+        for name, seconds in durations[i:i + len(SLOTS)]:
+            job = folder / name
+            job.mkdir(parents=True)
+            procs.append(subprocess.Popen(job_command(seconds), cwd=job, stdin=subprocess.DEVNULL))
+        for proc in procs:
+            if proc.wait() != 0:
+                raise RuntimeError(f"naive job exited {proc.returncode}")
+    return time.time() - start
+
+
+def main() -> int:
+    args = c.parse_args(__doc__.splitlines()[1])
+    from mprtune.jobs import DONE, JobSpec
+    from mprtune.local_executor import LocalExecutor
+    from mprtune.matrix import load_matrix
+    from mprtune.planner import Estimate, estimate, lpt_order, lpt_schedule
+    from mprtune.queue import run_queue
+
+    longest_s = 0.6 if args.smoke else 3.0
+    matrix = load_matrix(c.ROOT / "mprtune.yaml")
+    variants = list(matrix.variants.values())
+    raw = [estimate(matrix, v, c.ROOT) for v in variants]
+    scale = longest_s / max(e.seconds for e in raw)
+    scaled = [Estimate(e.variant, e.seconds * scale, e.tokens, e.source) for e in raw]
+    nominal = {e.variant: e.seconds for e in scaled}
+    total = sum(nominal.values())
+    lower_bound = max(total / len(SLOTS), max(nominal.values()))
+    plan = lpt_schedule(scaled, SLOTS)
+    c.log(f"{len(scaled)} jobs, {total:.2f} s of work on {len(SLOTS)} slots, lower bound {lower_bound:.2f} s "
+          f"(estimates from {sorted({e.source for e in raw})})")
+
+    with c.Workdir("scheduler", args.keep) as work:
+        def queue_run(folder: Path) -> tuple[float, list]:
+            specs = [JobSpec(name=e.variant, kind="train", folder=folder / e.variant,
+                             command=job_command(e.seconds), env={}, cwd=folder / e.variant,
+                             config_text="# bench job\n", estimate_s=e.seconds)
+                     for e in lpt_order(scaled)]
+            for spec in specs:
+                spec.folder.mkdir(parents=True)
+            start = time.time()
+            final = run_queue(specs, LocalExecutor(gpus=[int(s) for s in SLOTS]))
+            elapsed = time.time() - start
+            bad = {name: s.state for name, s in final.items() if s.state != DONE}
+            if bad or len(final) != len(specs):
+                raise RuntimeError(f"queue did not finish every job: {bad}")
+            return elapsed, specs
+
+        makespan, specs = queue_run(work / "queue")
+
+        # Windows per slot, from the status files the queue wrote.
+        by_slot: dict[str, list[tuple[float, float, float]]] = {}
+        overheads = []
+        for spec in specs:
+            status = json.loads(spec.paths.status.read_text())
+            (w_start, w_end), = status["windows"]
+            job_end = json.loads((spec.folder / "train_results.json").read_text())["job_end"]
+            by_slot.setdefault(status["slot"], []).append((w_start, w_end, job_end))
+            overheads.append((w_end - w_start) - nominal[spec.name])
+        gaps, exit_gaps = [], []
+        for windows in by_slot.values():
+            windows.sort()
+            for (_, prev_end, prev_exit), (next_start, _, _) in zip(windows, windows[1:]):
+                gaps.append(next_start - prev_end)
+                exit_gaps.append(next_start - prev_exit)
+
+        naive_makespan = naive([(v.name, nominal[v.name]) for v in variants], work / "naive")
+
+        # What-if, not mprtune as shipped: the same queue polling every 5 ms instead of POLL_S.
+        import mprtune.queue as queue_module
+
+        shipped_poll = queue_module.POLL_S
+        queue_module.POLL_S = 0.005
+        try:
+            fast_poll_makespan, _ = queue_run(work / "queue-poll5ms")
+        finally:
+            queue_module.POLL_S = shipped_poll
+
+    c.log(f"mprtune queue {makespan:.2f} s, naive {naive_makespan:.2f} s, plan {plan.makespan_s:.2f} s, "
+          f"queue with 5 ms polling {fast_poll_makespan:.2f} s")
+    c.emit([
+        ("jobs", len(specs)),
+        ("slots", len(SLOTS)),
+        ("longest_job_s", longest_s),
+        ("lower_bound_s", lower_bound),
+        ("lpt_plan/lower_bound", c.ratio(plan.makespan_s, lower_bound)),
+        ("makespan/lower_bound", c.ratio(makespan, lower_bound)),
+        ("naive_makespan/lower_bound", c.ratio(naive_makespan, lower_bound)),
+        ("naive/mprtune", c.ratio(naive_makespan, makespan)),
+        ("mean_job_overhead_s", statistics.mean(overheads)),
+        ("max_slot_gap_s", max(gaps)),
+        ("mean_slot_gap_s", statistics.mean(gaps)),
+        ("max_exit_to_next_start_s", max(exit_gaps)),
+        ("mean_exit_to_next_start_s", statistics.mean(exit_gaps)),
+        (f"whatif_poll_5ms makespan/lower_bound", c.ratio(fast_poll_makespan, lower_bound)),
+        (f"queue_poll_s", shipped_poll),
+        c.target("makespan/lower_bound", c.ratio(makespan, lower_bound), "<=", 1.05),
+        c.target("max_slot_gap_s", max(gaps), "<", 0.5),
+    ])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,128 @@
+"""The Slurm backend: the generated sbatch script, and real jobs on the single-node cluster."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from mprtune.launcher import train_spec, venv_bin
+from mprtune.matrix import load_matrix
+from mprtune.slurm import SlurmExecutor
+from mprtune.slurm_jobcomp import read_jobcomp
+
+ROOT = Path(__file__).resolve().parents[1]
+GOLDEN = ROOT / "tests" / "golden" / "sbatch" / "llama32_3b_grammar_lora.sbatch"
+A, B = "llama32_3b_grammar_lora", "llama31_8b_grammar_lora"
+
+
+def test_the_sbatch_script_equals_the_expected_file() -> None:
+    matrix = load_matrix(ROOT / "mprtune.yaml")
+    spec = train_spec(matrix, matrix.variants[A], Path("/project/runs"), Path("/project"))
+    executor = SlurmExecutor(partition="gpu", time_limit="12:00:00", account="ml-team",
+                             sbatch_args=["--constraint=l40"], setup=["module load cuda/12.4"])
+    script = executor.script(spec).replace(str(venv_bin()), "<venv>/bin")
+    if os.environ.get("MPRTUNE_UPDATE_GOLDEN"):
+        GOLDEN.write_text(script)
+    assert script == GOLDEN.read_text()
+
+
+@pytest.mark.parametrize("kwargs,message", [
+    ({"time_limit": "3 hours"}, "--time: expected HH:MM:SS"),
+    ({"partition": "gpu; rm -rf /"}, "--partition: unsafe value"),
+    ({"sbatch_args": ["--mem=1G\n#SBATCH --x"]}, "--sbatch-arg: expected one"),
+])
+def test_unsafe_slurm_options_are_refused(kwargs: dict, message: str) -> None:
+    from mprtune.errors import MprtuneError
+
+    with pytest.raises(MprtuneError, match=message):
+        SlurmExecutor(**kwargs)
+
+
+# --- against the real single-node cluster (scripts/slurm-cluster.sh) ---------------------------
+
+from slurm_cluster import slurm_cluster  # noqa: E402,F401  (fixture)
+
+
+def mprtune(cluster, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "mprtune", *args, "--profile", "demo"], capture_output=True,
+                          text=True, env={**os.environ, **cluster.env,
+                                          "MPRTUNE_PROJECT_DIR": os.environ["MPRTUNE_PROJECT_DIR"]})
+
+
+def banner_gpus(run: Path) -> set[str]:
+    lines = [l for l in (run / "stdout.log").read_text().splitlines() if "as Slurm job" in l]
+    return {l.split("CUDA_VISIBLE_DEVICES=")[1].split()[0].rstrip(",") for l in lines}
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_two_variants_train_concurrently_through_sbatch_and_a_rerun_skips_them(demo_project, slurm_cluster) -> None:
+    runs = demo_project.root / "runs-demo"
+    result = mprtune(slurm_cluster, "train", "--backend", "slurm", A, B)
+    assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
+    for name in (A, B):
+        assert (runs / name / "adapter_model.safetensors").is_file()
+        assert (runs / name / "job.sbatch").read_text().startswith("#!/bin/bash")
+    gpus = banner_gpus(runs / A) | banner_gpus(runs / B)
+    assert gpus == {"0", "1"}, "each job saw its own fake GPU"
+    ids = [json.loads((runs / n / "mprtune-status.json").read_text())["job_id"] for n in (A, B)]
+    records = read_jobcomp(slurm_cluster.jobcomp)
+    a, b = records[ids[0]], records[ids[1]]
+    assert a.state == b.state == "COMPLETED"
+    assert a.start <= b.end and b.start <= a.end, "their Slurm running windows overlap"
+
+    again = mprtune(slurm_cluster, "train", "--backend", "slurm", A, B)
+    assert again.returncode == 0 and "0 trained" in again.stdout and "[started]" not in again.stdout
+    status = json.loads(subprocess.run([sys.executable, "-m", "mprtune", "status", "--json", "--profile", "demo"],
+                                       capture_output=True, text=True, env={**os.environ, **slurm_cluster.env}).stdout)
+    assert {r["variant"]: r["state"] for r in status}[A] == "done"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_cancelled_job_resumes_from_its_checkpoint_on_resubmission(demo_project, slurm_cluster) -> None:
+    demo_project.write_matrix(demo_project.matrix.read_text().replace("      max_steps: 12\n", "      max_steps: 60\n"))
+    run = demo_project.root / "runs-demo" / A
+    submitted = mprtune(slurm_cluster, "train", "--backend", "slurm", "--detach", A)
+    assert submitted.returncode == 0 and "as Slurm job" in submitted.stdout, submitted.stderr[-2000:]
+    deadline = time.monotonic() + 180
+    while not (run / "checkpoint-4" / "trainer_state.json").is_file():
+        assert time.monotonic() < deadline, (run / "stderr.log").read_text()[-2000:]
+        time.sleep(0.2)
+    cancelled = mprtune(slurm_cluster, "cancel", A)
+    assert cancelled.returncode == 0 and f"Cancelled: {A}" in cancelled.stdout
+    job_id = json.loads((run / "mprtune-status.json").read_text())["job_id"]
+    deadline = time.monotonic() + 60
+    while job_id not in read_jobcomp(slurm_cluster.jobcomp):
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    assert read_jobcomp(slurm_cluster.jobcomp)[job_id].state == "CANCELLED"
+    assert not (run / "adapter_model.safetensors").exists()
+    checkpoint = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*"))
+
+    resumed = mprtune(slurm_cluster, "train", "--backend", "slurm", A)
+    assert resumed.returncode == 0, resumed.stderr[-2000:]
+    assert f"resume from checkpoint-{checkpoint}" in resumed.stdout
+    assert "Resuming training from" in (run / "stdout.log").read_text() + (run / "stderr.log").read_text()
+    assert json.loads((run / "trainer_state.json").read_text())["global_step"] == 60
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_failing_slurm_job_is_reported_failed_with_its_log_tail(demo_project, slurm_cluster) -> None:
+    text = demo_project.matrix.read_text().replace(
+        "\nprofiles:", "  - {name: broken_lora, model: llama31_8b, task: grammar, lora_target: no_such_module}\n"
+        "\nprofiles:", 1)
+    demo_project.write_matrix(text)
+    result = mprtune(slurm_cluster, "train", "--backend", "slurm", "--retries", "0", "broken_lora")
+    assert result.returncode == 1
+    assert "FAILED broken_lora: exit code 1" in result.stderr
+    assert "no_such_module" in result.stderr, "the log tail is shown"
+    status = json.loads((demo_project.root / "runs-demo/broken_lora/mprtune-status.json").read_text())
+    assert status["state"] == "failed" and status["backend"] == "slurm"
