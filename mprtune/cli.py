@@ -422,13 +422,72 @@ def format_status(rows: list) -> str:
     return "\n".join(lines)
 
 
-def _register_lazy_commands() -> None:
-    from mprtune.cli_data import prepare_data_command
+PREPARE_HELP = """Write alpaca JSONL for TASKs (+ manifest.json) that LLaMA-Factory loads.
 
-    cli.add_command(prepare_data_command)
+\b
+Files are the matrix's `datasets:` files in --out (default: <project>/<data_dir>);
+every row has a stable `id` and the task's prompt prefix ("Fix: ", ...). Eval rows also
+carry `source` and all `references` (knowledge: `kind`). manifest.json lists each file
+with rows, split, source, sha256 and prompt (entries of other files are kept).
+
+\b
+--source hf     download with `datasets` (jhu-clsp/jfleg, google-research-datasets/paws
+                labeled_final, nyu-mll/glue qqp, facebook/kilt_tasks nq,
+                facebook/kilt_wikipedia)
+--source PATH   a folder laid out as (a corpus folder may also be PATH itself):
+  jfleg/  dev.src dev.ref0..3 test.src test.ref0..3       (train = dev, eval = test)
+  paws/   train.tsv test.tsv                (labeled_final; eval = test positives)
+  qqp/    train.tsv dev.tsv (GLUE)  or  quora_duplicate_questions.tsv (Quora;
+          eval = ids ending in 0)
+  kilt/   nq-train-kilt.jsonl nq-dev-kilt.jsonl              (KILT NQ; eval = dev)
+  wiki.jsonl  {"title", "text"} per line (or KILT knowledge-source rows); ~10% of
+              titles (by hash) are the held-out description eval set
+
+\b
+Rows longer than a variant's cutoff_len (LLaMA-Factory would cut the assistant header
+off) are dropped (--on-overlong drop) or fail the run (fail). A malformed input row
+stops the run with `file:line: what is wrong` unless --skip-bad counts and skips it.
+Nothing is replaced unless every file was built.
+"""
 
 
-_register_lazy_commands()
+@cli.command("prepare-data", help=PREPARE_HELP, short_help="Prepare the tasks' datasets (alpaca JSONL + manifest).")
+@click.argument("tasks", nargs=-1, required=True)
+@click.option("--source", default="hf", show_default=True, metavar="hf|PATH",
+              help="`hf` (Hugging Face Hub) or a local folder (layout above).")
+@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="Output folder (default: the project root / the matrix's data_dir).")
+@click.option("--skip-bad", is_flag=True, help="Skip and count malformed input rows instead of failing.")
+@click.option("--on-overlong", type=click.Choice(["drop", "fail"]), default="drop", show_default=True,
+              help="Rows longer than a variant's cutoff_len: drop them, or fail (exit 2).")
+@config_option
+@domain_errors
+def prepare_data(tasks: tuple[str, ...], source: str, out: Path | None, skip_bad: bool, on_overlong: str,
+                 config_path: Path | None, profile: str) -> None:
+    from mprtune.data import prepare_data as prepare
+
+    matrix = load(config_path, profile)
+    out_dir = out if out is not None else paths.project_root() / matrix.data_dir
+    print_prepare_report(prepare(matrix, list(tasks), source, out_dir, skip_bad, on_overlong))
+
+
+def print_prepare_report(report: Any) -> None:
+    header = ("file", "split", "rows", "bad", "overlong", "held-out", "dups")
+    rows = [(f.file, f.split, str(f.rows), str(f.skipped_bad), str(f.dropped_overlong),
+             str(f.counters.get("held_out_overlap_pairs", "-")), str(f.counters.get("duplicates", "-")))
+            for f in report.files]
+    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
+    for row in [header, *rows]:
+        click.echo("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
+    for f in report.files:
+        for example in f.bad_examples:
+            click.echo(f"skipped bad row: {example}", err=True)
+        if f.dropped_overlong:
+            click.echo(f"{f.file}: dropped {f.dropped_overlong} rows longer than cutoff_len, e.g.", err=True)
+            for example in f.overlong_examples:
+                click.echo(f"  {example}", err=True)
+    click.echo(f"Wrote {len(report.files)} files and {report.manifest}")
+
 
 
 def main() -> None:

@@ -91,19 +91,11 @@ def test_unknown_task_and_prompt_conflict(tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 
-def _commands() -> list:
+@pytest.fixture
+def invoke(tmp_path, monkeypatch):
     from mprtune.cli import cli
-    from mprtune.cli_data import prepare_data_command
 
-    wired = "prepare-data" in cli.commands
-    return [pytest.param((prepare_data_command, []), id="command"),
-            pytest.param((cli, ["prepare-data"]), id="mprtune-cli",
-                         marks=pytest.mark.skipif(not wired, reason="prepare-data not yet added to mprtune.cli"))]
-
-
-@pytest.fixture(params=_commands())
-def invoke(request, tmp_path, monkeypatch):
-    command, prefix = request.param
+    command, prefix = cli, ["prepare-data"]
     monkeypatch.setenv("MPRTUNE_PROJECT_DIR", str(tmp_path))
     matrix_in(tmp_path)  # tmp_path/mprtune.yaml is the project's matrix
 
@@ -157,9 +149,7 @@ def test_source_hf_offline_is_one_clear_line(tmp_path):
     """No network here: HF offline mode must fail fast with a DataError naming --source PATH."""
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
            "MPRTUNE_PROJECT_DIR": str(ROOT)}
-    code = ("import sys; from mprtune.cli_data import prepare_data_command as c; "
-            "c(sys.argv[1:], prog_name='mprtune prepare-data')")
-    proc = subprocess.run([sys.executable, "-c", code, "grammar", "--source", "hf", "--out", str(tmp_path / "o")],
+    proc = subprocess.run([sys.executable, "-m", "mprtune", "prepare-data", "grammar", "--source", "hf", "--out", str(tmp_path / "o")],
                           capture_output=True, text=True, timeout=120, env=env, check=False)
     assert proc.returncode == 2, proc.stderr
     error = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]

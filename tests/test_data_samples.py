@@ -197,8 +197,8 @@ def test_synthetic_400k_qqp_prepare_is_fast_and_bounded(tmp_path):
                 handle.write(f"{i}\t{2 * i}\t{2 * i + 1}\t{a}\t{b}\t{int(rng.random() < 0.37)}\n")
     # Peak RSS from /proc/self/status VmHWM: getrusage's ru_maxrss survives fork+exec (it would
     # report pytest's own peak).
-    code = ("import re, sys; from mprtune.cli_data import prepare_data_command as c; "
-            "c(sys.argv[1:], prog_name='mprtune prepare-data', standalone_mode=False); "
+    code = ("import re, sys; from mprtune.cli import cli; "
+            "cli(['prepare-data', *sys.argv[1:]], prog_name='mprtune', standalone_mode=False); "
             "print('PEAK_KB', re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))")
     started = time.monotonic()
     proc = subprocess.run([sys.executable, "-c", code, "qqp_only", "--config", str(ROOT / "mprtune.yaml"),
