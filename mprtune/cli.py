@@ -196,9 +196,7 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     runs = paths.runs_dir(profile, runs_dir)
     root = paths.project_root()
     executor = make_executor(matrix, gpus, slots, backend, partition=partition, time_limit=time_limit,
-                             account=account, sbatch_args=list(sbatch_args), runs=runs, root=root,
-                             matrix=matrix, detach=detach) if backend == "slurm" else \
-        make_executor(matrix, gpus, slots)
+                             account=account, sbatch_args=list(sbatch_args), detach=detach)
     if dry_run:
         plan = launcher.plan_training(matrix, chosen, runs, root, executor.slots() or ["cluster"])
         echo_plan(plan, show_commands=True)

@@ -144,6 +144,11 @@ def tail(path: Path, lines: int = 40) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
+def job_logs(spec: JobSpec, lines: int = 40) -> str:
+    """The end of a job's stdout then stderr: a traceback's last line, the error, comes last."""
+    return tail(spec.paths.stdout, lines) + "\n" + tail(spec.paths.stderr, lines)
+
+
 def now() -> float:
     return time.time()
 

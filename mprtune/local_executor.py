@@ -9,7 +9,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from mprtune.jobs import JobSpec, tail
+from mprtune.jobs import JobSpec, job_logs
 
 PR_SET_PDEATHSIG = 1
 
@@ -75,7 +75,7 @@ class LocalJob:
         kill_group(self.process)
 
     def logs(self, lines: int = 40) -> str:
-        return tail(self.spec.paths.stderr, lines) + "\n" + tail(self.spec.paths.stdout, lines)
+        return job_logs(self.spec, lines)
 
 
 class LocalExecutor:

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 from mprtune.errors import MprtuneError
-from mprtune.jobs import JobSpec, tail
+from mprtune.jobs import JobSpec, job_logs
 from mprtune.render import atomic_write, render_template
 from mprtune.slurm_jobcomp import read_jobcomp
 
@@ -116,7 +116,7 @@ class SlurmJob:
             time.sleep(0.5)
 
     def logs(self, lines: int = 40) -> str:
-        return tail(self.spec.paths.stderr, lines) + "\n" + tail(self.spec.paths.stdout, lines)
+        return job_logs(self.spec, lines)
 
 
 class SlurmExecutor:
