@@ -17,7 +17,7 @@ from typing import Any, Callable
 
 from mprtune.errors import MprtuneError
 from mprtune.jobs import JobPaths, JobSpec, JobStatus
-from mprtune.launcher import job_env, venv_bin
+from mprtune.launcher import job_env
 from mprtune.matrix import Matrix, Variant
 from mprtune.measure import MEASURE_FILE
 from mprtune.models import ensure_base_models, resolved_path

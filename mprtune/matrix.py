@@ -180,7 +180,7 @@ def read_yaml(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise ConfigError([f"file not found; create it or pass --config PATH"], str(path)) from None
+        raise ConfigError(["file not found; create it or pass --config PATH"], str(path)) from None
     loader = _UniqueKeyLoader(text)
     loader.duplicates = []
     try:

@@ -424,7 +424,7 @@ def plot_metrics(results: Mapping[str, Any], path: Path) -> Path:
                 ax.bar([i + offset for i in range(len(shown))], [s["value"] * scale for s in stats],
                        width=0.4, color=color, label=system, yerr=_errors(stats, scale), capsize=4)
             ax.set_xlim(-0.9, len(shown) - 0.1)  # a lone variant's bars stay bar-shaped
-            ax.set_xticks(range(len(shown)), [v["variant"] for v in shown], rotation=10, fontsize=8)
+            ax.set_xticks(range(len(shown)), [v["variant"] for v in shown], rotation=30, ha="right", fontsize=8)
             ax.set_title(f"{kind}: {label(name)}" + (" (%)" if scale == 100.0 else ""))
             ax.legend(fontsize=8)
     confidence = f"{results['confidence'] * 100:g}%"

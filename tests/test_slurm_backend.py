@@ -44,9 +44,7 @@ def test_unsafe_slurm_options_are_refused(kwargs: dict, message: str) -> None:
         SlurmExecutor(**kwargs)
 
 
-# --- against the real single-node cluster (scripts/slurm-cluster.sh) ---------------------------
-
-from slurm_cluster import slurm_cluster  # noqa: E402,F401  (fixture)
+# --- against the real single-node cluster (scripts/slurm-cluster.sh; fixture in conftest) --------
 
 
 def mprtune(cluster, *args: str) -> subprocess.CompletedProcess:

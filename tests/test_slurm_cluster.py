@@ -19,7 +19,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:  # tests/ is not a package: make the helper importable
     sys.path.insert(0, _TESTS_DIR)
 
-from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: E402, F401
+from slurm_cluster import SlurmCluster  # noqa: E402
 
 pytestmark = pytest.mark.slurm
 
