@@ -204,12 +204,12 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
             for spec in plan.specs:
                 click.echo(f"\n# sbatch script for {spec.name}\n" + executor.script(spec))
         return
-    def report(event: Any) -> None:
-        click.echo(f"[{event.kind}] {event.name} (slot {event.slot}) {event.message}".rstrip())
+    from mprtune.progress import Progress
 
     try:
-        results = launcher.train(matrix, chosen, runs, root, executor, retries, report,
-                                 on_plan=lambda plan: echo_plan(plan, show_commands=False))
+        with Progress(matrix, runs, [v.name for v in chosen]) as progress:
+            results = launcher.train(matrix, chosen, runs, root, executor, retries, progress.event,
+                                     on_plan=lambda plan: echo_plan(plan, show_commands=False))
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
