@@ -16,24 +16,40 @@ import json
 import os
 import platform
 import random
+import shutil
 import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 VENV_BIN = Path(sys.executable).parent
 
 
-def parse_args(description: str, extra: Iterable[tuple[tuple[str, ...], dict[str, Any]]] = ()) -> argparse.Namespace:
+_RESULTS = sys.stdout  # where emit() writes; see keep_stdout_for_results()
+
+
+def keep_stdout_for_results() -> None:
+    """From here on, anything written to fd 1 (library banners, warnings of imported packages,
+    children) lands on stderr; only emit() writes to the real stdout."""
+    global _RESULTS
+    if _RESULTS is not sys.stdout:
+        return
+    sys.stdout.flush()
+    _RESULTS = os.fdopen(os.dup(1), "w", buffering=1)
+    os.dup2(2, 1)
+
+
+def parse_args(description: str) -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=description)
     parser.add_argument("--smoke", action="store_true", help="tiny, fast mode: checks the script runs end to end")
     parser.add_argument("--keep", action="store_true", help="keep the temporary work folder (path on stderr)")
-    for flags, kwargs in extra:
-        parser.add_argument(*flags, **kwargs)
-    return parser.parse_args()
+    args = parser.parse_args()
+    keep_stdout_for_results()
+    return args
 
 
 def log(*parts: Any) -> None:
@@ -53,8 +69,8 @@ def fmt(value: Any) -> str:
 def emit(results: list[tuple[str, Any]]) -> None:
     """The result block: `metric: value` lines on stdout, nothing after them."""
     for name, value in results:
-        print(f"{name}: {fmt(value)}")
-    sys.stdout.flush()
+        print(f"{name}: {fmt(value)}", file=_RESULTS)
+    _RESULTS.flush()
 
 
 def target(metric: str, value: float, op: str, limit: float) -> tuple[str, str]:
@@ -71,20 +87,17 @@ class Workdir:
     """A temporary folder, removed at exit unless --keep."""
 
     def __init__(self, prefix: str, keep: bool) -> None:
-        self._tmp = tempfile.TemporaryDirectory(prefix=f"mprtune-bench-{prefix}-")
-        self.path = Path(self._tmp.name)
+        self.path = Path(tempfile.mkdtemp(prefix=f"mprtune-bench-{prefix}-"))
         self.keep = keep
-        if keep:
-            log(f"work folder: {self.path} (kept)")
 
     def __enter__(self) -> Path:
         return self.path
 
     def __exit__(self, *exc: Any) -> None:
         if self.keep:
-            self._tmp._finalizer.detach()  # type: ignore[attr-defined]
+            log(f"work folder kept: {self.path}")
         else:
-            self._tmp.cleanup()
+            shutil.rmtree(self.path, ignore_errors=True)
 
 
 def machine() -> dict[str, str]:
@@ -118,6 +131,10 @@ def lf_env() -> dict[str, str]:
         "CUDA_VISIBLE_DEVICES": "",
         "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
         "TOKENIZERS_PARALLELISM": "false",
+        # One compute thread: on a shared 2-core box a 2-thread torch run slows down 3-4x whenever anything
+        # else runs (its threads wait for each other); one thread keeps the ratios between runs stable.
+        "OMP_NUM_THREADS": os.environ.get("BENCH_THREADS", "1"),
+        "MKL_NUM_THREADS": os.environ.get("BENCH_THREADS", "1"),
     })
     return env
 
@@ -250,7 +267,8 @@ def grammar_data(path: Path, min_rows: int, sample: Path, seed: int = 0) -> tupl
                     out.append({"instruction": row["instruction"], "input": row.get("input", ""),
                                 "output": row["output"]})
             random.Random(seed).shuffle(out)
-            return write_jsonl(path, out[:min_rows]), f"{sample.relative_to(ROOT) if sample.is_relative_to(ROOT) else sample} (x{min_rows / len(rows):.0f})"
+            shown = sample.relative_to(ROOT) if sample.is_relative_to(ROOT) else sample
+            return write_jsonl(path, out[:min_rows]), f"{shown} (x{min_rows / len(rows):.0f})"
     return write_jsonl(path, grammar_rows(min_rows, seed)), "synthetic grammar rows"
 
 

@@ -4,7 +4,7 @@
 The recipe of `llama32_3b_grammar_lora` as mprtune renders it (LoRA rank/alpha/dropout/targets,
 learning rate, schedule, batch 4 x accumulation 4, cutoff_len 256, no packing) is trained with
 `llamafactory-cli train cfg.yaml` on the tiny Llama, CPU-only (bf16 off, report_to none), for the same
-number of optimizer steps (20; 3 with --smoke) in five variations, one knob at a time:
+number of optimizer steps (100; 3 with --smoke) in five variations, one knob at a time:
 
   default     the rendered recipe (cutoff 256, 4 x 4, no packing)
   packing     + packing / neat_packing (rows concatenated into cutoff_len blocks, block-diagonal attention)
@@ -17,6 +17,9 @@ grammar rows when the sample is absent. samples/s is LLaMA-Factory's `train_samp
 (train_results.json), i.e. training sequences per second: with packing one sequence holds several
 rows, so rows/s and tokens/s are derived from the dataset (tokens counted exactly as the llama3
 template encodes each row, packed sequences counted from the trainer's `Num examples`).
+
+LLaMA-Factory runs with one compute thread (OMP_NUM_THREADS=1, env BENCH_THREADS overrides): on a shared
+2-core machine two torch threads wait on each other whenever anything else runs, and timings swing 3-4x.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import _common as c  # noqa: E402
+import _common as c
 
 VARIANT = "llama32_3b_grammar_lora"
 NUM_EXAMPLES = re.compile(r"Num examples = ([\d,]+)")
@@ -68,7 +71,7 @@ def base_config(model: Path, steps: int) -> dict:
 
 def main() -> int:
     args = c.parse_args(__doc__.splitlines()[1])
-    steps = 3 if args.smoke else 20
+    steps = 3 if args.smoke else 100  # 20 steps last ~1 s on one thread: too short to time
     n_rows = 400 if args.smoke else 3000
     with c.Workdir("train", args.keep) as work:
         data, origin = c.grammar_data(work / "data" / "grammar.jsonl", n_rows, c.ROOT / "data" / "samples" / "jfleg_train.jsonl")
