@@ -150,7 +150,7 @@ class Matrix:
         return [self.variants[n] for n in (names or list(self.variants))]
 
 
-class _UniqueKeyLoader(yaml.SafeLoader):
+class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # libyaml's parser: ~8x faster
     """safe_load that reports duplicate mapping keys instead of silently keeping the last."""
 
     duplicates: list[str]

@@ -15,7 +15,7 @@ from mprtune.jobs import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, Executo
                           JobStatus, now)
 from mprtune.runstate import classify_failure, config_digest, is_complete
 
-POLL_S = 0.05
+POLL_S = 0.01
 
 
 @dataclass(frozen=True)
@@ -64,17 +64,14 @@ def run_queue(specs: list[JobSpec], executor: Executor, retries: int = 0,
         busy = {handle.slot for handle, _ in running.values()}
         return [slot for slot in slots if slot not in busy]
 
-    while (queue or running) and not stop.is_set():
-        for slot in free_slots():
-            if not queue or stop.is_set():
-                break
-            launch(queue.pop(0), slot)
-        if getattr(executor, "detach", False) and not queue:  # cluster jobs go on without us
-            return {name: status for name, (_, status) in running.items()}
+    def reap() -> bool:
+        """Handle every job that ended; True if any did (its slot is free now)."""
+        ended = False
         for name, (handle, status) in list(running.items()):
             code = handle.poll()
             if code is None:
                 continue
+            ended = True
             del running[name]
             spec = handle.spec
             on_disk = JobStatus.read(spec.paths.status)
@@ -105,7 +102,16 @@ def run_queue(specs: list[JobSpec], executor: Executor, retries: int = 0,
                 status.write(spec.paths.status)
                 final[name] = status
                 on_event(Event("failed", name, handle.slot, status.reason))
-        if running or queue:
+        return ended
+
+    while (queue or running) and not stop.is_set():
+        for slot in free_slots():
+            if not queue or stop.is_set():
+                break
+            launch(queue.pop(0), slot)
+        if getattr(executor, "detach", False) and not queue:  # cluster jobs go on without us
+            return {name: status for name, (_, status) in running.items()}
+        if not reap():  # a freed slot is refilled at once, without sleeping first
             time.sleep(POLL_S)
 
     for name, (handle, status) in running.items():  # stopped by a signal: resumable later
