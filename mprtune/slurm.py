@@ -42,7 +42,10 @@ def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
 def squeue_states(job_ids: list[str]) -> dict[str, str]:
     if not job_ids:
         return {}
-    proc = _run(["squeue", "--noheader", "--format=%i|%T", "--jobs", ",".join(job_ids)], check=False)
+    # --states=all: a job stays listed through requeues and for MinJobAge after it ends, so it never
+    # "disappears" between its kill and its next start.
+    proc = _run(["squeue", "--noheader", "--states=all", "--format=%i|%T", "--jobs", ",".join(job_ids)],
+                check=False)
     states = {}
     for line in proc.stdout.splitlines():
         if "|" in line:
@@ -112,7 +115,7 @@ class SlurmJob:
     def cancel(self) -> None:
         _run(["scancel", self._job_id], check=False)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self._job_id in squeue_states([self._job_id]):
+        while time.monotonic() < deadline and squeue_states([self._job_id]).get(self._job_id) in ACTIVE_STATES:
             time.sleep(0.5)
 
     def logs(self, lines: int = 40) -> str:
@@ -167,21 +170,30 @@ class SlurmExecutor:
         self._states_at = 0.0
         return SlurmJob(spec, job_id, self)
 
-    def queued(self, job_id: str) -> bool:
-        """Whether squeue still lists the job; the view refreshes at most once per poll_interval."""
+    def state(self, job_id: str) -> str | None:
+        """The job's squeue state; the view refreshes at most once per poll_interval."""
         if time.monotonic() - self._states_at > self.poll_interval:
             self._states = squeue_states(self._jobs)
             self._states_at = time.monotonic()
-        return job_id in self._states
+        return self._states.get(job_id)
+
+    def queued(self, job_id: str) -> bool:
+        return self.state(job_id) in ACTIVE_STATES
 
     def exit_code(self, job_id: str) -> int | None:
-        """None while Slurm still has the job (or has not recorded its end yet)."""
-        if self.queued(job_id):
+        """None while Slurm still runs or will rerun the job (requeued: pending again)."""
+        state = self.state(job_id)
+        if state in ACTIVE_STATES:
             return None
+        if state == "COMPLETED":
+            return 0
         if self._jobcomp is None:
             self._jobcomp = jobcomp_path() or Path("/nonexistent")
-        return finished_exit_code(job_id, self._jobcomp)
+        code = finished_exit_code(job_id, self._jobcomp)
+        if code is None and state in SIGNAL_STATES:
+            return -SIGNAL_STATES[state]
+        return code
 
 
 def job_active(job_id: str | None) -> bool:
-    return bool(job_id) and job_id in squeue_states([job_id])
+    return bool(job_id) and squeue_states([job_id]).get(job_id) in ACTIVE_STATES

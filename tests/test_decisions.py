@@ -65,3 +65,23 @@ def test_job_environment_is_per_variant_and_holds_no_secrets(tmp_path: Path, mon
     monkeypatch.delenv("WANDB_API_KEY")
     monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.netrc login either
     assert job_env(matrix, matrix.variants[NAME], tmp_path)["WANDB_MODE"] == "offline"
+
+
+def test_failures_are_classified_from_the_exit_status_and_log_tail() -> None:
+    from mprtune.runstate import classify_failure
+
+    assert classify_failure(1, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate").startswith(
+        "CUDA out of memory")
+    assert classify_failure(-9, "") == "killed by signal 9"
+    assert classify_failure(1, "ValueError: Some keys are not used by the HfArgumentParser: ['x']").startswith(
+        "config error")
+    assert classify_failure(1, "ValueError: Undefined dataset jfleg_train in dataset_info.json.").startswith(
+        "missing data")
+    assert classify_failure(3, "something else") == "exit code 3"
+
+
+def test_train_refuses_to_launch_without_prepared_data(project) -> None:
+    result = CliRunner().invoke(cli, ["train", "llama32_3b_grammar_lora"])
+    assert result.exit_code == 2
+    assert "training data missing" in result.output and "mprtune prepare-data grammar" in result.output
+    assert not (project.root / "runs").exists()

@@ -124,3 +124,34 @@ def test_a_failing_slurm_job_is_reported_failed_with_its_log_tail(demo_project, 
     assert "no_such_module" in result.stderr, "the log tail is shown"
     status = json.loads((demo_project.root / "runs-demo/broken_lora/mprtune-status.json").read_text())
     assert status["state"] == "failed" and status["backend"] == "slurm"
+
+
+@pytest.mark.slurm
+@pytest.mark.slow
+def test_a_requeued_job_resumes_from_its_checkpoint_by_itself(demo_project, slurm_cluster) -> None:
+    demo_project.write_matrix(demo_project.matrix.read_text().replace("      max_steps: 12\n", "      max_steps: 60\n"))
+    run = demo_project.root / "runs-demo" / A
+    train = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--backend", "slurm", A, "--profile", "demo"],
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                             env={**os.environ, **slurm_cluster.env})
+    deadline = time.monotonic() + 180
+    while not (run / "checkpoint-4" / "trainer_state.json").is_file():
+        assert time.monotonic() < deadline and train.poll() is None, (run / "stderr.log").read_text()[-2000:]
+        time.sleep(0.2)
+    job_id = json.loads((run / "mprtune-status.json").read_text())["job_id"]
+    slurm_cluster.run("scontrol", "requeue", job_id)  # what preemption with requeue does
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # skip Slurm's ~120 s requeue delay once the job is pending again
+        state = slurm_cluster.run("squeue", "-h", "-o", "%T", "-j", job_id, check=False).stdout.strip()
+        if state == "PENDING":
+            slurm_cluster.run("scontrol", "update", f"JobId={job_id}", "StartTime=now", check=False)
+        elif state == "RUNNING" and (run / "stdout.log").read_text().count("as Slurm job") == 2:
+            break
+        time.sleep(0.5)
+    out, err = train.communicate(timeout=300)
+    assert train.returncode == 0, out[-1000:] + err[-2000:]
+    banners = [l for l in (run / "stdout.log").read_text().splitlines() if "as Slurm job" in l]
+    assert [b.split("(restart ")[1].rstrip(") =") for b in banners] == ["0", "1"], banners
+    assert "Resuming training from" in (run / "stdout.log").read_text() + (run / "stderr.log").read_text()
+    assert json.loads((run / "trainer_state.json").read_text())["global_step"] == 60
+    assert (run / "adapter_model.safetensors").is_file()
