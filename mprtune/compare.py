@@ -73,9 +73,7 @@ def predict_job(matrix: Matrix, spec: PredictSpec, runs: Path, root: Path, limit
     config = predict_yaml(matrix, spec, output_dir=str(folder), data_dir=str(root / matrix.data_dir),
                           model_path=resolved_path(spec.model, root), max_samples=limit,
                           adapter_dir=str(runs / spec.adapter_variant) if spec.adapter_variant else None)
-    variant = matrix.variants.get(spec.adapter_variant or "") or next(
-        v for v in matrix.variants.values() if v.model.name == spec.model.name and v.task.eval == spec.task.eval)
-    env = {k: v for k, v in job_env(matrix, variant, folder).items() if not k.startswith("WANDB_")}
+    env = {k: v for k, v in job_env(matrix, spec.variant, folder).items() if not k.startswith("WANDB_")}
     env["WANDB_MODE"] = "disabled"
     return JobSpec(name=f"predict:{spec.key}", kind="predict", folder=folder,
                    command=(sys.executable, "-m", "mprtune.measure", str(JobPaths(folder).config)),

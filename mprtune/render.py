@@ -36,13 +36,24 @@ class PredictSpec:
     """One prediction job: a base model on an eval set, with or without a variant's adapter."""
 
     key: str  # variant name (tuned) or base__<model>__<evals> (shared baseline)
-    model: BaseModel
-    task: Task
-    adapter_variant: str | None
+    variant: Variant  # whose recipe the job uses; a baseline takes the first variant that needs it
+    with_adapter: bool
+
+    @property
+    def model(self) -> BaseModel:
+        return self.variant.model
+
+    @property
+    def task(self) -> Task:
+        return self.variant.task
+
+    @property
+    def adapter_variant(self) -> str | None:
+        return self.variant.name if self.with_adapter else None
 
     @property
     def is_baseline(self) -> bool:
-        return self.adapter_variant is None
+        return not self.with_adapter
 
 
 def yaml_scalar(value: Any) -> str:
@@ -152,17 +163,15 @@ def predict_specs(matrix: Matrix, variants: list[Variant]) -> list[PredictSpec]:
     """Tuned predictions for each variant plus one shared baseline per (base model, eval set)."""
     specs: dict[str, PredictSpec] = {}
     for variant in variants:
-        base = PredictSpec(baseline_key(variant), variant.model, variant.task, None)
-        specs.setdefault(base.key, base)
-        specs[variant.name] = PredictSpec(variant.name, variant.model, variant.task, variant.name)
+        specs.setdefault(baseline_key(variant), PredictSpec(baseline_key(variant), variant, False))
+        specs[variant.name] = PredictSpec(variant.name, variant, True)
     return list(specs.values())
 
 
 def predict_yaml(matrix: Matrix, spec: PredictSpec, output_dir: str | None = None,
                  adapter_dir: str | None = None, data_dir: str | None = None, model_path: str | None = None,
                  max_samples: int | None = None) -> str:
-    variant = matrix.variants.get(spec.adapter_variant or "") or next(
-        v for v in matrix.variants.values() if baseline_key(v) == spec.key)
+    variant = spec.variant
     adapter = adapter_dir or (default_output_dir(matrix, spec.adapter_variant) if spec.adapter_variant else "")
     description = (f"predictions of variant {spec.adapter_variant}" if spec.adapter_variant
                    else f"baseline predictions of {spec.model.name} on {'+'.join(spec.task.eval)}")
