@@ -104,16 +104,12 @@ def runs_option(command: Callable) -> Callable:
 
 
 def select_variants(matrix: Any, names: tuple[str, ...], all_: bool) -> list:
-    from mprtune.errors import MprtuneError as _Error
-
     if not names and not all_:
-        raise _Error("name the variants to run, or pass --all (known: " + ", ".join(matrix.variants) + ")")
+        raise MprtuneError("name the variants to run, or pass --all (known: " + ", ".join(matrix.variants) + ")")
     return matrix.select(list(names))
 
 
 def make_executor(matrix: Any, gpus: str | None, slots: int | None, backend: str = "local", **slurm: Any):
-    from mprtune.errors import MprtuneError as _Error
-
     if backend == "slurm":
         from mprtune.slurm import SlurmExecutor
 
@@ -130,12 +126,12 @@ def make_executor(matrix: Any, gpus: str | None, slots: int | None, backend: str
     from mprtune.local_executor import LocalExecutor
 
     if gpus and slots:
-        raise _Error("--gpus and --slots are exclusive: GPU slots or CPU slots")
+        raise MprtuneError("--gpus and --slots are exclusive: GPU slots or CPU slots")
     if gpus:
         try:
             ids = [int(g) for g in gpus.split(",") if g.strip()]
         except ValueError:
-            raise _Error(f"--gpus: expected comma-separated GPU ids like 0,1, got {gpus!r}") from None
+            raise MprtuneError(f"--gpus: expected comma-separated GPU ids like 0,1, got {gpus!r}") from None
         return LocalExecutor(gpus=ids)
     if slots:
         return LocalExecutor(cpu_slots=slots)

@@ -126,14 +126,17 @@ def run_predictions(matrix: Matrix, variants: list[Variant], runs: Path, root: P
     return {spec.key: job.folder for spec, job in zip(specs, jobs)}
 
 
-def score_variant(matrix: Matrix, variant: Variant, rows: list[EvalRow], baseline: list[str],
-                  tuned: list[str]) -> dict[str, Any]:
+def scoring_columns(variant: Variant, rows: list[EvalRow]) -> tuple[list[str], list[list[str]], list[str] | None]:
+    """(sources, references, row kinds) as the metrics take them; row kinds matter for knowledge only."""
+    kinds = [r.kind for r in rows] if variant.task.kind == "knowledge" else None
+    return [r.source for r in rows], [r.references for r in rows], kinds
+
+
+def score_variant(variant: Variant, rows: list[EvalRow], baseline: list[str], tuned: list[str]) -> dict[str, Any]:
     from mprtune.metrics import paired_diffs, score_rows
 
     kind = variant.task.kind
-    sources = [r.source for r in rows]
-    references = [r.references for r in rows]
-    kinds = [r.kind for r in rows] if kind == "knowledge" else None
+    sources, references, kinds = scoring_columns(variant, rows)
     return {
         "baseline": score_rows(kind, baseline, sources, references, kinds),
         "tuned": score_rows(kind, tuned, sources, references, kinds),
@@ -147,8 +150,7 @@ def sample_candidates(variant: Variant, rows: list[EvalRow], baseline: list[str]
     from mprtune.metrics import per_row
 
     kind = variant.task.kind
-    sources, references = [r.source for r in rows], [r.references for r in rows]
-    kinds = [r.kind for r in rows] if kind == "knowledge" else None
+    sources, references, kinds = scoring_columns(variant, rows)
     base_tags = per_row(kind, baseline, sources, references, kinds)
     tuned_tags = per_row(kind, tuned, sources, references, kinds)
     return [{"id": row.id, "source": row.source, "reference": row.references, "baseline_output": baseline[i],
@@ -169,7 +171,7 @@ def build_results(matrix: Matrix, variants: list[Variant], runs: Path, root: Pat
         base_folder, tuned_folder = folders[baseline_key(variant)], folders[variant.name]
         baseline = read_predictions(base_folder, len(rows))
         tuned = read_predictions(tuned_folder, len(rows))
-        scores = score_variant(matrix, variant, rows, baseline, tuned)
+        scores = score_variant(variant, rows, baseline, tuned)
         used.update(scores["tuned"])
         entries.append({
             "variant": variant.name, "model": variant.model.name, "model_path": variant.model.path,

@@ -12,6 +12,7 @@ import hashlib
 import netrc
 import os
 import signal
+import subprocess
 import sys
 import threading
 from contextlib import contextmanager
@@ -20,7 +21,7 @@ from pathlib import Path
 from typing import Callable, Iterator
 
 from mprtune.errors import LockError, MprtuneError
-from mprtune.jobs import DONE, FAILED, JobPaths, JobSpec, JobStatus, public_env
+from mprtune.jobs import CANCELLED, DONE, FAILED, RUNNING, JobPaths, JobSpec, JobStatus, now, public_env
 from mprtune.matrix import Matrix, Variant
 from mprtune.models import ensure_base_models, resolved_path
 from mprtune.planner import Schedule, calibration_from_runs, estimate, lpt_order, lpt_schedule
@@ -112,7 +113,7 @@ def decide(matrix: Matrix, variant: Variant, runs: Path, root: Path) -> Decision
     if state == DONE:
         note = " (config changed since: NOT retrained; delete the run folder to retrain)" if changed else ""
         return Decision(variant.name, "skip", "finished" + note)
-    if state == "running":
+    if state == RUNNING:
         return Decision(variant.name, "skip", f"running (pid {status.pid if status else '?'})")
     checkpoint = paths.latest_checkpoint()
     if checkpoint is not None:
@@ -208,9 +209,6 @@ def train(matrix: Matrix, variants: list[Variant], runs: Path, root: Path, execu
 
 def cancel_jobs(matrix: Matrix, variants: list[Variant], runs: Path) -> list[str]:
     """Stop running jobs for good (no retry): scancel on Slurm, the job's process group locally."""
-    from mprtune.jobs import CANCELLED, RUNNING, now
-    from mprtune.runstate import derive_state
-
     cancelled = []
     for variant in variants:
         paths = JobPaths(runs / variant.name)
@@ -220,8 +218,6 @@ def cancel_jobs(matrix: Matrix, variants: list[Variant], runs: Path) -> list[str
         status.state, status.finished_at, status.reason = CANCELLED, now(), "cancelled by `mprtune cancel`"
         status.write(paths.status)  # first, so the queue sees a cancellation, not a failure to retry
         if status.backend == "slurm":
-            import subprocess
-
             subprocess.run(["scancel", str(status.job_id)], check=False, capture_output=True)
         elif status.pid:
             try:

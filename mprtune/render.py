@@ -240,14 +240,16 @@ def atomic_write(path: Path, text: str) -> None:
         raise
 
 
+def differs_on_disk(file: RenderedFile, out: Path) -> bool:
+    target = out / file.path
+    return not target.is_file() or target.read_text(encoding="utf-8") != file.text
+
+
 def write_files(files: list[RenderedFile], out: Path) -> list[Path]:
-    written = []
     for file in files:
-        target = out / file.path
-        if not target.exists() or target.read_text(encoding="utf-8") != file.text:
-            atomic_write(target, file.text)
-        written.append(target)
-    return written
+        if differs_on_disk(file, out):
+            atomic_write(out / file.path, file.text)
+    return [out / file.path for file in files]
 
 
 def stale_files(files: list[RenderedFile], out: Path) -> list[str]:
@@ -262,11 +264,7 @@ def stale_files(files: list[RenderedFile], out: Path) -> list[str]:
 
 def drifted_files(files: list[RenderedFile], out: Path) -> list[str]:
     """Files whose on-disk text differs from the render (missing counts), plus stale ones."""
-    drifted = []
-    for file in files:
-        target = out / file.path
-        if not target.is_file() or target.read_text(encoding="utf-8") != file.text:
-            drifted.append(file.path)
+    drifted = [file.path for file in files if differs_on_disk(file, out)]
     return drifted + [f"{p} (stale: no longer in the matrix)" for p in stale_files(files, out)]
 
 
@@ -274,20 +272,6 @@ def drifted_files(files: list[RenderedFile], out: Path) -> list[str]:
 class RenderOutcome:
     written: list[Path]
     warnings: list[str]
-
-
-def verify(matrix: Matrix, files: list[RenderedFile], out: Path, cache_dir: Path | None) -> list[str]:
-    """LLaMA-Factory's view of the rendered files: errors (warnings are returned by render_project)."""
-    from mprtune import lfcheck
-
-    errors: list[str] = []
-    for file in files:
-        if file.kind == "dataset_info":
-            errs, _ = lfcheck.check_dataset_info(file.text, file.path)
-            errors += errs
-    yamls = {file.path: file.text for file in files if file.kind in ("train", "predict")}
-    errors += lfcheck.check_yamls(yamls, cache_dir / "lfcheck.json" if cache_dir else None)
-    return errors
 
 
 def render_project(matrix: Matrix, out: Path, check_only: bool = False, lf_check: bool = True,
@@ -302,12 +286,14 @@ def render_project(matrix: Matrix, out: Path, check_only: bool = False, lf_check
         if drifted:
             raise DriftError("rendered files differ from " + source_name(matrix) + " (run `mprtune render`): "
                              + ", ".join(drifted))
+    # Every dataset_info.json has the same text; only the data dir this profile trains from must hold the files.
+    info = next(f for f in files if f.kind == "dataset_info")
+    errors, warnings = lfcheck.check_dataset_info(info.text, f"{matrix.data_dir}/{DATASET_INFO}",
+                                                  out / matrix.data_dir)
     if lf_check:
-        errors = verify(matrix, files, out, cache_dir)
-        if errors:
-            raise ConfigError(errors)
-    # Only the data dir this profile trains from must hold the files.
-    warnings = lfcheck.check_dataset_info(dataset_info_json(matrix), f"{matrix.data_dir}/{DATASET_INFO}",
-                                          out / matrix.data_dir)[1]
+        yamls = {file.path: file.text for file in files if file.kind in ("train", "predict")}
+        errors += lfcheck.check_yamls(yamls, cache_dir / "lfcheck.json" if cache_dir else None)
+    if errors:
+        raise ConfigError(errors)
     written = [] if check_only else write_files(files, out)
     return RenderOutcome(written, warnings)
