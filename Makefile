@@ -6,7 +6,7 @@ MPRTUNE := $(VENV)/bin/mprtune
 STAMP   := $(VENV)/.installed
 PYTEST_ARGS ?=
 
-.PHONY: install render test test-fast train-all compare demo bench slurm-up slurm-down clean
+.PHONY: install render test test-fast lint train-all compare demo bench slurm-install slurm-up slurm-down clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -24,7 +24,12 @@ test: install
 	$(PY) -m pytest -q $(PYTEST_ARGS)
 
 test-fast: install
-	$(PY) -m pytest -q -m "not slow and not slurm" $(PYTEST_ARGS)
+	$(PY) -m pytest -q -m "not slow and not slurm and not realmodel" $(PYTEST_ARGS)
+
+lint: install
+	$(VENV)/bin/ruff check mprtune tests bench
+	$(VENV)/bin/ruff format --check mprtune tests bench
+	$(VENV)/bin/mypy
 
 train-all: install
 	$(MPRTUNE) render --check
@@ -39,11 +44,17 @@ demo: install
 bench: install
 	$(PY) bench/run_all.py
 
+# Slurm for the Slurm tests: Debian packages (root). Tests never install anything themselves.
+slurm-install:
+	scripts/slurm-cluster.sh install
+
 slurm-up:
 	scripts/slurm-cluster.sh up
 
 slurm-down:
 	scripts/slurm-cluster.sh down
 
+# Everything mprtune made in this checkout: models, caches, profile renders, demo runs and reports.
+# The reference runs/ folder holds real training runs and is left alone: delete it yourself.
 clean:
-	rm -rf .mprtune runs-demo reports
+	rm -rf .mprtune runs-demo runs-tiny reports

@@ -199,7 +199,7 @@ def run_lf(cwd: Path, config: dict[str, Any], name: str, timeout: float = 3600) 
 
 
 def build_tiny(out_dir: Path, corpus: list[Path], seed: int = 1) -> Path:
-    from mprtune.tiny_model import TinyLlamaSpec, build_tiny_llama
+    from mprtune.models.tiny import TinyLlamaSpec, build_tiny_llama
 
     return build_tiny_llama(out_dir, TinyLlamaSpec(seed=seed), corpus)
 

@@ -35,13 +35,13 @@ def mark(key, what, t0):
 t = time.perf_counter(); import click; mark("import_click", "import click (also paid by --help)", t)
 t = time.perf_counter(); import yaml; mark("import_yaml", "import yaml (in the baseline)", t)
 t = time.perf_counter(); import jinja2; mark("import_jinja2", "import jinja2 (in the baseline)", t)
-t = time.perf_counter(); import importlib.metadata; mark("import_importlib_metadata", "import importlib.metadata (mprtune.lfcheck, module level)", t)
+t = time.perf_counter(); import importlib.metadata; mark("import_importlib_metadata", "import importlib.metadata (mprtune.config.lfcheck, module level)", t)
 t = time.perf_counter(); import mprtune.cli; mark("import_mprtune_cli", "import mprtune.cli (own code)", t)
 t = time.perf_counter()
-from mprtune.matrix import load_matrix
-from mprtune import lfcheck
-from mprtune.render import render_matrix, dataset_info_json, write_files
-mark("import_mprtune_matrix_render_lfcheck", "import mprtune.matrix/render/lfcheck (own code)", t)
+from mprtune.config.matrix import load_matrix
+from mprtune.config import lfcheck
+from mprtune.config.render import render_matrix, dataset_info_json, write_files
+mark("import_mprtune_matrix_render_lfcheck", "import mprtune.config.matrix/render/lfcheck (own code)", t)
 t = time.perf_counter(); matrix = load_matrix(Path(sys.argv[1])); mark("load_matrix", "load_matrix: YAML parse (pure-Python SafeLoader) + validate", t)
 text = Path(sys.argv[1]).read_text()
 t = time.perf_counter(); yaml.load(text, Loader=yaml.SafeLoader); mark("yaml_safeloader_parse", "  of which: yaml.SafeLoader parse alone", t)

@@ -48,7 +48,7 @@ def peak_flops(gpu_name: str) -> tuple[float | None, str]:
 
 
 def _matrix_and_variant(name: str):
-    from mprtune.matrix import load_matrix
+    from mprtune.config.matrix import load_matrix
     from mprtune.paths import PROFILE_ENV
 
     matrix = load_matrix(ROOT / "mprtune.yaml", os.environ.get(PROFILE_ENV, "reference"))
@@ -61,7 +61,7 @@ def configs(work: Path, name: str, steps: int, rows: int) -> None:
     import yaml
 
     from mprtune.models import ensure_base_models, resolved_path
-    from mprtune.render import PredictSpec, predict_yaml, training_yaml
+    from mprtune.config.render import PredictSpec, predict_yaml, training_yaml
 
     matrix, variant = _matrix_and_variant(name)
     data_dir = ROOT / matrix.data_dir

@@ -31,7 +31,7 @@ TASK = "qqp_only"
 API = (
     "import sys\n"
     "from pathlib import Path\n"
-    "from mprtune.matrix import load_matrix\n"
+    "from mprtune.config.matrix import load_matrix\n"
     "from mprtune.data import prepare_data\n"
     "matrix = load_matrix(Path(sys.argv[1]))\n"
     "report = prepare_data(matrix, [sys.argv[2]], sys.argv[3], Path(sys.argv[4]))\n"

@@ -63,16 +63,18 @@ def naive(durations: list[tuple[str, float]], folder: Path) -> float:
 
 def main() -> int:
     args = c.parse_args(__doc__.splitlines()[1])
-    from mprtune.jobs import DONE, JobSpec
-    from mprtune.local_executor import LocalExecutor
-    from mprtune.matrix import load_matrix
-    from mprtune.planner import Estimate, estimate, lpt_order, lpt_schedule
-    from mprtune.queue import run_queue
+    from mprtune.launch.jobs import DONE, JobSpec
+    from mprtune.launch.backends.local import LocalExecutor
+    from mprtune.config.matrix import load_matrix
+    from mprtune.launch.planner import Estimate, estimate, lpt_order, lpt_schedule
+    from mprtune.launch.queue import run_queue
+    from mprtune.workspace import Workspace
 
     longest_s = 0.6 if args.smoke else 3.0
     matrix = load_matrix(c.ROOT / "mprtune.yaml")
     variants = list(matrix.variants.values())
-    raw = [estimate(matrix, v, c.ROOT) for v in variants]
+    ws = Workspace(matrix, c.ROOT, c.ROOT / "runs")
+    raw = [estimate(ws, v) for v in variants]
     scale = longest_s / max(e.seconds for e in raw)
     scaled = [Estimate(e.variant, e.seconds * scale, e.tokens, e.source) for e in raw]
     nominal = {e.variant: e.seconds for e in scaled}
@@ -119,7 +121,7 @@ def main() -> int:
         naive_makespan = naive([(v.name, nominal[v.name]) for v in variants], work / "naive")
 
         # What-if, not mprtune as shipped: the same queue polling every 5 ms instead of POLL_S.
-        import mprtune.queue as queue_module
+        import mprtune.launch.queue as queue_module
 
         shipped_poll = queue_module.POLL_S
         queue_module.POLL_S = 0.005

@@ -39,8 +39,8 @@ NUM_EXAMPLES = re.compile(r"Num examples = ([\d,]+)")
 
 def base_config(model: Path, steps: int) -> dict:
     """The rendered training recipe of VARIANT, made runnable on a CPU in a few seconds."""
-    from mprtune.matrix import load_matrix
-    from mprtune.render import cutoff_len
+    from mprtune.config.matrix import load_matrix
+    from mprtune.config.render import cutoff_len
 
     matrix = load_matrix(c.ROOT / "mprtune.yaml")
     variant = matrix.variants[VARIANT]

@@ -1,12 +1,13 @@
 """The `mprtune` command: a thin shell that parses options, calls the core, and prints.
 
-Only this module turns domain errors into exit codes. Heavy modules (torch, transformers,
-llamafactory) are imported inside the commands that need them, never at start-up.
+Only this module turns domain errors into exit codes and one-line messages. Heavy modules (torch,
+transformers, llamafactory) are imported inside the commands that need them, never at start-up.
 """
 
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -15,6 +16,8 @@ import click
 
 from mprtune import paths
 from mprtune.errors import MprtuneError
+
+CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
 
 class UserError(click.ClickException):
@@ -40,20 +43,43 @@ def domain_errors(command: Callable) -> Callable:
     return wrapper
 
 
+def warn(message: str) -> None:
+    click.echo(f"Warning: {message}", err=True)
+
+
 def config_option(command: Callable) -> Callable:
     command = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
                            default=None, help="Experiment matrix (default: mprtune.yaml at the project root).")(command)
-    return click.option("--profile", envvar=paths.PROFILE_ENV, default="reference", show_default=True,
+    return click.option("--profile", envvar=paths.PROFILE_ENV, default=paths.REFERENCE_PROFILE, show_default=True,
                         help="Profile from the matrix, e.g. `demo` (env MPRTUNE_PROFILE).")(command)
 
 
-def load(config_path: Path | None, profile: str):
-    from mprtune.matrix import load_matrix
+def runs_option(command: Callable) -> Callable:
+    return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+                        help="Run folders (default: runs/ at the project root, runs-<profile>/ for other "
+                             "profiles; env MPRTUNE_RUNS_DIR).")(command)
 
-    return load_matrix(config_path or paths.default_matrix_path(), profile)
+
+def slot_options(command: Callable) -> Callable:
+    command = click.option("--slots", type=click.IntRange(min=1), default=None,
+                           help="Run N jobs side by side on the CPU, without GPUs.")(command)
+    return click.option("--gpus", default=None,
+                        help="GPU ids, one job per GPU, e.g. 0,1 (default: the matrix's hardware.gpus).")(command)
 
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+def open_workspace(config_path: Path | None, profile: str, runs_dir: Path | None = None) -> Any:
+    from mprtune.workspace import Workspace
+
+    return Workspace.open(config_path, profile, runs_dir)
+
+
+def chosen_variants(ws: Any, names: tuple[str, ...], all_: bool) -> list:
+    if not names and not all_:
+        raise MprtuneError("name the variants to run, or pass --all (known: " + ", ".join(ws.matrix.variants) + ")")
+    return ws.select(names)
+
+
+@click.group(context_settings=CONTEXT)
 @click.version_option(package_name="mprtune")
 def cli() -> None:
     """Render, train, collect and compare a grid of LLaMA-Factory LoRA fine-tunes."""
@@ -67,20 +93,23 @@ def cli() -> None:
 @click.option("--no-lf-check", is_flag=True, help="Skip the LLaMA-Factory parser check.")
 @domain_errors
 def render(config_path: Path | None, profile: str, out: Path | None, check: bool, no_lf_check: bool) -> None:
-    """Render training/prediction YAMLs, dataset_info.json and DeepSpeed JSON from the matrix."""
-    from mprtune.render import render_project
+    """Render every file LLaMA-Factory reads.
 
-    matrix = load(config_path, profile)
-    if out is None:
-        out = paths.project_root() if profile == "reference" else paths.profile_render_dir(profile)
-    outcome = render_project(matrix, out, check_only=check, lf_check=not no_lf_check,
-                             cache_dir=paths.cache_dir())
-    for warning in outcome.warnings:
-        click.echo(f"Warning: {warning}", err=True)
+    Training and prediction YAMLs, dataset_info.json and DeepSpeed JSON, checked with
+    LLaMA-Factory's own parser.
+    """
+    from mprtune.config.render import render_project
+
+    ws = open_workspace(config_path, profile)
+    out = out or ws.render_dir
+    outcome = render_project(ws.matrix, out, ws.data_dir, check_only=check, lf_check=not no_lf_check,
+                             cache_dir=ws.cache_dir)
+    for message in outcome.warnings:
+        warn(message)
     if check:
-        click.echo(f"{len(matrix.variants)} variants: rendered files match {matrix.source.name}")
+        click.echo(f"{len(ws.matrix.variants)} variants: rendered files match {ws.matrix.source.name}")
     else:
-        click.echo(f"Rendered {len(outcome.written)} files for {len(matrix.variants)} variants into {out}")
+        click.echo(f"Rendered {len(outcome.written)} files for {len(ws.matrix.variants)} variants into {out}")
 
 
 @cli.command("tiny-model")
@@ -90,86 +119,19 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
               help="Text/JSONL files to train the tokenizer's merges on (repeatable).")
 @domain_errors
 def tiny_model(directory: Path, seed: int, corpus_files: tuple[Path, ...]) -> None:
-    """Build a tiny random Llama with Llama-3 special tokens (CPU, seconds)."""
-    from mprtune.tiny_model import TinyLlamaSpec, build_tiny_llama
+    """Build a tiny random Llama for tests (CPU, seconds)."""
+    from mprtune.models.tiny import TinyLlamaSpec, build_tiny_llama
 
     build_tiny_llama(directory, TinyLlamaSpec(seed=seed), list(corpus_files))
     click.echo(f"Tiny Llama written to {directory}")
 
 
-def runs_option(command: Callable) -> Callable:
-    return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="Run folders (default: runs/ at the project root, runs-<profile>/ for other "
-                             "profiles; env MPRTUNE_RUNS_DIR).")(command)
-
-
-def select_variants(matrix: Any, names: tuple[str, ...], all_: bool) -> list:
-    if not names and not all_:
-        raise MprtuneError("name the variants to run, or pass --all (known: " + ", ".join(matrix.variants) + ")")
-    return matrix.select(list(names))
-
-
-def make_executor(matrix: Any, gpus: str | None, slots: int | None, backend: str = "local", **slurm: Any):
-    if backend == "slurm":
-        from mprtune.slurm import SlurmExecutor
-
-        defaults = dict(matrix.slurm)
-        options = {"partition": slurm.get("partition") or defaults.get("partition"),
-                   "time_limit": slurm.get("time_limit") or defaults.get("time"),
-                   "account": slurm.get("account") or defaults.get("account"),
-                   "sbatch_args": [*defaults.get("sbatch_args", []), *slurm.get("sbatch_args", [])],
-                   "setup": defaults.get("setup", []), "detach": slurm.get("detach", False)}
-        for key in ("cpus_per_task", "mem"):
-            if key in defaults:
-                options[key] = defaults[key]
-        return SlurmExecutor(**options)
-    from mprtune.local_executor import LocalExecutor
-
-    if gpus and slots:
-        raise MprtuneError("--gpus and --slots are exclusive: GPU slots or CPU slots")
-    if gpus:
-        try:
-            ids = [int(g) for g in gpus.split(",") if g.strip()]
-        except ValueError:
-            raise MprtuneError(f"--gpus: expected comma-separated GPU ids like 0,1, got {gpus!r}") from None
-        return LocalExecutor(gpus=ids)
-    if slots:
-        return LocalExecutor(cpu_slots=slots)
-    return LocalExecutor(gpus=list(matrix.gpus), cpu_slots=matrix.slots)
-
-
-def echo_plan(plan: Any, show_commands: bool) -> None:
-    from mprtune.launcher import describe_spec
-
-    for decision in plan.decisions:
-        click.echo(f"{decision.variant:<32} {decision.action:<7} {decision.reason}")
-    if plan.schedule.placements:
-        click.echo("")
-        click.echo(f"{'variant':<32} {'slot':<6} {'start':>10} {'end':>10} {'hours':>7}")
-        for p in plan.schedule.placements:
-            click.echo(f"{p.variant:<32} {p.slot:<6} {p.start_s / 3600:>9.2f}h {p.end_s / 3600:>9.2f}h "
-                       f"{(p.end_s - p.start_s) / 3600:>7.2f}")
-        s = plan.schedule
-        click.echo(f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(total/slots, longest) "
-                   f"{s.lower_bound_s / 3600:.2f} h, ratio {s.ratio:.3f}")
-    if show_commands:
-        slots = {p.variant: p.slot for p in plan.schedule.placements}
-        for spec in plan.specs:
-            info = describe_spec(spec)
-            slot = slots.get(spec.name, "")
-            gpu = "" if slot.startswith("cpu") or slot == "cluster" else slot
-            click.echo(f"\n# {spec.name} (slot {slot})\ncd {info['cwd']}")
-            click.echo(f"CUDA_VISIBLE_DEVICES={gpu} "
-                       + " ".join(f"{k}={v}" for k, v in sorted(info["env"].items()) if k != "PATH")
-                       + " " + " ".join(info["command"]))
-
-
 @cli.command()
 @click.argument("variants", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every variant of the matrix.")
-@click.option("--gpus", default=None, help="GPU ids, one job per GPU (default: hardware.gpus).")
-@click.option("--slots", type=click.IntRange(min=1), default=None, help="Run N CPU jobs without GPUs.")
-@click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True)
+@slot_options
+@click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True,
+              help="Relaunches (resuming from the newest complete checkpoint) before a job counts as failed.")
 @click.option("--dry-run", is_flag=True, help="Print the plan, commands and environment; launch nothing.")
 @click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
 @click.option("--partition", default=None, help="Slurm partition.")
@@ -184,28 +146,26 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
           dry_run: bool, backend: str, partition: str | None, time_limit: str | None, account: str | None,
           sbatch_args: tuple[str, ...], detach: bool, runs_dir: Path | None, config_path: Path | None,
           profile: str) -> None:
-    """Train variants: one job per GPU slot, longest first, resuming and skipping from run folders."""
-    from mprtune import launcher
+    """Train variants: longest first, one job per slot, resuming."""
+    from mprtune.launch import backends
+    from mprtune.launch import train as launch
+    from mprtune.views import Progress, plan_lines
 
-    matrix = load(config_path, profile)
-    chosen = select_variants(matrix, variants, all_)
-    runs = paths.runs_dir(profile, runs_dir)
-    root = paths.project_root()
-    executor = make_executor(matrix, gpus, slots, backend, partition=partition, time_limit=time_limit,
-                             account=account, sbatch_args=list(sbatch_args), detach=detach)
+    ws = open_workspace(config_path, profile, runs_dir)
+    chosen = chosen_variants(ws, variants, all_)
+    executor = backends.from_options(ws.matrix, backend, gpus, slots, check_devices=not dry_run,
+                                     partition=partition, time_limit=time_limit, account=account,
+                                     sbatch_args=list(sbatch_args), detach=detach)
     if dry_run:
-        plan = launcher.plan_training(matrix, chosen, runs, root, executor.slots() or ["cluster"])
-        echo_plan(plan, show_commands=True)
-        if backend == "slurm":
-            for spec in plan.specs:
-                click.echo(f"\n# sbatch script for {spec.name}\n" + executor.script(spec))
+        plan = launch.plan_training(ws, chosen, executor.slots() or ["cluster"], warn)
+        for message in plan.warnings + backends.device_warnings(ws.matrix, gpus, slots, backend):
+            warn(message)
+        click.echo("\n".join(plan_lines(plan, executor, show_commands=True)))
         return
-    from mprtune.progress import Progress
-
     try:
-        with Progress(matrix, runs, [v.name for v in chosen]) as progress:
-            results = launcher.train(matrix, chosen, runs, root, executor, retries, progress.event,
-                                     on_plan=lambda plan: echo_plan(plan, show_commands=False))
+        with Progress(ws, [v.name for v in chosen], echo=click.echo) as progress:
+            results = launch.train(ws, chosen, executor, retries, progress.event,
+                                   on_plan=lambda plan: click.echo("\n".join(plan_lines(plan, executor, False))))
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
@@ -220,29 +180,32 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
         for line in (status.log_tail or "").splitlines()[-8:]:
             click.echo(f"    {line}", err=True)
     done = sum(1 for s in results.values() if s.state == "done")
-    click.echo(f"{done} trained, {len(failed)} failed, runs in {runs}")
+    click.echo(f"{done} trained, {len(failed)} failed, {len(chosen) - len(results)} already finished or running; "
+               f"runs in {ws.runs}")
     if failed:
         sys.exit(1)
 
 
 @cli.command()
 @click.argument("variants", nargs=-1)
-@click.option("--gpus", default=None)
-@click.option("--slots", type=click.IntRange(min=1), default=None)
+@slot_options
 @runs_option
 @config_option
 @domain_errors
 def plan(variants: tuple[str, ...], gpus: str | None, slots: int | None, runs_dir: Path | None,
          config_path: Path | None, profile: str) -> None:
-    """The schedule (slot, start, end, makespan vs lower bound) and each job's command, without launching."""
-    from mprtune import launcher
+    """Show the schedule and every command; launch nothing."""
+    from mprtune.launch import backends
+    from mprtune.launch.train import plan_training
+    from mprtune.views import plan_lines
 
-    matrix = load(config_path, profile)
-    chosen = matrix.select(list(variants))
-    executor = make_executor(matrix, gpus, slots)
-    result = launcher.plan_training(matrix, chosen, paths.runs_dir(profile, runs_dir), paths.project_root(),
-                                    executor.slots())
-    echo_plan(result, show_commands=True)
+    ws = open_workspace(config_path, profile, runs_dir)
+    chosen = ws.select(variants)
+    executor = backends.from_options(ws.matrix, "local", gpus, slots, check_devices=False)
+    result = plan_training(ws, chosen, executor.slots() or ["cluster"], warn)
+    for message in result.warnings + backends.device_warnings(ws.matrix, gpus, slots, "local"):
+        warn(message)
+    click.echo("\n".join(plan_lines(result, executor, show_commands=True)))
 
 
 @cli.command()
@@ -252,20 +215,16 @@ def plan(variants: tuple[str, ...], gpus: str | None, slots: int | None, runs_di
 @config_option
 @domain_errors
 def status(as_json: bool, watch: bool, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
-    """Per variant: state, slot, times, step/total, last loss, ETA, retries, log."""
-    import json
+    """Per variant: state, slot, step, loss, ETA, retries, log."""
     import time
 
-    from mprtune.status import status_rows
+    from mprtune.launch.status import status_rows
+    from mprtune.views import status_table
 
-    matrix = load(config_path, profile)
-    runs = paths.runs_dir(profile, runs_dir)
+    ws = open_workspace(config_path, profile, runs_dir)
     while True:
-        rows = status_rows(matrix, runs)
-        if as_json:
-            click.echo(json.dumps([r.as_dict() for r in rows], indent=2))
-        else:
-            click.echo(format_status(rows))
+        rows = status_rows(ws, warn)
+        click.echo(json.dumps([r.as_dict() for r in rows], indent=2) if as_json else status_table(rows))
         if not watch:
             return
         time.sleep(2)
@@ -280,11 +239,11 @@ def status(as_json: bool, watch: bool, runs_dir: Path | None, config_path: Path 
 @domain_errors
 def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_path: Path | None,
            profile: str) -> None:
-    """Stop running jobs (scancel on Slurm); they stay resumable from their last checkpoint."""
-    from mprtune.launcher import cancel_jobs
+    """Stop running jobs (they stay resumable)."""
+    from mprtune.launch.train import cancel_jobs
 
-    matrix = load(config_path, profile)
-    done = cancel_jobs(matrix, select_variants(matrix, variants, all_), paths.runs_dir(profile, runs_dir))
+    ws = open_workspace(config_path, profile, runs_dir)
+    done = cancel_jobs(ws, chosen_variants(ws, variants, all_))
     click.echo(f"Cancelled: {', '.join(done)}" if done else "Nothing running to cancel.")
 
 
@@ -295,47 +254,38 @@ def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_
 @config_option
 @domain_errors
 def collect(out: Path | None, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
-    """Inventory of the runs (adapter, losses, time, samples/s, checkpoints) + one PNG of all loss curves."""
-    from mprtune.collect import collect as collect_all
+    """Inventory of the runs, with loss curves."""
+    from mprtune.launch.inventory import collect as collect_all
+    from mprtune.views import collect_table
 
-    matrix = load(config_path, profile)
-    runs = paths.runs_dir(profile, runs_dir)
-    records, written = collect_all(matrix, runs, out or runs)
-    click.echo(f"{'variant':<32} {'state':<11} {'final':>7} {'best':>7} {'time s':>8} {'samp/s':>7} "
-               f"{'adapter MB':>10}  checkpoints")
-    for r in records:
-        fmt = lambda v, spec: format(v, spec) if v is not None else "-"
-        size = r.adapter_bytes / 1e6 if r.adapter_bytes else None
-        click.echo(f"{r.variant:<32} {r.state:<11} {fmt(r.final_loss, '.4f'):>7} {fmt(r.best_loss, '.4f'):>7} "
-                   f"{fmt(r.train_seconds, '.1f'):>8} {fmt(r.samples_per_second, '.2f'):>7} "
-                   f"{fmt(size, '.2f'):>10}  {','.join(r.checkpoints) or '-'}")
+    ws = open_workspace(config_path, profile, runs_dir)
+    records, written = collect_all(ws, out or ws.runs, warn)
+    click.echo("\n".join(collect_table(records)))
     click.echo("Wrote " + ", ".join(str(p) for p in written))
 
 
 @cli.command()
 @click.argument("variant")
 @click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="Folder for the merged model.")
+              help="New folder for the merged model (not inside the runs dir).")
 @click.option("--device", type=click.Choice(["cpu", "auto"]), default="cpu", show_default=True)
 @runs_option
 @config_option
 @domain_errors
 def export(variant: str, out: Path, device: str, runs_dir: Path | None, config_path: Path | None,
            profile: str) -> None:
-    """Merge VARIANT's adapter into its base model (llamafactory-cli export) for deployment."""
-    from mprtune.export import export_variant
+    """Merge VARIANT's adapter into its base model."""
+    from mprtune.launch.export import export_variant
 
-    matrix = load(config_path, profile)
-    folder = export_variant(matrix, variant, paths.runs_dir(profile, runs_dir), paths.project_root(), out, device)
-    click.echo(f"Merged model written to {folder}")
+    ws = open_workspace(config_path, profile, runs_dir)
+    click.echo(f"Merged model written to {export_variant(ws, variant, out, device)}")
 
 
 @cli.command()
 @click.argument("variants", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every variant of the matrix.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N rows of each eval dataset.")
-@click.option("--gpus", default=None, help="GPU ids for the prediction jobs (default: hardware.gpus).")
-@click.option("--slots", type=click.IntRange(min=1), default=None, help="Run N CPU prediction jobs.")
+@slot_options
 @click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
               help="Where reports/<timestamp>/ go (default: reports/ at the project root).")
 @runs_option
@@ -343,15 +293,14 @@ def export(variant: str, out: Path, device: str, runs_dir: Path | None, config_p
 @domain_errors
 def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str | None, slots: int | None,
             reports_dir: Path | None, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
-    """Base model vs base + adapter on the held-out set: metrics, intervals, report."""
-    from mprtune.compare import compare as run_compare
+    """Score base vs tuned on held-out data; write a report."""
+    from mprtune.evaluate.compare import compare as run_compare
+    from mprtune.launch import backends
 
-    matrix = load(config_path, profile)
-    chosen = select_variants(matrix, variants, all_)
-    reports = reports_dir or paths.project_root() / "reports"
-    outcome = run_compare(matrix, chosen, paths.runs_dir(profile, runs_dir), paths.project_root(),
-                          make_executor(matrix, gpus, slots), limit, reports,
-                          on_event=lambda e: click.echo(f"[{e.kind}] {e.name} (slot {e.slot}) {e.message}".rstrip()))
+    ws = open_workspace(config_path, profile, runs_dir)
+    chosen = chosen_variants(ws, variants, all_)
+    outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit,
+                          reports_dir or ws.reports_dir, on_event=lambda e: click.echo(e.line()))
     click.echo(f"Report: {outcome.report_dir / 'report.md'}")
 
 
@@ -365,55 +314,35 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
               required=True, help="Reference file(s), one per line; repeat for several references.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
+@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
+              help="Matrix whose task names --task may use (default: mprtune.yaml at the project root).")
 @domain_errors
-def score(task: str, predictions: Path, source: Path, references: tuple[Path, ...], fmt: str, no_ci: bool) -> None:
-    """Score any system's outputs with the same metrics as `compare`."""
-    import json
+def score(task: str, predictions: Path, source: Path, references: tuple[Path, ...], fmt: str, no_ci: bool,
+          config_path: Path | None) -> None:
+    """Score any system's outputs with compare's metrics."""
+    from mprtune.evaluate.score import score_files
+    from mprtune.views import score_table
 
-    from mprtune.scoring_files import score_files
-
-    scores = score_files(task, predictions, source, list(references), with_ci=not no_ci)
-    if fmt == "json":
-        click.echo(json.dumps(scores, indent=2, sort_keys=True))
-        return
-    click.echo(f"{'metric':<16} {'value':>10} {'95% CI':>22} {'n':>6}")
-    for name, value in scores.items():
-        ci = (f"[{value['ci_low']:.4f}, {value['ci_high']:.4f}]" if value.get("ci_low") is not None else "-")
-        click.echo(f"{name:<16} {value['value']:>10.4f} {ci:>22} {value['n']:>6}")
+    matrix = config_path or paths.project_root() / paths.MATRIX_FILE
+    scores = score_files(task, predictions, source, list(references), with_ci=not no_ci,
+                         matrix_path=matrix if matrix.is_file() else None)
+    click.echo(json.dumps(scores, indent=2, sort_keys=True) if fmt == "json" else "\n".join(score_table(scores)))
 
 
 @cli.command()
-@click.option("--slots", type=click.IntRange(min=1), default=2, show_default=True)
+@click.option("--slots", type=click.IntRange(min=1), default=2, show_default=True, help="CPU jobs side by side.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N eval rows per dataset.")
 @domain_errors
 def demo(slots: int, limit: int | None) -> None:
-    """The whole pipeline on this CPU: tiny models, samples, render, train, collect, compare, report."""
+    """The whole pipeline on this CPU with the demo profile."""
     from mprtune.pipeline import run_demo
 
     try:
-        report = run_demo(paths.project_root(), click.echo, slots, limit)
+        report = run_demo(click.echo, slots, limit)
     except KeyboardInterrupt:
         click.echo("Interrupted: rerun `make demo` to resume where it stopped.", err=True)
         sys.exit(130)
     click.echo(f"Report: {report}")
-
-
-def format_status(rows: list) -> str:
-    import time
-
-    def when(t: float | None) -> str:
-        return time.strftime("%H:%M:%S", time.localtime(t)) if t else "-"
-
-    lines = [f"{'variant':<32} {'state':<11} {'slot':<5} {'started':>8} {'finished':>8} {'step':>11} "
-             f"{'loss':>7} {'eta':>8} {'retries':>7}  log"]
-    for r in rows:
-        step = f"{r.step}/{r.total_steps}" if r.step is not None else "-"
-        loss = f"{r.loss:.4f}" if r.loss is not None else "-"
-        lines.append(f"{r.variant:<32} {r.state:<11} {r.slot or '-':<5} {when(r.started_at):>8} "
-                     f"{when(r.finished_at):>8} {step:>11} {loss:>7} {r.eta or '-':>8} {r.retries:>7}  {r.log}")
-        if r.reason:
-            lines.append(f"{'':<32} reason: {r.reason}")
-    return "\n".join(lines)
 
 
 PREPARE_HELP = """Write alpaca JSONL for TASKs (+ manifest.json) that LLaMA-Factory loads.
@@ -445,7 +374,7 @@ Nothing is replaced unless every file was built.
 """
 
 
-@cli.command("prepare-data", help=PREPARE_HELP, short_help="Prepare the tasks' datasets (alpaca JSONL + manifest).")
+@cli.command("prepare-data", help=PREPARE_HELP, short_help="Prepare the tasks' datasets (alpaca JSONL).")
 @click.argument("tasks", nargs=-1, required=True)
 @click.option("--source", default="hf", show_default=True, metavar="hf|PATH",
               help="`hf` (Hugging Face Hub) or a local folder (layout above).")
@@ -459,29 +388,13 @@ Nothing is replaced unless every file was built.
 def prepare_data(tasks: tuple[str, ...], source: str, out: Path | None, skip_bad: bool, on_overlong: str,
                  config_path: Path | None, profile: str) -> None:
     from mprtune.data import prepare_data as prepare
+    from mprtune.views import prepare_table
 
-    matrix = load(config_path, profile)
-    out_dir = out if out is not None else paths.project_root() / matrix.data_dir
-    print_prepare_report(prepare(matrix, list(tasks), source, out_dir, skip_bad, on_overlong))
-
-
-def print_prepare_report(report: Any) -> None:
-    header = ("file", "split", "rows", "bad", "overlong", "held-out", "dups")
-    rows = [(f.file, f.split, str(f.rows), str(f.skipped_bad), str(f.dropped_overlong),
-             str(f.counters.get("held_out_overlap_pairs", "-")), str(f.counters.get("duplicates", "-")))
-            for f in report.files]
-    widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    for row in [header, *rows]:
-        click.echo("  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=True))))
-    for f in report.files:
-        for example in f.bad_examples:
-            click.echo(f"skipped bad row: {example}", err=True)
-        if f.dropped_overlong:
-            click.echo(f"{f.file}: dropped {f.dropped_overlong} rows longer than cutoff_len, e.g.", err=True)
-            for example in f.overlong_examples:
-                click.echo(f"  {example}", err=True)
-    click.echo(f"Wrote {len(report.files)} files and {report.manifest}")
-
+    ws = open_workspace(config_path, profile)
+    lines, notes = prepare_table(prepare(ws.matrix, list(tasks), source, out or ws.data_dir, skip_bad, on_overlong))
+    for note in notes:
+        click.echo(note, err=True)
+    click.echo("\n".join(lines))
 
 
 def main() -> None:

@@ -5,37 +5,37 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Callable
 
-from mprtune import paths
 from mprtune.errors import MprtuneError
-from mprtune.matrix import load_matrix
-from mprtune.models import ensure_base_models
+from mprtune.workspace import Workspace
 
 DEMO_PROFILE = "demo"
 
 
-def run_demo(root: Path, say: Callable[[str], None], slots: int = 2, limit: int | None = None) -> Path:
-    """tiny models -> render -> train every demo variant on `slots` CPU slots -> collect -> compare."""
-    from mprtune.collect import collect
-    from mprtune.compare import compare
-    from mprtune.launcher import train
-    from mprtune.local_executor import LocalExecutor
-    from mprtune.render import render_project
+def run_demo(say: Callable[[str], None], slots: int = 2, limit: int | None = None,
+             profile: str = DEMO_PROFILE) -> Path:
+    """models -> render -> train every variant of the profile on `slots` CPU slots -> collect -> compare."""
+    from mprtune.config.render import render_project
+    from mprtune.evaluate.compare import compare
+    from mprtune.launch.backends.local import LocalExecutor
+    from mprtune.launch.inventory import collect
+    from mprtune.launch.train import train
+    from mprtune.models import ensure_base_models
 
-    matrix = load_matrix(root / paths.MATRIX_FILE, DEMO_PROFILE)
-    runs = paths.runs_dir(DEMO_PROFILE)
-    say(f"1/5 tiny models: {', '.join(str(p) for p in ensure_base_models(matrix, root))}")
-    outcome = render_project(matrix, paths.profile_render_dir(DEMO_PROFILE), cache_dir=paths.cache_dir())
-    say(f"2/5 rendered {len(outcome.written)} files into {paths.profile_render_dir(DEMO_PROFILE)}")
-    variants = list(matrix.variants.values())
-    results = train(matrix, variants, runs, root, LocalExecutor(cpu_slots=slots), retries=1,
-                    on_event=lambda e: say(f"    [{e.kind}] {e.name} (slot {e.slot}) {e.message}".rstrip()))
+    ws = Workspace.open(profile=profile)
+    say(f"1/5 models: {', '.join(str(p) for p in ensure_base_models(ws.matrix, ws.root)) or 'ready'}")
+    outcome = render_project(ws.matrix, ws.render_dir, ws.data_dir, cache_dir=ws.cache_dir)
+    say(f"2/5 rendered {len(outcome.written)} files into {ws.render_dir}")
+    variants = ws.variants()
+    event = lambda e: say("    " + e.line())
+    results = train(ws, variants, LocalExecutor(cpu_slots=slots), retries=1, on_event=event)
     failed = [s.name for s in results.values() if s.state == "failed"]
     if failed:
-        raise MprtuneError(f"demo training failed for {', '.join(failed)}; see `mprtune status --profile demo`")
-    say(f"3/5 trained {len(variants)} variants in {runs}")
-    _, written = collect(matrix, runs, runs)
+        raise MprtuneError(f"demo training failed for {', '.join(failed)}; see `mprtune status --profile {profile}`")
+    trained = sum(1 for s in results.values() if s.state == "done")
+    reused = len(variants) - len(results)
+    say(f"3/5 trained {trained} variant(s), reused {reused} finished run(s) in {ws.runs}")
+    _, written = collect(ws, ws.runs)
     say(f"4/5 collected: {', '.join(p.name for p in written)}")
-    report = compare(matrix, variants, runs, root, LocalExecutor(cpu_slots=slots), limit, root / "reports",
-                     on_event=lambda e: say(f"    [{e.kind}] {e.name} (slot {e.slot})"))
+    report = compare(ws, variants, LocalExecutor(cpu_slots=slots), limit, ws.reports_dir, on_event=event)
     say(f"5/5 compared base vs tuned for {len(variants)} variants")
     return report.report_dir / "report.md"

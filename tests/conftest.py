@@ -32,13 +32,13 @@ def isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo profile's two tiny Llamas, built once per session exactly as the demo builds them."""
-    from mprtune.matrix import load_matrix
+    from mprtune.config.matrix import load_matrix
     from mprtune.models import ensure_base_models
 
     cache = tmp_path_factory.mktemp("tiny-models")
     shutil.copy(ROOT / "mprtune.yaml", cache / "mprtune.yaml")
     shutil.copytree(ROOT / "data" / "samples", cache / "data" / "samples")
-    matrix = load_matrix(cache / "mprtune.yaml", "demo")
+    matrix = load_matrix(cache / "mprtune.yaml", "tiny")
     ensure_base_models(matrix, cache)
     return cache / ".mprtune" / "models"
 
@@ -67,7 +67,7 @@ def project(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Project:
 
 
 @pytest.fixture
-def demo_project(project: Project, tiny_models: Path) -> Project:
+def tiny_project(project: Project, tiny_models: Path) -> Project:
     """The project with the demo profile's tiny models already in place (no rebuild per test)."""
     shutil.copytree(tiny_models, project.root / ".mprtune" / "models")
     return project

@@ -10,8 +10,8 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from mprtune.report import select_samples
-from mprtune.results_schema import metric_definitions
+from mprtune.evaluate.samples import select_samples
+from mprtune.evaluate.schema import SCHEMA_VERSION, metric_definitions
 
 RECIPE: dict[str, Any] = {
     "stage": "sft", "finetuning_type": "lora", "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05,
@@ -30,9 +30,12 @@ def _d(value: float, low: float | None, high: float | None) -> dict[str, Any]:
     return {"value": value, "ci_low": low, "ci_high": high}
 
 
-def _timing(spp: float, mem: float | None, kind: str = "gpu") -> dict[str, Any]:
+def _timing(spp: float, mem: float | None, kind: str = "gpu", latency: float = 0.58) -> dict[str, Any]:
     return {"seconds_per_sample": spp, "samples_per_second": round(1 / spp, 2), "peak_memory_mb": mem,
-            "memory_kind": kind}
+            "memory_kind": kind, "output_tokens_per_second": round(20 / spp, 1),
+            "latency": {"requests": 20, "p50_seconds": latency, "p95_seconds": round(latency * 1.4, 3),
+                        "mean_seconds": round(latency * 1.1, 3), "output_tokens_per_second": 31.5},
+            "reserved_memory_mb": None if mem is None else round(mem * 1.12, 1), "resources": "GPU 0"}
 
 
 # metric: (baseline (value, low, high), tuned (...), diff (...))
@@ -148,11 +151,20 @@ def results() -> dict[str, Any]:
     g_base, g_tuned, g_diff = _systems(GRAMMAR, 747)
     p_base, p_tuned, p_diff = _systems(PARAPHRASE, 1000)
     return copy.deepcopy({
-        "schema_version": 1,
+        "schema_version": SCHEMA_VERSION,
         "created_at": "2025-03-14T09:26:53Z",
         "profile": "reference",
         "matrix": "mprtune.yaml",
         "confidence": 0.95,
+        "models": [{"name": "llama32_3b", "path": "meta-llama/Llama-3.2-3B-Instruct", "random_weights": False,
+                    "note": ""},
+                   {"name": "llama31_8b", "path": "meta-llama/Llama-3.1-8B-Instruct", "random_weights": False,
+                    "note": ""}],
+        "provenance": {"versions": {"mprtune": "0.1.0", "llamafactory": "0.9.5", "transformers": "5.6.0",
+                                    "peft": "0.18.1", "torch": "2.14.1"},
+                       "git_commit": "0123456789abcdef0123456789abcdef01234567",
+                       "matrix_sha256": "a" * 64,
+                       "eval_data_sha256": {"data/jfleg_eval.jsonl": "b" * 64}},
         "recipe": RECIPE,
         "metrics": metric_definitions(set(GRAMMAR) | set(PARAPHRASE)),
         "variants": [

@@ -44,9 +44,9 @@ def add_fit_task(project) -> None:
 
 
 @pytest.mark.slow
-def test_the_adapter_is_really_used(demo_project) -> None:
-    add_fit_task(demo_project)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "mprtune", *a, "--profile", "demo"],
+def test_the_adapter_is_really_used(tiny_project) -> None:
+    add_fit_task(tiny_project)
+    run = lambda *a: subprocess.run([sys.executable, "-m", "mprtune", *a, "--profile", "tiny"],
                                     capture_output=True, text=True)
     trained = run("train", "--slots", "1", "fit_lora")
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -64,10 +64,10 @@ def test_the_adapter_is_really_used(demo_project) -> None:
     assert entry["tuned"]["timing"]["samples_per_second"] > 0
     assert entry["tuned"]["timing"]["peak_memory_mb"] > 100 and entry["tuned"]["timing"]["memory_kind"] == "rss"
     # Baseline and tuned prompts are byte-identical; only the adapter differs.
-    runs = demo_project.root / "runs-demo"
+    runs = tiny_project.root / "runs-tiny"
     prompts = lambda folder: [json.loads(l)["prompt"] for l in (folder / "generated_predictions.jsonl").open()]
-    assert prompts(runs / "fit_lora/predict") == prompts(runs / "baselines/base__llama32_3b__fit")
-    from mprtune.results_schema import validate_results
+    assert prompts(runs / "fit_lora/predict") == prompts(next((runs / "baselines").glob("base__llama32_3b__fit__*")))
+    from mprtune.evaluate.schema import validate_results
 
     validate_results(results)
     report = (report_dir / "report.md").read_text()
@@ -112,11 +112,24 @@ def test_score_rejects_misaligned_files_with_one_line(tmp_path: Path) -> None:
     assert result.output.strip() == f"Error: {hyp}: 1 lines but {src} has 2; files must be aligned line by line"
 
 
-def test_predictions_are_joined_by_order_only_when_counts_match(tmp_path: Path) -> None:
-    from mprtune.compare import read_predictions
+def eval_rows(outputs: list[str]):
+    from mprtune.evaluate.predictions import EvalRow
 
-    (tmp_path / "generated_predictions.jsonl").write_text(
-        json.dumps({"prompt": "p", "predict": " out ", "label": "l"}) + "\n")
-    assert read_predictions(tmp_path, 1) == ["out"]
-    with pytest.raises(MprtuneError, match="1 predictions for 2 eval rows"):
-        read_predictions(tmp_path, 2)
+    return [EvalRow(f"r{i}", f"src {i}", [out], "grammar", f"Fix: src {i}", out) for i, out in enumerate(outputs)]
+
+
+def test_every_prediction_must_belong_to_its_row(tmp_path: Path) -> None:
+    from mprtune.evaluate.predictions import read_predictions
+
+    rows = eval_rows(["She goes home .", "I have a cat ."])
+    # LLaMA-Factory's decoder cleans up spaces before punctuation and ends the label with a newline.
+    lines = [{"prompt": "p", "predict": " She goes home. ", "label": "She goes home.\n"},
+             {"prompt": "p", "predict": "I have a cat.", "label": "I have a cat.\n"}]
+    path = tmp_path / "generated_predictions.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    assert read_predictions(tmp_path, rows) == ["She goes home.", "I have a cat."]
+    with pytest.raises(MprtuneError, match="2 predictions for 3 eval rows"):
+        read_predictions(tmp_path, rows + eval_rows(["x"]))
+    swapped = list(reversed(rows))  # the eval file changed order since the predictions were made
+    with pytest.raises(MprtuneError, match="generated_predictions.jsonl:1: prediction belongs to another row"):
+        read_predictions(tmp_path, swapped)

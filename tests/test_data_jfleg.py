@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_data_helpers import jfleg_dir, matrix_in, read_rows, write_jfleg
+from data_helpers import jfleg_dir, matrix_in, read_rows, write_jfleg
 
 from mprtune.data import prepare_data
 from mprtune.errors import DataError

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 
 import pytest
-from test_data_helpers import kilt_row, matrix_in, read_rows, write_jsonl
+from data_helpers import kilt_row, matrix_in, read_rows, write_jsonl
 
 from mprtune.data import DESCRIBE_PROMPT, prepare_data
 from mprtune.data.knowledge import first_sentence, is_eval_title

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from test_data_helpers import PAWS_HEADER, QQP_HEADER, matrix_in, read_rows, write_tsv
+from data_helpers import PAWS_HEADER, QQP_HEADER, matrix_in, read_rows, write_tsv
 
 from mprtune.data import prepare_data
 from mprtune.errors import DataError

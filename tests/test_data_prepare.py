@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
-from test_data_helpers import (
+from data_helpers import (
     PAWS_HEADER,
     ROOT,
     matrix_in,

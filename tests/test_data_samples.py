@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from test_data_helpers import (
+from data_helpers import (
     QQP_HEADER,
     RAW,
     ROOT,
@@ -24,7 +24,7 @@ from test_data_helpers import (
 
 from mprtune.data import prepare_data
 from mprtune.data.common import file_sha256
-from mprtune.matrix import load_matrix
+from mprtune.config.matrix import load_matrix
 
 SAMPLE_TASKS = ["grammar", "paraphrase", "knowledge"]
 ASSISTANT_HEADER = "<|start_header_id|>assistant<|end_header_id|>\n\n"
@@ -58,7 +58,7 @@ def test_samples_manifest_matches_files():
 
 
 def test_samples_sizes_and_every_matrix_dataset_present():
-    matrix = load_matrix(ROOT / "mprtune.yaml", "demo")
+    matrix = load_matrix(ROOT / "mprtune.yaml", "tiny")
     assert matrix.data_dir == "data/samples"
     rows = {name: len(read_rows(SAMPLES / name)) for name in sample_files()}
     for task in matrix.tasks.values():
@@ -93,7 +93,7 @@ def test_samples_eval_and_train_disjoint():
 
 @pytest.fixture(scope="module")
 def tiny_tokenizer_dir(tmp_path_factory) -> Path:
-    from mprtune.tiny_model import build_tiny_llama
+    from mprtune.models.tiny import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
 
@@ -145,13 +145,13 @@ def check_loaded(dataset_dir: Path, tokenizer_dir: Path, cutoff: int, work: Path
 
 @pytest.mark.slow
 def test_llamafactory_loads_every_bundled_sample(tmp_path, tiny_tokenizer_dir):
-    from mprtune.render import dataset_info_json
+    from mprtune.config.render import dataset_info_json
 
     folder = tmp_path / "samples"
     folder.mkdir()
     for name in [*sample_files(), "manifest.json"]:
         (folder / name).write_bytes((SAMPLES / name).read_bytes())
-    (folder / "dataset_info.json").write_text(dataset_info_json(load_matrix(ROOT / "mprtune.yaml", "demo")))
+    (folder / "dataset_info.json").write_text(dataset_info_json(load_matrix(ROOT / "mprtune.yaml", "tiny")))
     loaded = check_loaded(folder, tiny_tokenizer_dir, 256, tmp_path)
     assert loaded == {"jfleg_train.jsonl": 59, "jfleg_eval.jsonl": 20, "paws_train.jsonl": 40, "paws_eval.jsonl": 10,
                       "qqp_train.jsonl": 44, "qqp_eval.jsonl": 8, "kilt_qa_train.jsonl": 36, "kilt_qa_eval.jsonl": 14,
@@ -163,7 +163,7 @@ def test_llamafactory_loads_every_bundled_sample(tmp_path, tiny_tokenizer_dir):
 def test_llamafactory_loads_real_jfleg_after_the_guard(tmp_path, tiny_tokenizer_dir):
     """With the tiny tokenizer (~2 chars/token) some JFLEG rows exceed 256 tokens: the guard drops
     exactly those, and LLaMA-Factory then keeps the assistant header of every remaining row."""
-    from mprtune.render import dataset_info_json
+    from mprtune.config.render import dataset_info_json
 
     raw = raw_matrix()
     for model in raw["models"].values():

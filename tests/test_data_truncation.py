@@ -6,7 +6,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from test_data_helpers import (
+from data_helpers import (
     PAWS_HEADER,
     SAMPLES,
     matrix_in,
@@ -85,7 +85,7 @@ def test_on_overlong_fail_raises_and_writes_nothing(tmp_path):
 
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> Path:
-    from mprtune.tiny_model import build_tiny_llama
+    from mprtune.models.tiny import build_tiny_llama
 
     return build_tiny_llama(tmp_path_factory.mktemp("tiny") / "tiny-llama")
 
@@ -121,7 +121,7 @@ def test_demo_profile_uses_the_local_tiny_tokenizer(tmp_path, tiny):
     shutil.copytree(tiny, models / "tiny-llama-a")
     raw = raw_matrix(paws_only={"cutoff_len": 50}, paraphrase={"cutoff_len": 50})
     raw["predict"]["cutoff_len"] = 256  # the eval row fits; training rows are checked against 50
-    matrix = matrix_in(tmp_path, raw, profile="demo")
+    matrix = matrix_in(tmp_path, raw, profile="tiny")
     limits = limits_for(matrix, "paws_train", tmp_path)
     assert {lim.tokenizer_dir for lim in limits} == {str(models / "tiny-llama-a"), None}  # tiny-llama-b absent
     report = prepare_data(matrix, ["paws_only"], str(source(tmp_path, [SHORT, LONG])), tmp_path / "out")

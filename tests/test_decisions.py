@@ -8,12 +8,28 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mprtune.cli import cli
-from mprtune.jobs import JobStatus
-from mprtune.launcher import decide, job_env, run_config, stable_run_id
-from mprtune.matrix import load_matrix
+from mprtune.config.matrix import load_matrix
+from mprtune.launch.env import job_env, stable_run_id
+from mprtune.launch.jobs import JobStatus
+from mprtune.launch.train import decide, run_config
+from mprtune.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 NAME = "llama32_3b_grammar_lora"
+
+
+def complete_checkpoint(folder: Path, step: int) -> Path:
+    """What the Trainer writes for a LoRA checkpoint, small but complete (zips, safetensors, state)."""
+    import zipfile
+
+    folder.mkdir(parents=True)
+    (folder / "trainer_state.json").write_text(json.dumps({"global_step": step}))
+    for name in ("optimizer.pt", "scheduler.pt"):
+        with zipfile.ZipFile(folder / name, "w") as archive:
+            archive.writestr("data.pkl", b"x")
+    header = json.dumps({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0, 4]}}).encode()
+    (folder / "adapter_model.safetensors").write_bytes(len(header).to_bytes(8, "little") + header + b"\0" * 4)
+    return folder
 
 
 def finished_run(runs: Path, sha: str | None) -> Path:
@@ -26,25 +42,25 @@ def finished_run(runs: Path, sha: str | None) -> Path:
 
 
 def test_finished_runs_are_skipped_and_a_changed_config_is_reported(tmp_path: Path) -> None:
-    from mprtune.runstate import config_digest
+    from mprtune.launch.state import config_digest
 
-    matrix = load_matrix(ROOT / "mprtune.yaml")
-    variant = matrix.variants[NAME]
-    folder = finished_run(tmp_path, config_digest(run_config(matrix, variant, tmp_path / NAME, ROOT)))
-    assert decide(matrix, variant, tmp_path, ROOT).action == "skip"
+    ws = Workspace(load_matrix(ROOT / "mprtune.yaml"), ROOT, tmp_path)
+    variant = ws.matrix.variants[NAME]
+    folder = finished_run(tmp_path, config_digest(run_config(ws, variant)))
+    assert decide(ws, variant).action == "skip"
     status = JobStatus.read(folder / "mprtune-status.json")
     status.config_sha256 = "something-else"
     status.write(folder / "mprtune-status.json")
-    decision = decide(matrix, variant, tmp_path, ROOT)
+    decision = decide(ws, variant)
     assert decision.action == "skip" and "config changed since: NOT retrained" in decision.reason
 
 
 def test_a_checkpoint_means_resume_never_restart(tmp_path: Path) -> None:
-    matrix = load_matrix(ROOT / "mprtune.yaml")
-    variant = matrix.variants[NAME]
+    ws = Workspace(load_matrix(ROOT / "mprtune.yaml"), ROOT, tmp_path)
+    variant = ws.matrix.variants[NAME]
     for step in (200, 1000, 400):
-        (tmp_path / NAME / f"checkpoint-{step}").mkdir(parents=True)
-    decision = decide(matrix, variant, tmp_path, ROOT)
+        complete_checkpoint(tmp_path / NAME / f"checkpoint-{step}", step)
+    decision = decide(ws, variant)
     assert decision.action == "resume" and decision.checkpoint.endswith("checkpoint-1000")
     plan = CliRunner().invoke(cli, ["plan", NAME, "--config", str(ROOT / "mprtune.yaml"), "--runs-dir", str(tmp_path)])
     assert f"resume_from_checkpoint={tmp_path / NAME / 'checkpoint-1000'}" in plan.output
@@ -57,7 +73,7 @@ def test_job_environment_is_per_variant_and_holds_no_secrets(tmp_path: Path, mon
     env = job_env(matrix, matrix.variants[NAME], tmp_path / NAME)
     assert env["WANDB_RUN_GROUP"] == "grammar" and env["WANDB_DIR"] == str(tmp_path / NAME)
     assert env["WANDB_RUN_ID"] == stable_run_id(matrix, NAME) and env["WANDB_RESUME"] == "allow"
-    assert "WANDB_MODE" not in env, "logged in (API key present): W&B stays online"
+    assert env["WANDB_MODE"] == "online", "logged in (API key present): W&B stays online"
     assert env["PATH"].split(":")[0].endswith("bin")
     assert "secret-key-123" not in json.dumps(env)
     plan = CliRunner().invoke(cli, ["plan", "--config", str(ROOT / "mprtune.yaml"), "--runs-dir", str(tmp_path)])
@@ -68,7 +84,7 @@ def test_job_environment_is_per_variant_and_holds_no_secrets(tmp_path: Path, mon
 
 
 def test_failures_are_classified_from_the_exit_status_and_log_tail() -> None:
-    from mprtune.runstate import classify_failure
+    from mprtune.launch.state import classify_failure
 
     assert classify_failure(1, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate").startswith(
         "CUDA out of memory")
@@ -81,7 +97,7 @@ def test_failures_are_classified_from_the_exit_status_and_log_tail() -> None:
 
 
 def test_train_refuses_to_launch_without_prepared_data(project) -> None:
-    result = CliRunner().invoke(cli, ["train", "llama32_3b_grammar_lora"])
+    result = CliRunner().invoke(cli, ["train", "llama32_3b_grammar_lora", "--slots", "1"])
     assert result.exit_code == 2
     assert "training data missing" in result.output and "mprtune prepare-data grammar" in result.output
     assert not (project.root / "runs").exists()

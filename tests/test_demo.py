@@ -24,7 +24,7 @@ def test_demo_runs_the_whole_pipeline_and_writes_a_complete_report(project) -> N
                     "## Selected samples", "## Training summary", "## Recipe", "## Metric definitions"):
         assert section in text, section
     results = json.loads((report.parent / "results.json").read_text())
-    from mprtune.results_schema import validate_results
+    from mprtune.evaluate.schema import validate_results
 
     validate_results(results)
     assert len(results["variants"]) == 10 and {t["state"] for t in results["training"]} == {"done"}

@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 
 from mprtune.cli import cli
-from mprtune.lfcheck import check_dataset_info, check_yamls, llamafactory_version
+from mprtune.config.lfcheck import check_dataset_info, check_yamls, llamafactory_version
 
 ROOT = Path(__file__).resolve().parents[1]
 needs_lf = pytest.mark.skipif(llamafactory_version() is None, reason="llamafactory not installed")

@@ -42,7 +42,7 @@ BROKEN = [
     ("bad deepspeed stage", (G, "{name: llama32_3b_grammar_lora, model: llama32_3b, task: grammar, deepspeed: zero4}"),
      ["variants.llama32_3b_grammar_lora.deepspeed: expected one of zero2, zero3"]),
     ("learning rate out of range", ("learning_rate: 5.0e-5", "learning_rate: 5"),
-     ["recipe.learning_rate: expected a number in (0, 1)"]),
+     ["recipe.learning_rate: expected a number > 0 and <= 1, got 5"]),
     ("invalid YAML", ("hardware:\n  gpus: [0, 1]", "hardware:\n  gpus: [0, 1"), ["invalid YAML"]),
     ("unknown profile key", ("  demo:", "  demo:\n    tasks: {}"), ["profiles.demo.tasks: a profile may set only"]),
 ]
@@ -86,12 +86,12 @@ def test_missing_matrix_file(tmp_path: Path) -> None:
 def test_unknown_profile(tmp_path: Path) -> None:
     result = CliRunner().invoke(cli, ["render", "--no-lf-check", "--config", str(ROOT / "mprtune.yaml"),
                                       "--profile", "prod", "--out", str(tmp_path)])
-    assert result.exit_code == 2 and "profiles.prod: unknown profile (known: reference, demo)" in result.output
+    assert result.exit_code == 2 and "--profile: unknown profile 'prod' (known: reference, demo, tiny)" in result.output
 
 
 def test_every_shipped_profile_validates() -> None:
-    from mprtune.matrix import load_matrix
+    from mprtune.config.matrix import load_matrix
 
-    for profile in ("reference", "demo"):
+    for profile in ("reference", "tiny"):
         matrix = load_matrix(ROOT / "mprtune.yaml", profile)
         assert len(matrix.variants) == 10

@@ -10,10 +10,10 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mprtune.cli import cli
-from mprtune.jobs import JobSpec, JobStatus
-from mprtune.local_executor import LocalExecutor
-from mprtune.planner import Estimate, lpt_schedule
-from mprtune.queue import run_queue
+from mprtune.launch.jobs import JobSpec, JobStatus
+from mprtune.launch.backends.local import LocalExecutor
+from mprtune.launch.planner import Estimate, lpt_schedule
+from mprtune.launch.queue import run_queue
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -50,8 +50,11 @@ def test_lpt_is_within_seven_sixths_of_optimal_for_random_jobs_on_two_slots() ->
         assert schedule.makespan_s <= 7 / 6 * optimum + 1e-9
 
 
-def sleeper(tmp_path: Path, name: str, seconds: float, exit_code: int = 0) -> JobSpec:
-    script = (f"import time,pathlib,os; time.sleep({seconds}); "
+def sleeper(tmp_path: Path, name: str, seconds: float, exit_code: int = 0, until: Path | None = None) -> JobSpec:
+    """A job that sleeps `seconds` (or, with `until`, until that file exists, at most 60 s), then finishes."""
+    wait = (f"d=time.time()+60\nwhile not pathlib.Path({str(until)!r}).exists() and time.time()<d: time.sleep(0.01)\n"
+            if until else f"time.sleep({seconds})\n")
+    script = (f"import time,pathlib,os\n{wait}"
               f"p=pathlib.Path({str(tmp_path / name)!r}); p.mkdir(exist_ok=True); "
               f"(p/'train_results.json').write_text('{{}}') if {exit_code}==0 else None; "
               f"(p/'adapter_model.safetensors').write_text('x') if {exit_code}==0 else None; "
@@ -60,8 +63,9 @@ def sleeper(tmp_path: Path, name: str, seconds: float, exit_code: int = 0) -> Jo
 
 
 def test_the_next_job_starts_as_soon_as_a_slot_frees(tmp_path: Path) -> None:
-    specs = [sleeper(tmp_path, "long", 1.5), sleeper(tmp_path, "short1", 0.3), sleeper(tmp_path, "short2", 0.3),
-             sleeper(tmp_path, "short3", 0.3)]
+    # "long" runs until short3 has finished: only a queue that refills the other slot at once gets there.
+    specs = [sleeper(tmp_path, "long", 1.5, until=tmp_path / "short3" / "adapter_model.safetensors"),
+             sleeper(tmp_path, "short1", 0.3), sleeper(tmp_path, "short2", 0.3), sleeper(tmp_path, "short3", 0.3)]
     final = run_queue(specs, LocalExecutor(gpus=[0, 1]))
     assert {s.state for s in final.values()} == {"done"}
     windows = {name: status.windows[-1] for name, status in final.items()}

@@ -8,22 +8,23 @@ from pathlib import Path
 
 from rich.console import Console
 
-from mprtune.jobs import JobStatus
-from mprtune.matrix import load_matrix
-from mprtune.progress import Progress, _table
-from mprtune.queue import Event
+from mprtune.config.matrix import load_matrix
+from mprtune.launch.jobs import JobStatus
+from mprtune.launch.queue import Event
+from mprtune.views import Progress, _table
+from mprtune.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_live_table_shows_step_loss_and_state(tmp_path: Path, capsys) -> None:
-    matrix = load_matrix(ROOT / "mprtune.yaml")
+    ws = Workspace(load_matrix(ROOT / "mprtune.yaml"), ROOT, tmp_path)
     run = tmp_path / "llama32_3b_grammar_lora"
     run.mkdir()
     (run / "trainer_log.jsonl").write_text(json.dumps({"current_steps": 7, "total_steps": 30, "loss": 1.25,
                                                        "remaining_time": "0:01:10"}) + "\n")
     JobStatus("llama32_3b_grammar_lora", "train", state="interrupted", slot="1").write(run / "mprtune-status.json")
-    progress = Progress(matrix, tmp_path, ["llama32_3b_grammar_lora", "llama31_8b_grammar_lora"], live=False)
+    progress = Progress(ws, ["llama32_3b_grammar_lora", "llama31_8b_grammar_lora"], live=False)
     console = Console(file=io.StringIO(), width=120)
     console.print(_table(progress._rows()))
     text = console.file.getvalue()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,8 +11,8 @@ import yaml
 from click.testing import CliRunner
 
 from mprtune.cli import cli
-from mprtune.matrix import load_matrix
-from mprtune.render import render_matrix, yaml_scalar
+from mprtune.config.matrix import load_matrix
+from mprtune.config.render import render_matrix, yaml_scalar
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE_VARIANTS = [f"{m}_{t}_lora" for m in ("llama32_3b", "llama31_8b")
@@ -53,7 +54,7 @@ def test_prediction_configs_are_greedy_and_share_baselines(tmp_path: Path) -> No
     assert render("--config", str(ROOT / "mprtune.yaml"), "--out", str(tmp_path)).exit_code == 0
     predict = tmp_path / "llamafactory_configs" / "predict"
     tuned = yaml.safe_load((predict / "llama32_3b_grammar_lora.yaml").read_text())
-    base = yaml.safe_load((predict / "base__llama32_3b__jfleg_eval.yaml").read_text())
+    base = yaml.safe_load(next(predict.glob("base__llama32_3b__jfleg_eval__*.yaml")).read_text())
     assert tuned["adapter_name_or_path"] == "runs/llama32_3b_grammar_lora"
     assert "adapter_name_or_path" not in base
     for cfg in (tuned, base):
@@ -122,20 +123,20 @@ def test_check_reports_stale_configs_of_removed_variants(tmp_path: Path) -> None
 
 def test_demo_profile_never_touches_the_committed_configs(project) -> None:
     committed = {p: p.read_bytes() for p in (project.root / "llamafactory_configs").rglob("*.yaml")}
-    result = CliRunner().invoke(cli, ["render", "--no-lf-check", "--profile", "demo"])
+    result = CliRunner().invoke(cli, ["render", "--no-lf-check", "--profile", "tiny"])
     assert result.exit_code == 0, result.output
     assert committed == {p: p.read_bytes() for p in (project.root / "llamafactory_configs").rglob("*.yaml")}
-    demo = project.root / ".mprtune/profiles/demo/llamafactory_configs/llama32_3b_grammar_lora.yaml"
+    demo = project.root / ".mprtune/profiles/tiny/llamafactory_configs/llama32_3b_grammar_lora.yaml"
     cfg = yaml.safe_load(demo.read_text())
     assert cfg["model_name_or_path"] == ".mprtune/models/tiny-llama-a"
     assert cfg["bf16"] is False and cfg["max_steps"] <= 50 and cfg["dataset_dir"] == "data/samples"
-    assert cfg["output_dir"] == "runs-demo/llama32_3b_grammar_lora"
+    assert cfg["output_dir"] == "runs-tiny/llama32_3b_grammar_lora"
 
 
 def test_profile_from_environment(project, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("MPRTUNE_PROFILE", "demo")
+    monkeypatch.setenv("MPRTUNE_PROFILE", "tiny")
     assert CliRunner().invoke(cli, ["render", "--no-lf-check"]).exit_code == 0
-    assert (project.root / ".mprtune/profiles/demo/llamafactory_configs").is_dir()
+    assert (project.root / ".mprtune/profiles/tiny/llamafactory_configs").is_dir()
 
 
 def test_deepspeed_json_rendered_for_opted_in_variants(tmp_path: Path) -> None:
@@ -149,3 +150,38 @@ def test_deepspeed_json_rendered_for_opted_in_variants(tmp_path: Path) -> None:
     ds = json.loads((tmp_path / cfg["deepspeed"]).read_text())
     assert ds["zero_optimization"]["stage"] == 3
     assert not (tmp_path / "llamafactory_configs/deepspeed/ds_zero2.json").exists()
+
+
+def test_a_shared_baseline_is_keyed_on_every_generation_setting_not_on_variant_order() -> None:
+    from mprtune.config.render import baseline_key, predict_specs
+
+    matrix = load_matrix(ROOT / "mprtune.yaml")
+    grammar = matrix.variants["llama32_3b_grammar_lora"]
+    longer = dataclasses.replace(grammar, name="long_cutoff_lora", recipe={**grammar.recipe, "cutoff_len": 512})
+    assert baseline_key(matrix, grammar) != baseline_key(matrix, longer), "cutoff_len changes what is generated"
+    fp32 = dataclasses.replace(grammar, name="fp32_lora", recipe={**grammar.recipe, "bf16": False})
+    assert baseline_key(matrix, grammar) != baseline_key(matrix, fp32), "dtype changes what is generated"
+    relr = dataclasses.replace(grammar, name="lr_lora", recipe={**grammar.recipe, "learning_rate": 1e-4})
+    assert baseline_key(matrix, grammar) == baseline_key(matrix, relr), "training-only keys share the baseline"
+    forward = {s.key: s.with_adapter for s in predict_specs(matrix, [grammar, longer])}
+    backward = {s.key: s.with_adapter for s in predict_specs(matrix, [longer, grammar])}
+    assert forward == backward and sum(not adapter for adapter in forward.values()) == 2
+
+
+def test_every_recipe_key_the_matrix_accepts_reaches_the_training_yaml() -> None:
+    from mprtune.config.matrix import RECIPE_TYPES
+    from mprtune.config.render import RENDERED_APART, training_yaml
+
+    matrix = load_matrix(ROOT / "mprtune.yaml")
+    variant = matrix.variants["llama32_3b_grammar_lora"]
+    samples = {str: "x", int: 3, bool: True, list: ["a"], dict: {}}
+    recipe = dict(variant.recipe)
+    for key, kind in RECIPE_TYPES.items():
+        if key in RENDERED_APART:
+            continue
+        recipe[key] = samples[kind[0] if isinstance(kind, tuple) else kind] if key not in recipe else recipe[key]
+    recipe.update(weight_decay=0.01, fp16=False)
+    rendered = yaml.safe_load(training_yaml(matrix, dataclasses.replace(variant, recipe=recipe)))
+    missing = [key for key in recipe if key not in RENDERED_APART and key not in rendered]
+    assert not missing, f"validated recipe keys silently dropped: {missing}"
+    assert rendered["weight_decay"] == 0.01 and rendered["fp16"] is False

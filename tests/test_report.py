@@ -17,18 +17,10 @@ import pytest
 import report_fixture
 
 from mprtune.errors import MprtuneError
+from mprtune.evaluate.report import format_diff, format_stat, md_cell, render_report, significance, write_report
+from mprtune.evaluate.samples import select_samples, tags_for
+from mprtune.evaluate.schema import RESULTS_SCHEMA, metric_directions, validate_results
 from mprtune.metrics.registry import METRICS
-from mprtune.report import (
-    format_diff,
-    format_stat,
-    md_cell,
-    render_report,
-    select_samples,
-    significance,
-    tags_for,
-    write_report,
-)
-from mprtune.results_schema import RESULTS_SCHEMA, metric_directions, validate_results
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
 GOLDEN_FILES = ("report.md", "results.json", "samples.csv")

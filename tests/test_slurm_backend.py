@@ -11,10 +11,12 @@ from pathlib import Path
 
 import pytest
 
-from mprtune.launcher import train_spec, venv_bin
-from mprtune.matrix import load_matrix
-from mprtune.slurm import SlurmExecutor
-from mprtune.slurm_jobcomp import read_jobcomp
+from mprtune.config.matrix import load_matrix
+from mprtune.launch.backends.slurm import SlurmExecutor
+from mprtune.launch.backends.slurm_jobcomp import read_jobcomp
+from mprtune.launch.env import venv_bin
+from mprtune.launch.train import train_spec
+from mprtune.workspace import Workspace
 
 ROOT = Path(__file__).resolve().parents[1]
 GOLDEN = ROOT / "tests" / "golden" / "sbatch" / "llama32_3b_grammar_lora.sbatch"
@@ -22,8 +24,8 @@ A, B = "llama32_3b_grammar_lora", "llama31_8b_grammar_lora"
 
 
 def test_the_sbatch_script_equals_the_expected_file() -> None:
-    matrix = load_matrix(ROOT / "mprtune.yaml")
-    spec = train_spec(matrix, matrix.variants[A], Path("/project/runs"), Path("/project"))
+    ws = Workspace(load_matrix(ROOT / "mprtune.yaml"), Path("/project"), Path("/project/runs"))
+    spec = train_spec(ws, ws.matrix.variants[A])
     executor = SlurmExecutor(partition="gpu", time_limit="12:00:00", account="ml-team",
                              sbatch_args=["--constraint=l40"], setup=["module load cuda/12.4"])
     script = executor.script(spec).replace(str(venv_bin()), "<venv>/bin")
@@ -48,7 +50,7 @@ def test_unsafe_slurm_options_are_refused(kwargs: dict, message: str) -> None:
 
 
 def mprtune(cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mprtune", *args, "--profile", "demo"], capture_output=True,
+    return subprocess.run([sys.executable, "-m", "mprtune", *args, "--profile", "tiny"], capture_output=True,
                           text=True, env={**os.environ, **cluster.env,
                                           "MPRTUNE_PROJECT_DIR": os.environ["MPRTUNE_PROJECT_DIR"]})
 
@@ -60,8 +62,8 @@ def banner_gpus(run: Path) -> set[str]:
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_two_variants_train_concurrently_through_sbatch_and_a_rerun_skips_them(demo_project, slurm_cluster) -> None:
-    runs = demo_project.root / "runs-demo"
+def test_two_variants_train_concurrently_through_sbatch_and_a_rerun_skips_them(tiny_project, slurm_cluster) -> None:
+    runs = tiny_project.root / "runs-tiny"
     result = mprtune(slurm_cluster, "train", "--backend", "slurm", A, B)
     assert result.returncode == 0, result.stdout[-2000:] + result.stderr[-2000:]
     for name in (A, B):
@@ -77,16 +79,16 @@ def test_two_variants_train_concurrently_through_sbatch_and_a_rerun_skips_them(d
 
     again = mprtune(slurm_cluster, "train", "--backend", "slurm", A, B)
     assert again.returncode == 0 and "0 trained" in again.stdout and "[started]" not in again.stdout
-    status = json.loads(subprocess.run([sys.executable, "-m", "mprtune", "status", "--json", "--profile", "demo"],
+    status = json.loads(subprocess.run([sys.executable, "-m", "mprtune", "status", "--json", "--profile", "tiny"],
                                        capture_output=True, text=True, env={**os.environ, **slurm_cluster.env}).stdout)
     assert {r["variant"]: r["state"] for r in status}[A] == "done"
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_a_cancelled_job_resumes_from_its_checkpoint_on_resubmission(demo_project, slurm_cluster) -> None:
-    demo_project.write_matrix(demo_project.matrix.read_text().replace("      max_steps: 12\n", "      max_steps: 60\n"))
-    run = demo_project.root / "runs-demo" / A
+def test_a_cancelled_job_resumes_from_its_checkpoint_on_resubmission(tiny_project, slurm_cluster) -> None:
+    tiny_project.write_matrix(tiny_project.matrix.read_text().replace("      max_steps: 12\n", "      max_steps: 60\n"))
+    run = tiny_project.root / "runs-tiny" / A
     submitted = mprtune(slurm_cluster, "train", "--backend", "slurm", "--detach", A)
     assert submitted.returncode == 0 and "as Slurm job" in submitted.stdout, submitted.stderr[-2000:]
     deadline = time.monotonic() + 180
@@ -113,25 +115,25 @@ def test_a_cancelled_job_resumes_from_its_checkpoint_on_resubmission(demo_projec
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_a_failing_slurm_job_is_reported_failed_with_its_log_tail(demo_project, slurm_cluster) -> None:
-    text = demo_project.matrix.read_text().replace(
+def test_a_failing_slurm_job_is_reported_failed_with_its_log_tail(tiny_project, slurm_cluster) -> None:
+    text = tiny_project.matrix.read_text().replace(
         "\nprofiles:", "  - {name: broken_lora, model: llama31_8b, task: grammar, lora_target: no_such_module}\n"
         "\nprofiles:", 1)
-    demo_project.write_matrix(text)
+    tiny_project.write_matrix(text)
     result = mprtune(slurm_cluster, "train", "--backend", "slurm", "--retries", "0", "broken_lora")
     assert result.returncode == 1
     assert "FAILED broken_lora: exit code 1" in result.stderr
     assert "no_such_module" in result.stderr, "the log tail is shown"
-    status = json.loads((demo_project.root / "runs-demo/broken_lora/mprtune-status.json").read_text())
+    status = json.loads((tiny_project.root / "runs-tiny/broken_lora/mprtune-status.json").read_text())
     assert status["state"] == "failed" and status["backend"] == "slurm"
 
 
 @pytest.mark.slurm
 @pytest.mark.slow
-def test_a_requeued_job_resumes_from_its_checkpoint_by_itself(demo_project, slurm_cluster) -> None:
-    demo_project.write_matrix(demo_project.matrix.read_text().replace("      max_steps: 12\n", "      max_steps: 60\n"))
-    run = demo_project.root / "runs-demo" / A
-    train = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--backend", "slurm", A, "--profile", "demo"],
+def test_a_requeued_job_resumes_from_its_checkpoint_by_itself(tiny_project, slurm_cluster) -> None:
+    tiny_project.write_matrix(tiny_project.matrix.read_text().replace("      max_steps: 12\n", "      max_steps: 60\n"))
+    run = tiny_project.root / "runs-tiny" / A
+    train = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--backend", "slurm", A, "--profile", "tiny"],
                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                              env={**os.environ, **slurm_cluster.env})
     deadline = time.monotonic() + 180

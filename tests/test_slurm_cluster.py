@@ -13,7 +13,7 @@ from typing import TypeVar
 
 import pytest
 
-from mprtune.slurm_jobcomp import JobCompRecord, read_jobcomp
+from mprtune.launch.backends.slurm_jobcomp import JobCompRecord, read_jobcomp
 
 _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:  # tests/ is not a package: make the helper importable

@@ -1,4 +1,4 @@
-"""Unit tests for mprtune.slurm_jobcomp on lines captured from a real cluster.
+"""Unit tests for mprtune.launch.backends.slurm_jobcomp on lines captured from a real cluster.
 
 The literals below were written by Slurm 22.05.8 (Debian 12) with
 ``JobCompType=jobcomp/filetxt`` on the test cluster of scripts/slurm-cluster.sh;
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from mprtune.slurm_jobcomp import (
+from mprtune.launch.backends.slurm_jobcomp import (
     JobCompRecord,
     parse_jobcomp,
     parse_jobcomp_line,

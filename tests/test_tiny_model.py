@@ -8,7 +8,7 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mprtune.cli import cli
-from mprtune.tiny_model import LLAMA3_SPECIAL_TOKENS
+from mprtune.models.tiny import LLAMA3_SPECIAL_TOKENS
 
 
 def digest(folder: Path) -> dict[str, str]:

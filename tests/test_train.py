@@ -25,7 +25,7 @@ def mprtune(*args: str, **kwargs) -> subprocess.CompletedProcess:
 
 
 def status_json(*extra: str) -> dict[str, dict]:
-    result = CliRunner().invoke(cli, ["status", "--json", "--profile", "demo", *extra])
+    result = CliRunner().invoke(cli, ["status", "--json", "--profile", "tiny", *extra])
     assert result.exit_code == 0, result.output
     return {row["variant"]: row for row in json.loads(result.output)}
 
@@ -53,9 +53,9 @@ def slow_demo(project, max_steps: int = 40) -> None:
 SECRETS = {"WANDB_API_KEY": "wandb-secret-0123456789abcdef", "HF_TOKEN": "hf_secretTOKEN0123456789"}
 
 
-def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(demo_project) -> None:
-    runs = demo_project.root / "runs-demo"
-    result = mprtune("train", "--profile", "demo", "--slots", "2", A, B, env={**os.environ, **SECRETS})
+def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(tiny_project) -> None:
+    runs = tiny_project.root / "runs-tiny"
+    result = mprtune("train", "--profile", "tiny", "--slots", "2", A, B, env={**os.environ, **SECRETS})
     assert result.returncode == 0, result.stderr[-3000:]
     for name in (A, B):
         assert (runs / name / "adapter_model.safetensors").is_file()
@@ -81,21 +81,21 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(demo_proj
     assert not any(secret in result.stdout + result.stderr for secret in SECRETS.values())
 
     before = {name: digests(runs / name) for name in (A, B)}
-    again = mprtune("train", "--profile", "demo", "--slots", "2", A, B)
+    again = mprtune("train", "--profile", "tiny", "--slots", "2", A, B)
     assert again.returncode == 0, again.stderr[-2000:]
     assert "0 trained" in again.stdout and "[started]" not in again.stdout
     assert before == {name: digests(runs / name) for name in (A, B)}, "adapters are bit-for-bit unchanged"
 
     # collect: inventory + loss curves; export: a merged model transformers loads.
-    inventory = CliRunner().invoke(cli, ["collect", "--profile", "demo"])
+    inventory = CliRunner().invoke(cli, ["collect", "--profile", "tiny"])
     assert inventory.exit_code == 0, inventory.output
     records = {r["variant"]: r for r in json.loads((runs / "collect.json").read_text())}
     assert records[A]["state"] == "done" and records[A]["adapter_bytes"] > 0 and records[A]["steps"] == 12
     assert records[A]["checkpoints"] == ["checkpoint-4", "checkpoint-8", "checkpoint-12"]
     assert (runs / "collect.csv").read_text().startswith("variant,")
     assert (runs / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    merged = demo_project.root / "merged"
-    exported = CliRunner().invoke(cli, ["export", A, "--profile", "demo", "--out", str(merged)])
+    merged = tiny_project.root / "merged"
+    exported = CliRunner().invoke(cli, ["export", A, "--profile", "tiny", "--out", str(merged)])
     assert exported.exit_code == 0, exported.output
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -104,22 +104,24 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(demo_proj
     assert not any("lora" in name for name, _ in model.named_parameters())
 
 
-def test_sigkill_of_the_whole_train_group_resumes_from_the_checkpoint(demo_project) -> None:
-    slow_demo(demo_project)
-    run = demo_project.root / "runs-demo" / A
-    proc = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--profile", "demo", "--slots", "1", A],
+def test_sigkill_of_the_whole_train_group_resumes_from_the_checkpoint(tiny_project) -> None:
+    slow_demo(tiny_project)
+    run = tiny_project.root / "runs-tiny" / A
+    proc = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--profile", "tiny", "--slots", "1", A],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
     wait_for(lambda: (run / "checkpoint-4" / "trainer_state.json").is_file(), what="the first checkpoint")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    child = json.loads((run / "mprtune-status.json").read_text())["pid"]
+    child = json.loads((run / "mprtune-status.json").read_text())["job_id"]
     wait_for(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text(),
              timeout=10, what="the orphaned llamafactory-cli to die with its parent")
     assert not (run / "adapter_model.safetensors").exists()
-    checkpoint = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*"))
+    from mprtune.launch.state import checkpoint_problem
+
+    checkpoint = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*") if checkpoint_problem(p) is None)
     assert status_json()[A]["state"] == "interrupted"
 
-    result = mprtune("train", "--profile", "demo", "--slots", "1", A)
+    result = mprtune("train", "--profile", "tiny", "--slots", "1", A)
     assert result.returncode == 0, result.stderr[-3000:]
     assert f"resume from checkpoint-{checkpoint}" in result.stdout
     state = json.loads((run / "trainer_state.json").read_text())
@@ -136,28 +138,28 @@ def test_sigkill_of_the_whole_train_group_resumes_from_the_checkpoint(demo_proje
     assert len(ids) == 1
 
 
-def test_a_failing_job_is_retried_then_reported_while_the_other_completes(demo_project) -> None:
-    text = demo_project.matrix.read_text().replace(
+def test_a_failing_job_is_retried_then_reported_while_the_other_completes(tiny_project) -> None:
+    text = tiny_project.matrix.read_text().replace(
         "  - {name: llama31_8b_qqp_only_lora, model: llama31_8b, task: qqp_only}\n",
         "  - {name: llama31_8b_qqp_only_lora, model: llama31_8b, task: qqp_only}\n"
         "  - {name: broken_lora, model: llama31_8b, task: grammar, lora_target: no_such_module}\n")
-    demo_project.write_matrix(text)
-    result = mprtune("train", "--profile", "demo", "--slots", "2", "--retries", "2", A, "broken_lora")
+    tiny_project.write_matrix(text)
+    result = mprtune("train", "--profile", "tiny", "--slots", "2", "--retries", "2", A, "broken_lora")
     assert result.returncode == 1
     assert result.stdout.count("[retrying] broken_lora") == 2
     assert "FAILED broken_lora: exit code 1" in result.stderr
-    status = json.loads((demo_project.root / "runs-demo/broken_lora/mprtune-status.json").read_text())
+    status = json.loads((tiny_project.root / "runs-tiny/broken_lora/mprtune-status.json").read_text())
     assert status["state"] == "failed" and status["attempt"] == 3 and "no_such_module" in status["log_tail"]
-    assert (demo_project.root / "runs-demo" / A / "adapter_model.safetensors").is_file()
+    assert (tiny_project.root / "runs-tiny" / A / "adapter_model.safetensors").is_file()
 
 
-def test_sigint_stops_every_child_and_leaves_the_run_resumable(demo_project) -> None:
-    slow_demo(demo_project, max_steps=400)
-    run = demo_project.root / "runs-demo" / A
-    proc = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--profile", "demo", "--slots", "1", A],
+def test_sigint_stops_every_child_and_leaves_the_run_resumable(tiny_project) -> None:
+    slow_demo(tiny_project, max_steps=400)
+    run = tiny_project.root / "runs-tiny" / A
+    proc = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--profile", "tiny", "--slots", "1", A],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     wait_for(lambda: (run / "trainer_log.jsonl").is_file(), what="training to start")
-    child = json.loads((run / "mprtune-status.json").read_text())["pid"]
+    child = json.loads((run / "mprtune-status.json").read_text())["job_id"]
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 130, err[-2000:]
@@ -167,12 +169,12 @@ def test_sigint_stops_every_child_and_leaves_the_run_resumable(demo_project) -> 
     assert status_json()[A]["state"] == "interrupted"
 
 
-def test_a_second_concurrent_train_is_refused(demo_project) -> None:
-    from mprtune.launcher import runs_lock
+def test_a_second_concurrent_train_is_refused(tiny_project) -> None:
+    from mprtune.launch.train import runs_lock
 
-    runs = demo_project.root / "runs-demo"
+    runs = tiny_project.root / "runs-tiny"
     with runs_lock(runs):
-        result = mprtune("train", "--profile", "demo", "--slots", "1", A)
+        result = mprtune("train", "--profile", "tiny", "--slots", "1", A)
     assert result.returncode == 2
     assert "another `mprtune train`" in result.stderr and "Traceback" not in result.stderr
     assert not (runs / A).exists()

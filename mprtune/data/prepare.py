@@ -25,7 +25,7 @@ from mprtune.data.common import (
 )
 from mprtune.data.truncation import LengthGuard, limits_for
 from mprtune.errors import DataError
-from mprtune.matrix import Matrix
+from mprtune.config.matrix import Matrix
 
 ON_OVERLONG = ("drop", "fail")
 HF_SOURCE = "hf"
@@ -153,7 +153,7 @@ def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, s
     for w in writers:
         w.commit()
     reports = [w.report for w in writers]
-    from mprtune.render import atomic_write
+    from mprtune.io import atomic_write
 
     atomic_write(manifest, manifest_text(existing, reports))
     return PrepareReport(out_dir, manifest, reports)

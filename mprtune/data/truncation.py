@@ -40,8 +40,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mprtune.config.matrix import Matrix
 from mprtune.data.common import Overlong
-from mprtune.matrix import Matrix
+from mprtune.tasks import CHARS_PER_TOKEN
 
 LLAMA3_TEMPLATE = "llama3"
 LLAMA3_USER = ("<|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|>"
@@ -49,7 +50,6 @@ LLAMA3_USER = ("<|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|>"
 LLAMA3_ASSISTANT = "{content}<|eot_id|>"
 LLAMA3_OVERHEAD = 11
 GENERIC_OVERHEAD = 32
-CHARS_PER_TOKEN = 3.5
 TOKENIZER_FILES = ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")
 
 

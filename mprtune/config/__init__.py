@@ -1,0 +1,1 @@
+"""The experiment matrix and everything rendered from it (LLaMA-Factory YAML, dataset_info, DeepSpeed)."""

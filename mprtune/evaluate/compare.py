@@ -1,0 +1,151 @@
+"""`mprtune compare`: base model vs base + adapter on the held-out set, scored with the task's metrics.
+
+Predictions run through LLaMA-Factory's own predict path (same template and prompts for both sides,
+greedy), as jobs on the same executor as training (see predictions.py). One baseline per set of
+generation settings is shared by every variant that needs it.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+from mprtune.config.matrix import Variant
+from mprtune.config.render import baseline_key
+from mprtune.evaluate.predictions import EvalRow, read_predictions, read_timing, run_predictions
+from mprtune.evaluate.provenance import provenance
+from mprtune.launch.env import wandb_mode
+from mprtune.launch.jobs import Executor
+from mprtune.launch.queue import Event
+from mprtune.workspace import Workspace
+
+
+@dataclass(frozen=True)
+class CompareOutcome:
+    report_dir: Path
+    results: dict[str, Any]
+
+
+def scoring_columns(variant: Variant, rows: list[EvalRow]) -> tuple[list[str], list[list[str]], list[str] | None]:
+    """(sources, references, row kinds) as the metrics take them; row kinds matter for knowledge only."""
+    kinds = [r.kind for r in rows] if variant.task.kind == "knowledge" else None
+    return [r.source for r in rows], [r.references for r in rows], kinds
+
+
+def score_variant(variant: Variant, rows: list[EvalRow], baseline: list[str], tuned: list[str]) -> dict[str, Any]:
+    from mprtune.metrics import paired_diffs, score_rows
+
+    kind = variant.task.kind
+    sources, references, kinds = scoring_columns(variant, rows)
+    return {
+        "baseline": score_rows(kind, baseline, sources, references, kinds),
+        "tuned": score_rows(kind, tuned, sources, references, kinds),
+        "diff": paired_diffs(kind, tuned, baseline, sources, references, kinds),
+    }
+
+
+def sample_candidates(variant: Variant, rows: list[EvalRow], baseline: list[str],
+                      tuned: list[str]) -> list[dict[str, Any]]:
+    """Every row with both systems' per-row tags; the report picks the informative ones."""
+    from mprtune.metrics import per_row
+
+    kind = variant.task.kind
+    sources, references, kinds = scoring_columns(variant, rows)
+    base_tags = per_row(kind, baseline, sources, references, kinds)
+    tuned_tags = per_row(kind, tuned, sources, references, kinds)
+    return [{"id": row.id, "source": row.source, "reference": row.references, "baseline_output": baseline[i],
+             "tuned_output": tuned[i], "baseline_row": base_tags[i], "tuned_row": tuned_tags[i]}
+            for i, row in enumerate(rows)]
+
+
+def model_entries(ws: Workspace, variants: list[Variant]) -> list[dict[str, Any]]:
+    """What each base model really is, so nobody mistakes a stand-in or a random model for the real thing."""
+    used = sorted({v.model.name for v in variants})
+    return [{"name": name, "path": ws.matrix.models[name].path, "random_weights": ws.matrix.models[name].is_random,
+             "note": ws.matrix.models[name].note} for name in used]
+
+
+def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any]) -> dict[str, Any]:
+    from mprtune.evaluate.samples import select_samples
+    from mprtune.evaluate.schema import SCHEMA_VERSION, metric_definitions
+    from mprtune.launch.inventory import collect_runs
+
+    entries, candidates, used, eval_data = [], {}, set(), {}
+    for variant in variants:
+        key = baseline_key(ws.matrix, variant)
+        base_folder, eval_set = folders[key]
+        tuned_folder, _ = folders[variant.name]
+        rows = eval_set.rows
+        eval_data.update(eval_set.sha256)
+        baseline, tuned = read_predictions(base_folder, rows), read_predictions(tuned_folder, rows)
+        scores = score_variant(variant, rows, baseline, tuned)
+        used.update(scores["tuned"])
+        entries.append({
+            "variant": variant.name, "model": variant.model.name, "model_path": variant.model.path,
+            "task": variant.task.name, "task_kind": variant.task.kind, "eval_datasets": list(variant.task.eval),
+            "n_rows": len(rows), "baseline_key": key,
+            "baseline": {"metrics": scores["baseline"], "timing": read_timing(base_folder, len(rows))},
+            "tuned": {"metrics": scores["tuned"], "timing": read_timing(tuned_folder, len(rows))},
+            "diff": scores["diff"],
+        })
+        candidates[variant.name] = sample_candidates(variant, rows, baseline, tuned)
+    names = {v.name for v in variants}
+    training = [{"variant": r.variant, "state": r.state, "train_seconds": r.train_seconds,
+                 "final_loss": r.final_loss, "best_loss": r.best_loss, "steps": r.steps,
+                 "samples_per_second": r.samples_per_second, "adapter_path": r.adapter_path,
+                 "adapter_bytes": r.adapter_bytes} for r in collect_runs(ws) if r.variant in names]
+    recipe = {k: v for k, v in variants[0].recipe.items() if k != "extra_args"} if variants else {}
+    return {
+        "schema_version": SCHEMA_VERSION, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "profile": ws.profile, "matrix": ws.matrix.source.name, "confidence": 0.95, "recipe": recipe,
+        "models": model_entries(ws, variants),
+        "provenance": provenance(ws.root, ws.matrix.source, eval_data),
+        "metrics": metric_definitions(sorted(used)),
+        "variants": entries, "training": training, "samples": select_samples(candidates, k=5),
+    }
+
+
+def log_to_wandb(ws: Workspace, results: dict[str, Any], report_dir: Path, plots: list[Path]) -> None:
+    """The comparison table and plots as a W&B run of job type `compare` (offline without a login).
+
+    W&B's own console lines go to the report folder's wandb.log, not the terminal.
+    """
+    import wandb
+
+    os.environ.setdefault("WANDB_SILENT", "true")
+    run = wandb.init(project=ws.matrix.wandb_project, job_type="compare", name=f"compare-{report_dir.name}",
+                     dir=str(report_dir), mode=wandb_mode(), config={"profile": ws.profile},
+                     settings=wandb.Settings(silent=True, console="off"))
+    table = wandb.Table(columns=["variant", "system", "metric", "value", "ci_low", "ci_high"])
+    for entry in results["variants"]:
+        for system in ("baseline", "tuned"):
+            for metric, value in sorted(entry[system]["metrics"].items()):
+                table.add_data(entry["variant"], system, metric, value["value"], value["ci_low"], value["ci_high"])
+    run.log({"comparison": table, **{f"plots/{p.stem}": wandb.Image(str(p)) for p in plots}})
+    run.finish()
+
+
+def new_report_dir(reports: Path) -> Path:
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    report_dir, suffix = reports / stamp, 1
+    while report_dir.exists():
+        suffix += 1
+        report_dir = reports / f"{stamp}-{suffix}"
+    return report_dir
+
+
+def compare(ws: Workspace, variants: list[Variant], executor: Executor, limit: int | None, reports: Path,
+            on_event: Callable[[Event], None] = lambda e: None) -> CompareOutcome:
+    from mprtune.evaluate.report import write_report
+    from mprtune.launch.inventory import loss_curves
+
+    folders = run_predictions(ws, variants, executor, limit, on_event)
+    results = build_results(ws, variants, folders)
+    report_dir = new_report_dir(reports)
+    files = write_report(results, report_dir, loss_curves(ws, {v.name for v in variants}))
+    if any(v.recipe.get("report_to") == "wandb" for v in variants):
+        log_to_wandb(ws, results, report_dir, list(files.plots))
+    return CompareOutcome(report_dir, results)

@@ -1,0 +1,110 @@
+"""`python -m mprtune.evaluate.measure CONFIG.yaml`: run LLaMA-Factory's prediction in this process and measure it.
+
+Prediction jobs go through LLaMA-Factory's own `run_exp` exactly as `llamafactory-cli train CONFIG`
+does for a single device (batched, greedy). Running it in-process lets us read what it does not
+report: peak memory (GPU allocated and reserved, or peak RSS on CPU) and output tokens per second.
+Then the same model answers a few rows one request at a time through LLaMA-Factory's ChatModel
+(the engine its API server uses), which is the latency a user of a deployed model sees.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+MEASURE_FILE = "mprtune-measure.json"
+LATENCY_PROMPTS = "mprtune-latency-prompts.json"  # written by compare: the rows to replay at batch 1
+CHAT_KEYS = ("model_name_or_path", "adapter_name_or_path", "template", "finetuning_type", "cutoff_len",
+             "max_new_tokens", "do_sample")
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    index = min(len(ordered) - 1, max(0, round(q * (len(ordered) - 1))))
+    return ordered[index]
+
+
+def _dtype(config: dict[str, Any]) -> str:
+    return "bfloat16" if config.get("bf16") else "float16" if config.get("fp16") else "float32"
+
+
+def latency_probe(config: dict[str, Any], prompts: list[str]) -> dict[str, Any] | None:
+    """Per-request latency (batch 1) and generation speed on `prompts`, as LLaMA-Factory's API would serve them."""
+    if not prompts:
+        return None
+    from llamafactory.chat import ChatModel
+
+    args = {k: config[k] for k in CHAT_KEYS if k in config}
+    args.update(infer_backend="huggingface", infer_dtype=_dtype(config), do_sample=False)
+    chat = ChatModel(args)
+    seconds, tokens = [], 0
+    for prompt in prompts:
+        started = time.perf_counter()
+        response = chat.chat([{"role": "user", "content": prompt}])[0]
+        seconds.append(time.perf_counter() - started)
+        tokens += response.response_length
+    return {"requests": len(prompts), "p50_seconds": _percentile(seconds, 0.5),
+            "p95_seconds": _percentile(seconds, 0.95), "mean_seconds": statistics.fmean(seconds),
+            "output_tokens_per_second": tokens / sum(seconds) if sum(seconds) else None}
+
+
+def output_tokens(config: dict[str, Any], predictions: Path) -> int:
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(config["model_name_or_path"])
+    texts = [json.loads(line)["predict"] for line in predictions.read_text(encoding="utf-8").splitlines() if line]
+    return sum(len(tokenizer(text, add_special_tokens=False)["input_ids"]) for text in texts)
+
+
+def resources() -> str:
+    devices = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    threads = os.environ.get("OMP_NUM_THREADS") or str(os.cpu_count())
+    return f"GPU {devices}" if devices else f"CPU, {threads} thread(s) of {os.cpu_count()} cores"
+
+
+def main(argv: list[str]) -> int:
+    import yaml
+
+    config_path = Path(argv[0])
+    folder = config_path.parent
+    config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
+    sys.argv = ["llamafactory-cli", str(config_path), *argv[1:]]
+    from llamafactory.train.tuner import run_exp
+
+    import torch
+
+    started = time.perf_counter()
+    run_exp()
+    wall = time.perf_counter() - started
+    on_gpu = torch.cuda.is_available()
+    results = json.loads((folder / "predict_results.json").read_text())
+    runtime = float(results.get("predict_runtime") or wall)
+    tokens = output_tokens(config, folder / "generated_predictions.jsonl")
+    try:
+        prompts = json.loads((folder / LATENCY_PROMPTS).read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        prompts = []
+    latency = latency_probe(config, prompts)
+    measured = {
+        "wall_seconds": wall,
+        "output_tokens": tokens,
+        "output_tokens_per_second": tokens / runtime if runtime else None,
+        "latency": latency,
+        "peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20 if on_gpu
+                           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "reserved_memory_mb": torch.cuda.max_memory_reserved() / 2**20 if on_gpu else None,
+        "memory_kind": "gpu" if on_gpu else "rss",
+        "resources": resources(),
+    }
+    (folder / MEASURE_FILE).write_text(json.dumps(measured, indent=2) + "\n")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))

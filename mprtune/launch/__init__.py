@@ -1,0 +1,1 @@
+"""Running jobs: plan, queue, backends, state rebuilt from run folders, collect and export."""

@@ -1,0 +1,155 @@
+"""Run jobs as local subprocesses, one per slot; a slot sees exactly its GPUs (none on CPU slots).
+
+A job's identity is its process group leader's pid AND that process's start time (from /proc):
+a status file left behind by a crash may name a pid the system has since given to an unrelated
+process, and mprtune never signals, nor believes alive, a process it cannot prove is its own.
+"""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import signal
+import subprocess
+import time
+from pathlib import Path
+
+from mprtune.launch.jobs import JobSpec, JobStatus, job_logs
+
+PR_SET_PDEATHSIG = 1
+CPU_SLOT_PREFIX = "cpu"
+
+
+def _die_with_parent() -> None:
+    """In the child: get SIGKILL when `mprtune train` dies, even by SIGKILL (Linux)."""
+    os.setpgrp()  # own process group: cancel() kills the job's whole tree and nothing else
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+    except OSError:
+        pass
+
+
+def process_start_time(pid: int) -> str | None:
+    """The kernel's start time of `pid` (clock ticks since boot), or None if no such live process.
+
+    With the pid it identifies one process for the life of the machine: pids are reused, start
+    times of a reused pid differ.
+    """
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    fields = stat.rsplit(")", 1)[-1].split()
+    if not fields or fields[0] == "Z":  # a zombie is dead for our purposes
+        return None
+    return fields[19]  # field 22 of /proc/PID/stat; fields[0] is field 3
+
+
+def _pgid(pid: int) -> int | None:
+    try:
+        return os.getpgid(pid)
+    except OSError:
+        return None
+
+
+def kill_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
+    """SIGTERM the job's process group, wait for its leader, then SIGKILL whatever is left."""
+    try:
+        os.killpg(process.pid, signal.SIGTERM)
+    except ProcessLookupError:
+        pass
+    try:
+        process.wait(timeout=grace_s)
+    except subprocess.TimeoutExpired:
+        pass
+    try:  # grandchildren (torchrun workers) that outlived the leader
+        os.killpg(process.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    process.wait()
+
+
+class LocalJob:
+    def __init__(self, spec: JobSpec, slot: str | None, process: subprocess.Popen) -> None:
+        self.spec = spec
+        self.slot = slot
+        self.process = process
+        self._identity = process_start_time(process.pid)
+
+    @property
+    def job_id(self) -> str:
+        return str(self.process.pid)
+
+    @property
+    def identity(self) -> str | None:
+        return self._identity
+
+    def poll(self) -> int | None:
+        return self.process.poll()
+
+    def done(self) -> bool:
+        return self.poll() is not None
+
+    def cancel(self) -> None:
+        kill_group(self.process)
+
+    def logs(self, lines: int = 40) -> str:
+        return job_logs(self.spec, lines)
+
+
+class LocalExecutor:
+    """Slots are GPU ids (`CUDA_VISIBLE_DEVICES=<id>`), or CPU slots `cpu0..` with no GPU visible."""
+
+    name = "local"
+    detach = False
+
+    def __init__(self, gpus: list[int] | tuple[int, ...] = (), cpu_slots: int = 0) -> None:
+        self._slots = ([str(g) for g in gpus] if gpus
+                       else [f"{CPU_SLOT_PREFIX}{i}" for i in range(max(1, cpu_slots))])
+
+    def slots(self) -> list[str]:
+        return list(self._slots)
+
+    def devices(self, slot: str | None) -> str:
+        # More than one visible GPU silently turns a job into DDP; none on CPU slots.
+        slot = slot or self._slots[0]
+        return "" if slot.startswith(CPU_SLOT_PREFIX) else slot
+
+    def describe(self, spec: JobSpec) -> str | None:
+        return None
+
+    def submit(self, spec: JobSpec, slot: str | None) -> LocalJob:
+        slot = slot or self._slots[0]
+        env = dict(os.environ)
+        env.update(spec.env)
+        env["CUDA_VISIBLE_DEVICES"] = self.devices(slot)
+        if slot.startswith(CPU_SLOT_PREFIX) and "OMP_NUM_THREADS" not in os.environ:
+            # N CPU jobs each spawning one thread per core oversubscribe the machine (3-4x slower here).
+            env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self._slots)))
+        paths = spec.paths
+        paths.folder.mkdir(parents=True, exist_ok=True)
+        with paths.stdout.open("ab") as out, paths.stderr.open("ab") as err:
+            banner = f"\n===== mprtune: {spec.name} on slot {slot} at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n"
+            out.write(banner.encode())
+            err.write(banner.encode())
+            out.flush()
+            err.flush()
+            process = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env, stdout=out, stderr=err,
+                                       stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+        return LocalJob(spec, slot, process)
+
+    def alive(self, status: JobStatus) -> bool:
+        """True only if the recorded pid still runs, leads its own group, and started when we started it."""
+        if not status.job_id or not status.job_id.isdigit() or not status.identity:
+            return False
+        pid = int(status.job_id)
+        return process_start_time(pid) == status.identity and _pgid(pid) == pid
+
+    def cancel(self, status: JobStatus) -> bool:
+        if not self.alive(status):
+            return False
+        try:
+            os.killpg(int(status.job_id or 0), signal.SIGTERM)
+        except ProcessLookupError:
+            return False
+        return True

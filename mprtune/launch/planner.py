@@ -1,0 +1,132 @@
+"""Duration estimates and the longest-processing-time-first (LPT) schedule over slots.
+
+Estimate: LoRA training costs about 6 x parameters x tokens FLOPs (forward + backward through the
+frozen base), so seconds = 6 * params * tokens * epochs / EFFECTIVE_FLOPS. EFFECTIVE_FLOPS is a
+documented guess for a 2x L40 node (bf16 dense peak ~181 TFLOP/s at ~20% utilisation); the
+measured runtime of finished runs replaces it (median ratio actual / estimated).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+
+from mprtune.config.matrix import Variant
+from mprtune.errors import DataError
+from mprtune.tasks import CHARS_PER_TOKEN
+from mprtune.workspace import Workspace
+
+EFFECTIVE_FLOPS = 36e12
+TEMPLATE_TOKENS = 12  # llama3 chat template overhead per row
+
+
+@dataclass(frozen=True)
+class Estimate:
+    variant: str
+    seconds: float
+    tokens: float
+    source: str  # "matrix" (train_tokens) or "data" (measured from the prepared files)
+
+
+@dataclass(frozen=True)
+class Placement:
+    variant: str
+    slot: str
+    start_s: float
+    end_s: float
+
+
+@dataclass(frozen=True)
+class Schedule:
+    placements: list[Placement]
+    makespan_s: float
+    lower_bound_s: float
+
+    @property
+    def ratio(self) -> float:
+        return self.makespan_s / self.lower_bound_s if self.lower_bound_s else 1.0
+
+
+def dataset_tokens(data_dir: Path, files: list[str]) -> tuple[float, int] | None:
+    """(tokens, rows) of prepared JSONL files, from their character counts; None if any is missing.
+
+    A damaged file (bad JSON, a row that is not an object, bytes that are not UTF-8) is a DataError
+    naming `file:line`: the plan would otherwise be built on a file LLaMA-Factory cannot read.
+    """
+    chars = rows = 0
+    for name in files:
+        path = data_dir / name
+        if not path.is_file():
+            return None
+        with path.open("rb") as handle:
+            for number, raw in enumerate(handle, 1):
+                if not raw.strip():
+                    continue
+                try:
+                    row = json.loads(raw.decode("utf-8"))
+                except UnicodeDecodeError as exc:
+                    raise DataError(f"{path}:{number}: not UTF-8 (byte {exc.start} of the line); "
+                                    f"re-run `mprtune prepare-data`") from None
+                except (json.JSONDecodeError, RecursionError):
+                    raise DataError(f"{path}:{number}: not a JSON line; re-run `mprtune prepare-data`") from None
+                if not isinstance(row, dict):
+                    raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}; "
+                                    f"re-run `mprtune prepare-data`")
+                chars += sum(len(row[k]) for k in ("instruction", "input", "output") if isinstance(row.get(k), str))
+                rows += 1
+    return chars / CHARS_PER_TOKEN + TEMPLATE_TOKENS * rows, rows
+
+
+def estimate(ws: Workspace, variant: Variant, calibration: float = 1.0) -> Estimate:
+    recipe = variant.recipe
+    files = [ws.matrix.datasets[name].file for name in variant.task.train]
+    measured = dataset_tokens(ws.data_dir, files)
+    if measured:
+        tokens_per_epoch, rows = measured
+        source = "data"
+    else:
+        tokens_per_epoch, rows, source = float(variant.task.train_tokens), 0, "matrix"
+    tokens = tokens_per_epoch * float(recipe.get("num_train_epochs", 1))
+    if recipe.get("max_steps") and rows:
+        rows_per_step = recipe.get("per_device_train_batch_size", 1) * recipe.get("gradient_accumulation_steps", 1)
+        tokens = min(tokens, recipe["max_steps"] * rows_per_step * tokens_per_epoch / rows)
+    seconds = 6 * variant.model.params * tokens / EFFECTIVE_FLOPS * calibration
+    return Estimate(variant.name, seconds, tokens, source)
+
+
+def calibration_from_runs(ws: Workspace) -> float:
+    """Median of measured / estimated runtime over finished runs (1.0 when none finished)."""
+    ratios = []
+    for variant in ws.matrix.variants.values():
+        results = ws.run_dir(variant.name) / "train_results.json"
+        try:
+            runtime = float(json.loads(results.read_text())["train_runtime"])
+        except (OSError, KeyError, TypeError, ValueError, json.JSONDecodeError):
+            continue
+        guess = estimate(ws, variant).seconds
+        if guess > 0 and runtime > 0 and math.isfinite(runtime):
+            ratios.append(runtime / guess)
+    return statistics.median(ratios) if ratios else 1.0
+
+
+def lpt_order(estimates: list[Estimate]) -> list[Estimate]:
+    """Longest first; ties by name so the order is deterministic."""
+    return sorted(estimates, key=lambda e: (-e.seconds, e.variant))
+
+
+def lpt_schedule(estimates: list[Estimate], slots: list[str]) -> Schedule:
+    """List scheduling in LPT order: each job goes to the slot that frees first (what the queue does)."""
+    free_at = {slot: 0.0 for slot in slots}
+    placements = []
+    for item in lpt_order(estimates):
+        slot = min(slots, key=lambda s: (free_at[s], slots.index(s)))
+        start = free_at[slot]
+        free_at[slot] = start + item.seconds
+        placements.append(Placement(item.variant, slot, start, free_at[slot]))
+    makespan = max(free_at.values(), default=0.0)
+    total = sum(e.seconds for e in estimates)
+    lower = max(total / max(1, len(slots)), max((e.seconds for e in estimates), default=0.0))
+    return Schedule(placements, makespan, lower)

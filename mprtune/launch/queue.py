@@ -1,0 +1,178 @@
+"""The work queue: keep every slot busy, retry failures (resuming), stop cleanly on a signal.
+
+The next job starts the moment a slot frees (no "launch two, wait for both"). With a cluster
+executor (`slots() is None`) every job is submitted at once and the cluster queues them.
+"""
+
+from __future__ import annotations
+
+import errno
+import threading
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+from mprtune.launch.jobs import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, Executor, JobHandle, JobSpec,
+                                 JobStatus, now)
+from mprtune.launch.state import classify_failure, config_digest
+
+POLL_S = 0.01
+
+
+@dataclass(frozen=True)
+class Event:
+    kind: str  # started | finished | retrying | failed | interrupted | cancelled | warning
+    name: str
+    slot: str | None
+    message: str = ""
+
+    def line(self) -> str:
+        """The one format every command prints events in."""
+        where = f" (slot {self.slot})" if self.slot else ""
+        return f"[{self.kind}] {self.name}{where} {self.message}".rstrip()
+
+
+def _ignore(event: Event) -> None:
+    pass
+
+
+class WorkQueue:
+    """Runs specs in the given order over the executor's slots; `run()` returns the final status per job."""
+
+    def __init__(self, specs: list[JobSpec], executor: Executor, retries: int = 0,
+                 respec: Callable[[JobSpec], JobSpec] | None = None,
+                 on_event: Callable[[Event], None] = _ignore, stop: threading.Event | None = None) -> None:
+        self.executor, self.retries = executor, retries
+        self.respec = respec or (lambda spec: spec)
+        self.on_event = on_event
+        self.stop = stop or threading.Event()
+        self.slots = executor.slots()
+        self.queue = list(specs)
+        self.running: dict[str, tuple[JobHandle, JobStatus]] = {}
+        self.final: dict[str, JobStatus] = {}
+
+    def _status_for(self, spec: JobSpec) -> JobStatus:
+        warn = lambda message: self.on_event(Event("warning", spec.name, None, message))
+        return JobStatus.read(spec.paths.status, warn) or JobStatus(spec.name, spec.kind)
+
+    def _launch(self, spec: JobSpec, slot: str | None) -> None:
+        status = self._status_for(spec)
+        try:
+            spec.paths.folder.mkdir(parents=True, exist_ok=True)
+            spec.paths.config.write_text(spec.config_text)
+            for name, text in spec.extra_files.items():
+                (spec.folder / name).write_text(text)
+            handle = self.executor.submit(spec, slot)
+        except OSError as exc:  # a full disk fails this job, not `train`
+            self._fail_to_start(spec, status, exc)
+            return
+        status.state, status.slot, status.backend = RUNNING, handle.slot, self.executor.name
+        status.attempt += 1
+        status.started_at, status.finished_at, status.returncode = now(), None, None
+        status.reason = status.log_tail = None
+        status.job_id, status.identity = handle.job_id, handle.identity
+        status.config_sha256 = config_digest(spec.config_text)
+        status.windows.append([status.started_at, None])
+        self._write(status, spec)
+        self.running[spec.name] = (handle, status)
+        self.on_event(Event("started", spec.name, handle.slot, f"attempt {status.attempt}"))
+
+    def _fail_to_start(self, spec: JobSpec, status: JobStatus, exc: OSError) -> None:
+        full = exc.errno == errno.ENOSPC
+        status.state = FAILED
+        status.reason = ("disk full (no space left on device) while writing the job's files: free space, "
+                         "then rerun; the run resumes" if full else f"could not write the job's files: {exc}")
+        self._write(status, spec)
+        self.final[spec.name] = status
+        self.on_event(Event("failed", spec.name, None, status.reason))
+
+    def _write(self, status: JobStatus, spec: JobSpec) -> None:
+        """A status that cannot be written (disk full) is reported, never a crash of the whole queue."""
+        try:
+            status.write(spec.paths.status)
+        except OSError as exc:
+            self.on_event(Event("warning", spec.name, status.slot, f"could not write {spec.paths.status}: "
+                                                                    f"{exc.strerror or exc}"))
+
+    def _free_slots(self) -> list[str | None]:
+        if self.slots is None:
+            return [None] * len(self.queue)
+        busy = {handle.slot for handle, _ in self.running.values()}
+        return [slot for slot in self.slots if slot not in busy]
+
+    def _finish(self, name: str, handle: JobHandle, status: JobStatus, code: int) -> None:
+        spec = handle.spec
+        on_disk = JobStatus.read(spec.paths.status)
+        if on_disk is not None and on_disk.state == CANCELLED:  # `mprtune cancel`: no retry
+            self.final[name] = on_disk
+            self.on_event(Event("cancelled", name, handle.slot))
+            return
+        status.finished_at = now()
+        status.windows[-1][1] = status.finished_at
+        status.returncode = code
+        if code == 0 and spec.paths.is_complete(spec.kind):
+            status.state = DONE
+            self._write(status, spec)
+            self.final[name] = status
+            self.on_event(Event("finished", name, handle.slot))
+            return
+        status.log_tail = handle.logs(30)
+        status.reason = (classify_failure(code, status.log_tail) if code != 0
+                         else "exited 0 but its outputs are missing")
+        if status.retries < self.retries and not self.stop.is_set():
+            status.retries += 1
+            status.state = INTERRUPTED
+            self._write(status, spec)
+            self.on_event(Event("retrying", name, handle.slot, f"{status.reason}; retry {status.retries}/{self.retries}"))
+            self.queue.insert(0, self.respec(spec))  # resumes from its newest complete checkpoint
+        else:
+            status.state = FAILED
+            self._write(status, spec)
+            self.final[name] = status
+            self.on_event(Event("failed", name, handle.slot, status.reason))
+
+    def _reap(self) -> bool:
+        """Handle every job that ended; True if any did (its slot is free now)."""
+        ended = False
+        for name, (handle, status) in list(self.running.items()):
+            code = handle.poll()
+            if code is None:
+                continue
+            ended = True
+            del self.running[name]
+            self._finish(name, handle, status, code)
+        return ended
+
+    def _interrupt_running(self) -> None:
+        for name, (handle, status) in self.running.items():  # stopped by a signal: resumable later
+            handle.cancel()
+            status.state = INTERRUPTED
+            status.finished_at = now()
+            status.windows[-1][1] = status.finished_at
+            status.reason = "interrupted by a signal"
+            self._write(status, handle.spec)
+            self.final[name] = status
+            self.on_event(Event("interrupted", name, handle.slot))
+
+    def run(self) -> dict[str, JobStatus]:
+        while (self.queue or self.running) and not self.stop.is_set():
+            for slot in self._free_slots():
+                if not self.queue or self.stop.is_set():
+                    break
+                self._launch(self.queue.pop(0), slot)
+            if self.executor.detach and not self.queue:  # cluster jobs go on without us
+                return {name: status for name, (_, status) in self.running.items()}
+            if not self._reap():  # a freed slot is refilled at once, without sleeping first
+                time.sleep(POLL_S)
+        self._interrupt_running()
+        for spec in self.queue:
+            self.final.setdefault(spec.name, self._status_for(spec))
+        return self.final
+
+
+def run_queue(specs: list[JobSpec], executor: Executor, retries: int = 0,
+              respec: Callable[[JobSpec], JobSpec] | None = None,
+              on_event: Callable[[Event], None] = _ignore,
+              stop: threading.Event | None = None) -> dict[str, JobStatus]:
+    """Run specs in order over the executor's slots; returns the final status per job."""
+    return WorkQueue(specs, executor, retries, respec, on_event, stop).run()

@@ -1,0 +1,112 @@
+"""What a job folder says about its job: complete, resumable, failed... rebuilt from files alone.
+
+Liveness comes from the backend that ran the job (`backends.for_status`), which proves the job is
+still ours before calling it running.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import struct
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from mprtune.launch import backends
+from mprtune.launch.jobs import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, JobPaths, JobStatus, Warn, _ignore
+
+# What Trainer.train(resume_from_checkpoint=...) reads from a LoRA checkpoint (torch.save files are zips).
+CHECKPOINT_ZIPS = ("optimizer.pt", "scheduler.pt")
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+
+
+def config_digest(text: str) -> str:
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def derive_state(paths: JobPaths, kind: str, warn: Warn = _ignore) -> str:
+    """done > running (provably ours) > failed (retries spent) > interrupted (checkpoint or cut) > pending."""
+    if paths.is_complete(kind):
+        return DONE
+    status = JobStatus.read(paths.status, warn)
+    if status and status.state == RUNNING and backends.for_status(status).alive(status):
+        return RUNNING
+    if status and status.state == FAILED:
+        return FAILED
+    if paths.checkpoints() or (status and status.state in (RUNNING, INTERRUPTED)):
+        return INTERRUPTED
+    return PENDING
+
+
+def _safetensors_problem(path: Path) -> str | None:
+    """A safetensors file is whole when its JSON header parses and the last tensor ends at the file's end."""
+    try:
+        size = path.stat().st_size
+        with path.open("rb") as handle:
+            (length,) = struct.unpack("<Q", handle.read(8))
+            if length > size - 8:
+                return f"{path.name} is truncated"
+            header = json.loads(handle.read(length))
+    except FileNotFoundError:
+        return f"{path.name} is missing"
+    except (OSError, struct.error, ValueError, UnicodeDecodeError):
+        return f"{path.name} is damaged"
+    ends = [entry["data_offsets"][1] for key, entry in header.items()
+            if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry]
+    if 8 + length + max(ends, default=0) > size:
+        return f"{path.name} is truncated"
+    return None
+
+
+def checkpoint_problem(folder: Path) -> str | None:
+    """Why a checkpoint folder cannot be resumed from (what a kill during a save or a full disk leaves)."""
+    try:
+        state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return "trainer_state.json is missing"
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        return f"trainer_state.json is damaged ({type(exc).__name__})"
+    if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
+        return "trainer_state.json has no global_step"
+    deepspeed = (folder / "latest").is_file()  # DeepSpeed keeps optimizer state in global_stepN/ instead
+    for name in () if deepspeed else CHECKPOINT_ZIPS:
+        if not zipfile.is_zipfile(folder / name):
+            return f"{name} is missing or truncated"
+    return _safetensors_problem(folder / ADAPTER_WEIGHTS)
+
+
+@dataclass(frozen=True)
+class ResumePoint:
+    checkpoint: Path | None  # the newest complete checkpoint
+    skipped: list[tuple[Path, str]]  # newer checkpoints that cannot be resumed from, with why
+
+
+def resume_point(paths: JobPaths) -> ResumePoint:
+    skipped = []
+    for folder in reversed(paths.checkpoints()):
+        problem = checkpoint_problem(folder)
+        if problem is None:
+            return ResumePoint(folder, skipped)
+        skipped.append((folder, problem))
+    return ResumePoint(None, skipped)
+
+
+def classify_failure(returncode: int | None, log_tail: str) -> str:
+    """A short reason users can act on, quoting the error line of the log where there is one."""
+    text = log_tail.lower()
+    error_line = next((line.strip() for line in reversed(log_tail.splitlines())
+                       if "error" in line.lower() and line.strip()), "")
+    quoted = f": {error_line[:200]}" if error_line else ""
+    if "out of memory" in text or "outofmemoryerror" in text:
+        return "CUDA out of memory: lower per_device_train_batch_size or cutoff_len" + quoted
+    if "no space left on device" in text or "errno 28" in text:
+        return "disk full (no space left on device): free space, then rerun; the run resumes" + quoted
+    if returncode is not None and returncode < 0:
+        return f"killed by signal {-returncode}"
+    if "not used by the hfargumentparser" in text or "valueerror" in text and "argument" in text:
+        return "config error: LLaMA-Factory rejected the config" + quoted
+    if ("filenotfounderror" in text and "dataset" in text) or "undefined dataset" in text \
+            or "dataset_info" in text and "cannot find" in text:
+        return "missing data: run `mprtune prepare-data`" + quoted
+    return f"exit code {returncode}" + quoted

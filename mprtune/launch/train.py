@@ -1,0 +1,205 @@
+"""`mprtune train`: decide per variant (skip, resume, start), then run the work queue under a lock.
+
+Jobs run with the project root as working directory (where the committed configs' relative paths
+point); each run folder gets its own config copy with absolute paths. Never relaunch a finished
+run: LLaMA-Factory would resume from its last checkpoint and overwrite the adapter.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+import signal
+import threading
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+from mprtune.config.matrix import Variant
+from mprtune.config.render import training_yaml
+from mprtune.errors import LockError, MprtuneError
+from mprtune.launch import backends
+from mprtune.launch.env import job_env, venv_bin
+from mprtune.launch.jobs import CANCELLED, DONE, FAILED, RUNNING, Executor, JobPaths, JobSpec, JobStatus, now, \
+    public_env
+from mprtune.launch.planner import Schedule, calibration_from_runs, estimate, lpt_order, lpt_schedule
+from mprtune.launch.queue import Event, run_queue
+from mprtune.launch.state import config_digest, derive_state, resume_point
+from mprtune.models import ensure_base_models, resolved_path
+from mprtune.workspace import Workspace
+
+LOCK_FILE = ".mprtune-train.lock"
+
+
+@dataclass(frozen=True)
+class Decision:
+    variant: str
+    action: str  # start | resume | skip
+    reason: str
+    checkpoint: str | None = None
+
+
+@dataclass(frozen=True)
+class TrainPlan:
+    specs: list[JobSpec]  # to launch, longest first
+    decisions: list[Decision]
+    schedule: Schedule
+    warnings: list[str] = field(default_factory=list)
+
+
+def run_config(ws: Workspace, variant: Variant) -> str:
+    """The run folder's copy of the rendered config: same recipe, absolute paths."""
+    return training_yaml(ws.matrix, variant, output_dir=str(ws.run_dir(variant.name)), data_dir=str(ws.data_dir),
+                         model_path=resolved_path(variant.model, ws.root))
+
+
+def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobSpec:
+    run_dir = ws.run_dir(variant.name)
+    command = [str(venv_bin() / "llamafactory-cli"), "train", str(JobPaths(run_dir).config)]
+    checkpoint = resume_point(JobPaths(run_dir)).checkpoint
+    if checkpoint is not None:
+        command.append(f"resume_from_checkpoint={checkpoint}")
+    return JobSpec(name=variant.name, kind="train", folder=run_dir, command=tuple(command),
+                   env=job_env(ws.matrix, variant, run_dir), cwd=ws.root,
+                   config_text=run_config(ws, variant), estimate_s=estimate_s)
+
+
+def decide(ws: Workspace, variant: Variant, warn: Callable[[str], None] = lambda m: None) -> Decision:
+    paths = JobPaths(ws.run_dir(variant.name))
+    state = derive_state(paths, "train", warn)
+    status = JobStatus.read(paths.status)
+    wanted = config_digest(run_config(ws, variant))
+    changed = status is not None and status.config_sha256 not in (None, wanted)
+    if state == DONE:
+        note = " (config changed since: NOT retrained; delete the run folder to retrain)" if changed else ""
+        return Decision(variant.name, "skip", "finished" + note)
+    if state == RUNNING:
+        return Decision(variant.name, "skip", f"running (job {status.job_id if status else '?'})")
+    point = resume_point(paths)
+    skipped = "".join(f"; skipped {folder.name}: {why}" for folder, why in point.skipped)
+    if point.checkpoint is not None:
+        if changed:
+            return Decision(variant.name, "skip", "has a checkpoint but its config changed: not resumed "
+                            "(delete the run folder to start over)")
+        return Decision(variant.name, "resume", f"resume from {point.checkpoint.name}{skipped}",
+                        str(point.checkpoint))
+    if skipped and changed:
+        return Decision(variant.name, "skip", "config changed since its last attempt: not restarted "
+                        "(delete the run folder to start over)" + skipped)
+    return Decision(variant.name, "start", ("retry after failure" if state == FAILED else "new") + skipped)
+
+
+def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
+    """Training files a variant needs that are not prepared yet (one line, with the command to run)."""
+    missing = sorted({str(ws.data_dir / ws.matrix.datasets[n].file) for v in variants for n in v.task.train
+                      if not (ws.data_dir / ws.matrix.datasets[n].file).is_file()})
+    if not missing:
+        return []
+    tasks = " ".join(sorted({v.task.name for v in variants}))
+    return [f"training data missing: {', '.join(missing)}; run `mprtune prepare-data {tasks}` "
+            f"(or use --profile demo for the bundled samples)"]
+
+
+def plan_training(ws: Workspace, variants: list[Variant], slots: list[str],
+                  warn: Callable[[str], None] = lambda m: None) -> TrainPlan:
+    calibration = calibration_from_runs(ws)
+    estimates = {v.name: estimate(ws, v, calibration) for v in variants}
+    decisions = [decide(ws, v, warn) for v in variants]
+    to_run = {d.variant for d in decisions if d.action != "skip"}
+    ordered = [e for e in lpt_order(list(estimates.values())) if e.variant in to_run]
+    specs = [train_spec(ws, ws.matrix.variants[e.variant], e.seconds) for e in ordered]
+    warnings = data_warnings(ws, [ws.matrix.variants[name] for name in to_run])
+    return TrainPlan(specs, decisions, lpt_schedule(ordered, slots), warnings)
+
+
+@contextmanager
+def runs_lock(runs: Path) -> Iterator[None]:
+    """One `train` per runs dir. flock dies with its holder, so a stale lock is taken over for free."""
+    runs.mkdir(parents=True, exist_ok=True)
+    path = runs / LOCK_FILE
+    handle = path.open("a+")
+    try:
+        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        handle.seek(0)
+        holder = handle.read().strip() or "unknown"
+        handle.close()
+        raise LockError(f"{runs}: another `mprtune train` (pid {holder}) is using this runs dir; wait for it, "
+                        f"or use --runs-dir") from None
+    try:
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+    except OSError:
+        pass  # the pid is only a hint for the message above; the flock is what locks
+    try:
+        yield
+    finally:
+        handle.close()
+
+
+@contextmanager
+def stop_on_signals() -> Iterator[threading.Event]:
+    """SIGINT/SIGTERM set an event instead of raising, so the queue can stop its children cleanly."""
+    stop = threading.Event()
+    previous = {sig: signal.getsignal(sig) for sig in (signal.SIGINT, signal.SIGTERM)}
+    for sig in previous:
+        signal.signal(sig, lambda signum, frame: stop.set())
+    try:
+        yield stop
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+
+def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: int,
+          on_event: Callable[[Event], None], on_plan: Callable[[TrainPlan], None] = lambda plan: None,
+          ) -> dict[str, JobStatus]:
+    """Launch what needs launching; returns the final status of every job run in this call."""
+    unfinished = [v for v in variants if not JobPaths(ws.run_dir(v.name)).is_complete("train")]
+    for problem in data_warnings(ws, unfinished):  # before the lock: a refused train creates nothing
+        raise MprtuneError(problem)
+    with runs_lock(ws.runs), stop_on_signals() as stop:
+        warn = lambda message: on_event(Event("warning", "status", None, message))
+        plan = plan_training(ws, variants, executor.slots() or ["cluster"], warn)
+        on_plan(plan)
+        if not plan.specs:
+            return {}
+        ensure_base_models(ws.matrix, ws.root, sorted({ws.matrix.variants[s.name].model.name for s in plan.specs}))
+        for spec in plan.specs:  # a new `train` gives failed variants a fresh set of retries
+            status = JobStatus.read(spec.paths.status)
+            if status and status.state == FAILED:
+                status.retries = 0
+                status.write(spec.paths.status)
+
+        def respec(spec: JobSpec) -> JobSpec:
+            return train_spec(ws, ws.matrix.variants[spec.name], spec.estimate_s)
+
+        results = run_queue(plan.specs, executor, retries, respec, on_event, stop)
+        if stop.is_set():
+            raise KeyboardInterrupt
+    return results
+
+
+def cancel_jobs(ws: Workspace, variants: list[Variant]) -> list[str]:
+    """Stop running jobs for good (no retry); only jobs the backend proves are ours are signalled."""
+    cancelled = []
+    for variant in variants:
+        paths = JobPaths(ws.run_dir(variant.name))
+        status = JobStatus.read(paths.status)
+        if status is None or status.state != RUNNING:
+            continue
+        backend = backends.for_status(status)
+        if not backend.alive(status):
+            continue
+        status.state, status.finished_at, status.reason = CANCELLED, now(), "cancelled by `mprtune cancel`"
+        status.write(paths.status)  # first, so the queue sees a cancellation, not a failure to retry
+        if backend.cancel(status):
+            cancelled.append(variant.name)
+    return cancelled
+
+
+def describe_spec(spec: JobSpec) -> dict[str, object]:
+    return {"name": spec.name, "cwd": str(spec.cwd), "command": list(spec.command), "env": public_env(spec.env)}
