@@ -356,6 +356,95 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
 
 
 @cli.command()
+@click.argument("variant")
+@click.option("--host", default="127.0.0.1", show_default=True,
+              help="Address to bind; anything but loopback requires --api-key.")
+@click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
+@click.option("--api-key", envvar="MPRTUNE_API_KEY", default=None,
+              help="Bearer key clients must send (env MPRTUNE_API_KEY keeps it out of the process list).")
+@click.option("--base", is_flag=True, help="Serve the base model without the adapter (compare's baseline).")
+@click.option("--check", is_flag=True, help="Replay held-out prompts over HTTP: parity with compare's "
+                                            "predictions, latency, memory; then stop.")
+@click.option("--rows", type=click.IntRange(min=1), default=50, show_default=True, help="--check: prompts to replay.")
+@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
+              help="--check: parallel clients of the second pass.")
+@click.option("--max-tokens-limit", type=click.IntRange(min=1), default=4096, show_default=True,
+              help="Requests asking for more new tokens are refused (400).")
+@click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
+              help="--check also writes next to the latest report here (default: reports/ at the project root).")
+@runs_option
+@config_option
+@domain_errors
+def serve(variant: str, host: str, port: int, api_key: str | None, base: bool, check: bool, rows: int,
+          concurrency: int, max_tokens_limit: int, reports_dir: Path | None, runs_dir: Path | None,
+          config_path: Path | None, profile: str) -> None:
+    """OpenAI-compatible API for VARIANT (LLaMA-Factory), with compare's generation settings; Ctrl-C stops it."""
+    from mprtune.serve.server import ServeOptions, check_options
+    from mprtune.serve.target import resolve_target
+
+    options = ServeOptions(host=host, port=port, api_key=api_key or None, max_tokens_limit=max_tokens_limit)
+    check_options(options)
+    matrix = load(config_path, profile)
+    runs, root = paths.runs_dir(profile, runs_dir), paths.project_root()
+    target = resolve_target(matrix, variant, runs, root, base)
+    if check:
+        from mprtune.serve.check import check_and_record
+
+        outcome = check_and_record(matrix, target, root, runs, reports_dir or root / "reports", options, rows,
+                                   concurrency, say=click.echo)
+        echo_check(outcome.result)
+        for path in [*outcome.written, *([outcome.card] if outcome.card else [])]:
+            click.echo(f"Wrote {path}")
+        if not outcome.passed:
+            parity = outcome.result["parity"]
+            click.echo(f"Error: served answers differ from compare's predictions on "
+                       f"{parity['rows'] - parity['matches']} of {parity['rows']} prompts (or requests failed)", err=True)
+            sys.exit(1)
+        return
+    from mprtune.serve.server import serve_until_interrupted
+
+    try:
+        serve_until_interrupted(target, options, on_ready=echo_ready)
+    except KeyboardInterrupt:
+        click.echo("Server stopped.")
+
+
+def echo_ready(server: Any) -> None:
+    from mprtune.serve.server import usage_examples
+
+    curl, python = usage_examples(server)
+    target = server.target
+    click.echo(f"Serving {target.served_name} ({target.system}) at {server.base_url} "
+               f"(ready in {server.start_seconds:.1f} s; pid {server.pid}; log {server.log})")
+    click.echo(f"Generation as compared: greedy, max_new_tokens {target.max_new_tokens}; "
+               f"settings from {target.settings_source}")
+    click.echo(f"\n{curl}\n\n{python}\n")
+    click.echo("Ctrl-C stops the server.", nl=True)
+
+
+def echo_check(result: dict) -> None:
+    parity = result["parity"]
+    server = result["server"]
+    click.echo(f"parity with compare: {parity['matches']}/{parity['rows']} identical after strip "
+               f"({100 * parity['rate']:.1f}%); same answers at concurrency {result['latency'][-1]['concurrency']}: "
+               f"{result['same_answers_under_load']}/{parity['rows']}")
+    click.echo(f"server start {server['start_seconds']:.1f} s; peak memory {server['peak_memory_mb']:.0f} MiB "
+               f"({server['memory_kind']})")
+    fmt = lambda v, spec: format(v, spec) if v is not None else "-"
+    click.echo(f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'p50 s':>8} {'p95 s':>8} {'tokens/s':>9}")
+    for level in result["latency"]:
+        click.echo(f"{level['concurrency']:>11} {level['requests']:>8} {level['errors']:>6} "
+                   f"{fmt(level['p50_s'], '.3f'):>8} {fmt(level['p95_s'], '.3f'):>8} "
+                   f"{fmt(level['tokens_per_second'], '.1f'):>9}")
+    for miss in parity["mismatches"][:10]:
+        served = miss["served"] if miss["served"] is not None else f"ERROR {miss['error']}"
+        click.echo(f"\nMISMATCH {miss['id']}: {miss['prompt'][:100]!r}\n  compare: {miss['stored'][:200]!r}\n"
+                   f"  served:  {served[:200]!r}")
+    if len(parity["mismatches"]) > 10:
+        click.echo(f"... {len(parity['mismatches']) - 10} more in check.md")
+
+
+@cli.command()
 @click.option("--task", required=True, help="grammar, paraphrase, knowledge, or a task name from the matrix.")
 @click.option("--predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
               help="System outputs, one per line.")

@@ -1,4 +1,5 @@
-"""`mprtune export`: merge a finished variant's adapter into its base model with `llamafactory-cli export`."""
+"""`mprtune export`: merge a finished variant's adapter into its base model with `llamafactory-cli export`,
+then write its model card (README.md) next to the weights."""
 
 from __future__ import annotations
 
@@ -32,4 +33,7 @@ def export_variant(matrix: Matrix, name: str, runs: Path, root: Path, out: Path,
     if code != 0 or not (out / "config.json").is_file():
         last = tail(log, 1).strip() or f"exit code {code}"
         raise MprtuneError(f"llamafactory-cli export failed for {name} ({log}): {last}")
+    from mprtune.serve.card import write_model_card
+
+    write_model_card(matrix, name, runs, root, out, merged=True)
     return out
