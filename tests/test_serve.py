@@ -244,12 +244,19 @@ def test_banner_has_working_examples_and_no_key(compared: Compared, served: Serv
 
 @pytest.mark.slow
 def test_wrong_or_missing_key_is_rejected_with_401(served: Served) -> None:
+    import urllib.error
+    import urllib.request
+
     import openai
 
-    for key in ("wrong-key", ""):
-        with pytest.raises(openai.AuthenticationError) as caught:
-            client(served, key).chat.completions.create(model=VARIANT, messages=[{"role": "user", "content": "Fix: x"}])
-        assert caught.value.status_code == 401
+    with pytest.raises(openai.AuthenticationError) as caught:
+        client(served, "wrong-key").chat.completions.create(model=VARIANT,
+                                                            messages=[{"role": "user", "content": "Fix: x"}])
+    assert caught.value.status_code == 401
+    for path, data in (("/models", None), ("/chat/completions", b'{"model": "m", "messages": []}')):
+        with pytest.raises(urllib.error.HTTPError) as no_key:  # no Authorization header at all
+            urllib.request.urlopen(urllib.request.Request(served.base_url + path, data=data), timeout=30)
+        assert no_key.value.code == 401
 
 
 @pytest.mark.slow
@@ -314,6 +321,25 @@ def test_the_key_is_written_nowhere(compared: Compared, served: Served) -> None:
             assert KEY.encode() not in path.read_bytes(), path
 
 
+@pytest.mark.slow
+def test_export_writes_the_model_card_next_to_the_merged_weights(compared: Compared) -> None:
+    merged = compared.root / "merged"
+    exported = compared.cli("export", VARIANT, "--out", str(merged))
+    assert exported.returncode == 0, exported.stderr[-3000:]
+    card = (merged / "README.md").read_text()
+    front = yaml.safe_load(card.split("---\n")[1])
+    assert front["library_name"] == "transformers" and front["base_model"].endswith("tiny-llama-a")
+    assert "with the LoRA adapter of `fit_lora` merged in" in card
+    assert "| learning_rate | 0.005 |" in card and "| lora_target | \"all\" |" in card
+    assert "unknown: see source" in card  # the test's own `fit` data is not a corpus mprtune knows
+    served_config = yaml.safe_load(card.split("```yaml\n")[1].split("```")[0])
+    assert served_config == {"model_name_or_path": str(merged), "template": "llama3",
+                             "infer_backend": "huggingface", "do_sample": False, "max_new_tokens": 48}
+    report = json.loads((compared.report / "results.json").read_text())["variants"][0]
+    gleu = report["tuned"]["metrics"]["gleu"]
+    assert f"{gleu['value']:.3f} [{gleu['ci_low']:.3f}, {gleu['ci_high']:.3f}]" in card
+
+
 def group_members(pgid: int) -> list[int]:
     members = []
     for entry in os.listdir("/proc"):
@@ -322,7 +348,7 @@ def group_members(pgid: int) -> list[int]:
                 stat = Path(f"/proc/{entry}/stat").read_text()
             except OSError:
                 continue
-            if int(stat.rsplit(")", 1)[1].split()[3]) == pgid:
+            if int(stat.rsplit(")", 1)[1].split()[2]) == pgid:  # fields after "(comm)": state ppid pgrp
                 members.append(int(entry))
     return members
 
@@ -347,4 +373,21 @@ def test_check_without_predictions_raises_before_starting_anything(project: Proj
     matrix = load_matrix(project.matrix, "demo")
     target = resolve_target(matrix, "llama32_3b_grammar_lora", project.root / "runs-demo", project.root, base=True)
     with pytest.raises(MprtuneError, match="run `mprtune compare llama32_3b_grammar_lora` first"):
+        held_out_prompts(matrix, target, project.root)
+
+    # Stored predictions whose prompts are not the eval rows (data re-prepared since compare) are refused.
+    rows = [json.loads(line) for line in (project.root / "data/samples/jfleg_eval.jsonl").read_text().splitlines()]
+    stored = [{"prompt": f"<|start_header_id|>user<|end_header_id|>\n\n{r['instruction']}<|eot_id|>",
+               "predict": f" out {i} ", "label": ""} for i, r in enumerate(rows)]
+    folder = target.predict_folder
+    folder.mkdir(parents=True)
+    (folder / "predict_results.json").write_text("{}")
+    (folder / "generated_predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stored))
+    target = resolve_target(matrix, "llama32_3b_grammar_lora", project.root / "runs-demo", project.root, base=True)
+    prompts = held_out_prompts(matrix, target, project.root)
+    assert [p.stored for p in prompts] == [f"out {i}" for i in range(len(rows))]
+    assert prompts[0].content == rows[0]["instruction"] and prompts[0].id == rows[0]["id"]
+    stored[3]["prompt"] = stored[3]["prompt"].replace("Fix: ", "Fix: Not this row: ")
+    (folder / "generated_predictions.jsonl").write_text("".join(json.dumps(r) + "\n" for r in stored))
+    with pytest.raises(MprtuneError, match=r"generated_predictions.jsonl:4: .* eval data changed since `compare`"):
         held_out_prompts(matrix, target, project.root)

@@ -81,7 +81,20 @@ def held_out_prompts(matrix: Matrix, target: ServeTarget, root: Path) -> list[He
                 rows.append((str(row.get("id", f"{name}-{number}")), user_turn(row)))
                 taken += 1
     stored = read_predictions(target.predict_folder, len(rows))
+    check_same_prompts(target.predict_folder, rows)
     return [HeldOutPrompt(id_, content, prediction) for (id_, content), prediction in zip(rows, stored)]
+
+
+def check_same_prompts(folder: Path, rows: list[tuple[str, str]]) -> None:
+    """Each stored prompt must hold its row's user turn: eval data changed since `compare` would otherwise
+    look like a serving bug. Whitespace is ignored (predict decodes prompts with the tokenizer's clean-up)."""
+    squash = lambda text: "".join(text.split())
+    path = folder / "generated_predictions.jsonl"
+    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    for number, ((id_, content), line) in enumerate(zip(rows, lines), 1):
+        if squash(content) not in squash(json.loads(line).get("prompt", "")):
+            raise MprtuneError(f"{path}:{number}: the prompt compare predicted is not eval row {id_}'s text; the eval "
+                               f"data changed since `compare`: re-run it")
 
 
 # --- memory of the server's process tree ----------------------------------------------------------

@@ -114,6 +114,7 @@ def bind_socket(host: str, port: int) -> socket.socket:
 def child_env(target: ServeTarget, options: ServeOptions) -> dict[str, str]:
     env = dict(os.environ)
     env.pop("API_KEY", None)  # an inherited API_KEY must not silently protect (or expose) this server
+    env.pop("MPRTUNE_API_KEY", None)  # the child needs the key once, as API_KEY
     if options.api_key:
         env["API_KEY"] = options.api_key
     env.update({
