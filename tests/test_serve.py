@@ -22,12 +22,12 @@ from pathlib import Path
 import pytest
 import yaml
 from click.testing import CliRunner
-
 from conftest import ROOT, Project
+from test_compare import FIT_PAIRS, add_fit_task
+
 from mprtune.cli import cli
 from mprtune.errors import MprtuneError
 from mprtune.serve.app import request_problem
-from test_compare import FIT_PAIRS, add_fit_task
 
 VARIANT = "fit_lora"
 KEY = "test-key-7f3a9c0e1d"  # must never appear in a file the server or mprtune writes
@@ -90,15 +90,14 @@ def test_missing_adapter_and_missing_compare_are_one_line_errors(project: Projec
 
 
 def test_port_in_use_is_found_before_any_model_loads(project: Project) -> None:
-    fake_finished_run(project)
+    run = fake_finished_run(project)
     with socket.socket() as busy:
         busy.bind(("127.0.0.1", 0))
         busy.listen(1)
         port = busy.getsockname()[1]
-        started = time.monotonic()
         line = one_line_error(invoke("serve", "llama32_3b_grammar_lora", "--profile", "demo", "--port", str(port)))
     assert f"--port {port}: already in use" in line and "--port 0" in line
-    assert time.monotonic() - started < 10
+    assert not (run / "serve").exists()  # refused before a config was written or a process spawned
 
 
 def test_api_config_carries_compare_generation_settings(project: Project) -> None:
@@ -143,7 +142,7 @@ class Compared:
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
         return subprocess.run([sys.executable, "-m", "mprtune", *args, "--profile", "demo"], cwd=self.root,
-                              env=self.env, capture_output=True, text=True, timeout=timeout)
+                              env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
 
     def stored(self) -> list[str]:
         path = self.runs / VARIANT / "predict" / "generated_predictions.jsonl"
@@ -238,7 +237,7 @@ def test_banner_has_working_examples_and_no_key(compared: Compared, served: Serv
     python = banner[banner.index("import os"):banner.index("Ctrl-C")]
     env = {**os.environ, "MPRTUNE_API_KEY": KEY}
     ran = subprocess.run([sys.executable, "-c", python.replace('"Fix: ..."', '"Fix: i has two cat ."')],
-                         capture_output=True, text=True, env=env, timeout=120)
+                         capture_output=True, text=True, env=env, timeout=120, check=False)
     assert ran.returncode == 0 and ran.stdout.strip() == compared.stored()[1], ran.stderr[-2000:]
 
 
@@ -261,9 +260,10 @@ def test_wrong_or_missing_key_is_rejected_with_401(served: Served) -> None:
 
 @pytest.mark.slow
 def test_bad_requests_get_clear_400s_and_the_server_keeps_serving(compared: Compared, served: Served) -> None:
-    import openai
     import urllib.error
     import urllib.request
+
+    import openai
 
     api = client(served)
     message = [{"role": "user", "content": "Fix: i has two cat ."}]

@@ -20,7 +20,8 @@ import json
 import os
 import socket
 import sys
-from typing import Any, Awaitable, Callable
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import yaml
 
