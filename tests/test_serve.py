@@ -131,6 +131,16 @@ def test_model_card_warns_about_non_commercial_grammar_data_only(project: Projec
     assert "Warning: non-commercial data" in paraphrase and "Quora" in paraphrase
 
 
+@pytest.mark.slow
+def test_a_server_that_dies_while_loading_is_one_error_with_its_log(demo_project: Project) -> None:
+    run = fake_finished_run(demo_project)  # adapter files that are not an adapter
+    result = invoke("serve", "llama32_3b_grammar_lora", "--profile", "demo", "--port", "0")
+    line = one_line_error(result)
+    assert "exited with code" in line and "while loading" in line and str(run / "serve/tuned/server.log") in line
+    config = yaml.safe_load((run / "serve/tuned/api.yaml").read_text())
+    assert config["adapter_name_or_path"] == str(run) and config["model_name_or_path"].endswith("tiny-llama-a")
+
+
 # --- slow: a trained, compared tiny variant behind a real server --------------------------------------
 
 @dataclass
