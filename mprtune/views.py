@@ -98,6 +98,40 @@ def score_table(scores: dict[str, Any]) -> list[str]:
     return lines
 
 
+def ready_lines(server: Any) -> list[str]:
+    """What `mprtune serve` prints once the server answers: URL, settings, ready-to-paste examples."""
+    from mprtune.serve.server import usage_examples
+
+    curl, python = usage_examples(server)
+    target = server.target
+    return [f"Serving {target.served_name} ({target.system}) at {server.base_url} "
+            f"(ready in {server.start_seconds:.1f} s; pid {server.pid}; log {server.log})",
+            f"Generation as compared: greedy, max_new_tokens {target.max_new_tokens}; "
+            f"settings from {target.settings_source}", "", curl, "", python, "", "Ctrl-C stops the server."]
+
+
+def check_lines(result: dict) -> list[str]:
+    """`serve --check`: parity, start time, memory, latency per concurrency, the first mismatches."""
+    parity, server = result["parity"], result["server"]
+    lines = [f"parity with compare: {parity['matches']}/{parity['rows']} identical after strip "
+             f"({100 * parity['rate']:.1f}%); same answers at concurrency {result['latency'][-1]['concurrency']}: "
+             f"{result['same_answers_under_load']}/{parity['rows']}",
+             f"server start {server['start_seconds']:.1f} s; peak memory {server['peak_memory_mb']:.0f} MiB "
+             f"({server['memory_kind']})",
+             f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'p50 s':>8} {'p95 s':>8} {'tokens/s':>9}"]
+    for level in result["latency"]:
+        lines.append(f"{level['concurrency']:>11} {level['requests']:>8} {level['errors']:>6} "
+                     f"{_fmt(level['p50_s'], '.3f'):>8} {_fmt(level['p95_s'], '.3f'):>8} "
+                     f"{_fmt(level['tokens_per_second'], '.1f'):>9}")
+    for miss in parity["mismatches"][:10]:
+        served = miss["served"] if miss["served"] is not None else f"ERROR {miss['error']}"
+        lines.append(f"\nMISMATCH {miss['id']}: {miss['prompt'][:100]!r}\n  compare: {miss['stored'][:200]!r}\n"
+                     f"  served:  {served[:200]!r}")
+    if len(parity["mismatches"]) > 10:
+        lines.append(f"... {len(parity['mismatches']) - 10} more in check.md")
+    return lines
+
+
 def _table(rows: list[StatusRow]) -> Any:
     from rich.table import Table
 

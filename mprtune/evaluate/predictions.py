@@ -100,11 +100,16 @@ def predict_folder(ws: Workspace, spec: PredictSpec) -> Path:
     return ws.run_dir(spec.key) / "predict" if spec.adapter_variant else ws.runs / "baselines" / spec.key
 
 
+def predict_config(ws: Workspace, spec: PredictSpec, limit: int | None) -> str:
+    """The prediction job's LLaMA-Factory config, with absolute paths (what `serve` also reads)."""
+    return predict_yaml(ws.matrix, spec, output_dir=str(predict_folder(ws, spec)), data_dir=str(ws.data_dir),
+                        model_path=resolved_path(spec.model, ws.root), max_samples=limit,
+                        adapter_dir=str(ws.run_dir(spec.adapter_variant)) if spec.adapter_variant else None)
+
+
 def predict_job(ws: Workspace, spec: PredictSpec, eval_set: EvalSet, limit: int | None) -> JobSpec:
     folder = predict_folder(ws, spec)
-    config = predict_yaml(ws.matrix, spec, output_dir=str(folder), data_dir=str(ws.data_dir),
-                          model_path=resolved_path(spec.model, ws.root), max_samples=limit,
-                          adapter_dir=str(ws.run_dir(spec.adapter_variant)) if spec.adapter_variant else None)
+    config = predict_config(ws, spec, limit)
     # The eval rows' content is part of the job's identity: edited data never reuses old predictions.
     latency_rows = int(ws.matrix.predict.get("latency_rows", LATENCY_ROWS_DEFAULT))
     config += "".join(f"# eval data {path} sha256 {sha}\n" for path, sha in sorted(eval_set.sha256.items()))

@@ -20,7 +20,7 @@ PR_SET_PDEATHSIG = 1
 CPU_SLOT_PREFIX = "cpu"
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """In the child: get SIGKILL when `mprtune train` dies, even by SIGKILL (Linux)."""
     os.setpgrp()  # own process group: cancel() kills the job's whole tree and nothing else
     try:
@@ -135,7 +135,7 @@ class LocalExecutor:
             out.flush()
             err.flush()
             process = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env, stdout=out, stderr=err,
-                                       stdin=subprocess.DEVNULL, preexec_fn=_die_with_parent)
+                                       stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
         return LocalJob(spec, slot, process)
 
     def alive(self, status: JobStatus) -> bool:

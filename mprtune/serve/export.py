@@ -1,4 +1,5 @@
-"""`mprtune export`: merge a finished variant's adapter into its base model with `llamafactory-cli export`.
+"""`mprtune export`: merge a finished variant's adapter into its base model with `llamafactory-cli export`,
+then write its model card (README.md) next to the weights.
 
 The merged model goes to a folder of the user's choosing, never into a run folder or the runs
 dir: a finished run stays byte-identical (export's config and log go beside the merged model).
@@ -57,4 +58,7 @@ def export_variant(ws: Workspace, name: str, out: Path, device: str = "cpu") -> 
     if code != 0 or not (out / "config.json").is_file():
         last = tail(log, 1).strip() or f"exit code {code}"
         raise MprtuneError(f"llamafactory-cli export failed for {name} ({log}): {last}")
+    from mprtune.serve.card import write_model_card
+
+    write_model_card(ws, name, out, merged=True)
     return out

@@ -1,0 +1,161 @@
+"""The model card (README.md) of a variant: base model, recipe, data and licences, metrics, how to serve.
+
+Written by `mprtune export` into the merged-model folder and by `mprtune serve --check` into the run
+folder. Everything comes from files: the matrix, the run folder, the data manifest, the latest
+report that compared the variant (results.json) and the last serving check. Licences are stated as
+their sources state them; where a source is ambiguous the card says "see source". Any non-commercial
+data puts a warning at the top.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mprtune.config.matrix import Variant
+from mprtune.config.render import render_template
+from mprtune.errors import MprtuneError
+from mprtune.io import atomic_write
+from mprtune.workspace import Workspace
+
+CARD_FILE = "README.md"
+
+
+@dataclass(frozen=True)
+class DataLicence:
+    corpus: str
+    licence: str
+    url: str
+    restricted: bool  # non-commercial (or said to be): triggers the warning at the top of the card
+
+
+# Keyed by the corpus names of `mprtune prepare-data` (mprtune.data.prepare.CORPORA).
+LICENCES: dict[str, DataLicence] = {
+    "jfleg": DataLicence(
+        "JFLEG (Napoles, Sakaguchi & Tetreault, 2017): GUG sentences with four fluency corrections",
+        "CC BY-NC-SA 4.0: non-commercial use only; adaptations share alike", "https://github.com/keisks/jfleg",
+        True),
+    "paws": DataLicence(
+        "PAWS labeled_final (Zhang, Baldridge & He, 2019), Wikipedia-based pairs",
+        "Google's PAWS release: free for any purpose, acknowledgement of Google appreciated, provided as is; "
+        "the sentences come from Wikipedia (CC BY-SA): see source",
+        "https://github.com/google-research-datasets/paws", False),
+    "qqp": DataLicence(
+        "Quora Question Pairs (Quora's first dataset release; GLUE QQP)",
+        "Quora's terms of service; Quora released it for non-commercial use as far as we can tell: see source "
+        "before any commercial use", "https://quoradata.quora.com/First-Quora-Dataset-Release-Question-Pairs", True),
+    "kilt_qa": DataLicence(
+        "KILT Natural Questions (Petroni et al., 2021; Kwiatkowski et al., 2019)",
+        "KILT: MIT; the underlying Natural Questions data: CC BY-SA 3.0: see source",
+        "https://github.com/facebookresearch/KILT", False),
+    "wiki_desc": DataLicence(
+        "KILT knowledge source (Wikipedia snapshot of 2019-08-01): entity descriptions",
+        "Wikipedia text: CC BY-SA (and GFDL): see source", "https://github.com/facebookresearch/KILT", False),
+}
+UNKNOWN = DataLicence("not a corpus mprtune prepares", "unknown: see source", "", False)
+
+
+def corpus_of(dataset: str) -> str | None:
+    from mprtune.data.prepare import CORPORA
+
+    return next((c.name for c in CORPORA if dataset in (c.train, c.eval)), None)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+def data_rows(ws: Workspace, variant: Variant) -> list[dict[str, Any]]:
+    matrix = ws.matrix
+    manifest = (_read_json(ws.data_dir / "manifest.json") or {}).get("files", {})
+    rows = []
+    for split, names in (("train", variant.task.train), ("eval", variant.task.eval)):
+        for name in names:
+            file = matrix.datasets[name].file
+            entry = manifest.get(file, {})
+            corpus = corpus_of(name)
+            rows.append({"dataset": name, "split": split, "file": f"{matrix.data_dir}/{file}",
+                         "rows": entry.get("rows"), "prepared_from": entry.get("source"),
+                         "licence": LICENCES.get(corpus or "", UNKNOWN)})
+    return rows
+
+
+def comparison(reports: Path, variant: str) -> tuple[Path | None, dict[str, Any] | None, dict[str, Any] | None]:
+    """(report folder, the variant's entry of results.json, the metric definitions) of the latest report."""
+    from mprtune.serve.records import latest_report
+
+    folder = latest_report(reports, variant)
+    if folder is None:
+        return None, None, None
+    results = _read_json(folder / "results.json") or {}
+    entry = next(e for e in results.get("variants", []) if e.get("variant") == variant)
+    return folder, entry, results.get("metrics", {})
+
+
+def metric_rows(entry: dict[str, Any], specs: dict[str, Any]) -> list[list[str]]:
+    from mprtune.evaluate.report import format_diff, format_stat, label, ordered_metrics
+
+    names = ordered_metrics(set(entry["baseline"]["metrics"]) | set(entry["tuned"]["metrics"]), entry["task_kind"])
+    rows = []
+    for name in names:
+        spec = specs.get(name)
+        if spec is None:
+            continue
+        kind = spec["kind"]
+        rows.append([label(name), format_stat(entry["baseline"]["metrics"].get(name), name, kind),
+                     format_stat(entry["tuned"]["metrics"].get(name), name, kind),
+                     format_diff(entry["diff"].get(name), name, kind, spec["higher_is_better"])])
+    return rows
+
+
+def _version(package: str) -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version(package)
+    except PackageNotFoundError:
+        return "unknown"
+
+
+def model_card(ws: Workspace, name: str, reports: Path, merged_dir: Path | None = None) -> str:
+    """The card's Markdown; `merged_dir` set: the card of an exported (merged) model in that folder."""
+    from mprtune.evaluate.report import md_cell
+    from mprtune.models import resolved_path
+    from mprtune.serve.records import read_check
+    from mprtune.serve.target import resolve_target
+
+    variant = ws.select([name])[0]
+    run = ws.run_dir(name)
+    recipe = {k: v for k, v in variant.recipe.items() if k != "extra_args"}
+    recipe.update({f"extra_args.{k}": v for k, v in variant.recipe.get("extra_args", {}).items()})
+    data = data_rows(ws, variant)
+    report, entry, specs = comparison(reports, name)
+    try:
+        target = resolve_target(ws, name)
+    except MprtuneError:  # the card is still useful for a run that cannot be served from here
+        target = None
+    check = read_check(target) if target is not None else None
+    return render_template(
+        "model_card.md.j2",
+        variant=variant, profile=ws.profile, recipe=sorted(recipe.items()),
+        base_path=resolved_path(variant.model, ws.root), run=run,
+        training=_read_json(run / "train_results.json") or {},
+        data=data, restricted=list({d["licence"].corpus: d["licence"] for d in data
+                                    if d["split"] == "train" and d["licence"].restricted}.values()),
+        report=report, entry=entry, metrics=metric_rows(entry, specs) if entry else [],
+        target=target, check=check, merged_dir=merged_dir,
+        llamafactory=_version("llamafactory"), mprtune=_version("mprtune"), cell=md_cell,
+    )
+
+
+def write_model_card(ws: Workspace, name: str, out_dir: Path, reports: Path | None = None,
+                     merged: bool = False) -> Path:
+    path = out_dir / CARD_FILE
+    text = model_card(ws, name, reports or ws.reports_dir, out_dir if merged else None)
+    atomic_write(path, text)
+    return path
