@@ -17,7 +17,8 @@ import pytest
 import report_fixture
 
 from mprtune.errors import MprtuneError
-from mprtune.evaluate.report import format_diff, format_stat, md_cell, render_report, significance, write_report
+from mprtune.evaluate.report import (format_diff, format_stat, md_cell, render_report, samples_csv, significance,
+                                     write_report)
 from mprtune.evaluate.samples import select_samples, tags_for
 from mprtune.evaluate.schema import RESULTS_SCHEMA, metric_directions, validate_results
 from mprtune.metrics.registry import METRICS
@@ -263,3 +264,20 @@ def test_select_samples_prefers_informative_rows_deterministically() -> None:
     assert first[0]["baseline_tags"] == ["VERBOSE"] and first[0]["tuned_tags"] == ["EXACT", "ACCEPTABLE"]
     assert [s["row"] for s in select_samples({"v": rows}, k=10)] == list(range(7))  # filler last
     assert select_samples({"v": rows[1:2]}, k=2)[0]["row"] == 0  # identical rows still fill
+
+
+def test_control_characters_in_model_output_are_shown_escaped_not_passed_through() -> None:
+    cell = md_cell("ok\x1b[31mred\x00 end\u200b")
+    assert "\x1b" not in cell and "\x00" not in cell and "\u200b" not in cell
+    assert "\\u001b" in cell and "\\u0000" in cell and "\\u200b" in cell
+
+
+def test_samples_csv_lists_every_reference_of_a_row() -> None:
+    import csv
+    import io
+    import json
+
+    results = report_fixture.results()
+    rows = list(csv.DictReader(io.StringIO(samples_csv(results["samples"]))))
+    first = results["samples"][0]
+    assert json.loads(rows[0]["references"]) == first["references"] and len(first["references"]) > 1

@@ -9,9 +9,8 @@ CSV are byte-for-byte deterministic for a given input; PNG bytes are not promise
 
 from __future__ import annotations
 
-import csv
-import io
 import json
+import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -149,9 +148,16 @@ def _opt(value: float | None, fmt: str) -> str:
     return MISSING if value is None else format(value, fmt)
 
 
+def visible(text: str) -> str:
+    """Control characters (a stray NUL, terminal escape codes...) shown as `\\u001b`, never passed through."""
+    return "".join(c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}"
+                   for c in text)
+
+
 def md_cell(text: str, limit: int | None = None) -> str:
-    """One Markdown table cell: escape `|` and Markdown specials, newlines as <br>, cap length."""
-    text = text.replace("\r\n", "\n").replace("\r", "\n")
+    """One Markdown table cell: escape `|` and Markdown specials, control characters, newlines as <br>,
+    cap length."""
+    text = visible(text.replace("\r\n", "\n").replace("\r", "\n"))
     if limit is not None and len(text) > limit:
         text = text[:limit].rstrip() + "…"
     if not text.strip():
@@ -296,17 +302,19 @@ def render_report(results: Mapping[str, Any]) -> str:
 
 # --- files ------------------------------------------------------------------------------------
 
-SAMPLE_COLUMNS = ("variant", "row", "id", "source", "reference", "baseline_output", "tuned_output",
+SAMPLE_COLUMNS = ("variant", "row", "id", "source", "references", "baseline_output", "tuned_output",
                   "baseline_tags", "tuned_tags")
 
 
 def samples_csv(samples: Sequence[Mapping[str, Any]]) -> str:
-    out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
-    writer.writerow(SAMPLE_COLUMNS)
-    for s in samples:
-        writer.writerow([";".join(s[c]) if c.endswith("_tags") else s[c] for c in SAMPLE_COLUMNS])
-    return out.getvalue()
+    """Every shown sample with its full texts; `references` is a JSON list (all of them), tags `;`-joined."""
+    import pandas as pd
+
+    table = pd.DataFrame([{c: s[c] for c in SAMPLE_COLUMNS} for s in samples], columns=list(SAMPLE_COLUMNS))
+    for column in ("baseline_tags", "tuned_tags"):
+        table[column] = table[column].map(";".join)
+    table["references"] = table["references"].map(lambda refs: json.dumps(refs, ensure_ascii=False))
+    return table.to_csv(index=False, lineterminator="\n")
 
 
 def metric_panels(results: Mapping[str, Any]) -> list[Panel]:

@@ -74,6 +74,7 @@ def select_samples(per_variant_rows: Mapping[str, Sequence[Mapping[str, Any]]],
             samples.append({
                 "variant": variant, "row": index, "id": str(row["id"]), "source": row["source"],
                 "reference": ref if isinstance(ref, str) else (ref[0] if ref else ""),
+                "references": [ref] if isinstance(ref, str) else list(ref),
                 "baseline_output": row["baseline_output"], "tuned_output": row["tuned_output"],
                 "baseline_tags": tags_for(row["baseline_row"]),
                 "tuned_tags": tags_for(row["tuned_row"]),

@@ -215,7 +215,10 @@ RESULTS_SCHEMA: dict[str, Any] = {
                     "row": _p("integer", "0-based position of the row in the eval set.", minimum=0),
                     "id": _p("string", "Stable row id from the prepared data."),
                     "source": _p("string", "Model input without the task prompt."),
-                    "reference": _p("string", "First reference output."),
+                    "reference": _p("string", "First reference output (shown in report.md)."),
+                    "references": _p("array", "Every reference of the row, in reference order (samples.csv "
+                                              "lists them all).",
+                                     items={"type": "string", "description": "One reference output."}),
                     "baseline_output": _p("string", "Base model output."),
                     "tuned_output": _p("string", "Base model + adapter output."),
                     "baseline_tags": _p("array", "Per-row tags of the baseline output (mprtune.report.tags_for).",
