@@ -13,6 +13,13 @@ def _umask() -> int:
     return mask
 
 
+def publish(tmp: Path, target: Path, mode: int | None = None) -> Path:
+    """Move a finished temporary file into place with ordinary permissions (mkstemp makes 0600)."""
+    os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
+    os.replace(tmp, target)
+    return target
+
+
 def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> Path:
     """Write via a temporary file + rename, so a crash never leaves a half-written file.
 
@@ -25,8 +32,7 @@ def atomic_write(path: Path, data: str | bytes, mode: int | None = None) -> Path
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data.encode("utf-8") if isinstance(data, str) else data)
-        os.chmod(tmp, mode if mode is not None else 0o666 & ~_umask())
-        os.replace(tmp, path)
+        publish(Path(tmp), path, mode)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise

@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from mprtune.errors import DataError
+from mprtune.io import publish
 
 MANIFEST_FILE = "manifest.json"
 MAX_EXAMPLES = 3  # examples of bad / over-long rows kept for the report
@@ -313,7 +314,7 @@ class DatasetWriter:
         self.tmp.unlink(missing_ok=True)
 
     def commit(self) -> None:
-        os.replace(self.tmp, self.target)
+        publish(self.tmp, self.target)
 
 
 def read_manifest(path: Path) -> dict[str, Any]:
