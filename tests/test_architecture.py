@@ -140,17 +140,3 @@ if __name__ == "__main__":  # `python tests/test_architecture.py [PACKAGE]`: flo
     graph = import_graph(Path(sys.argv[1]) if len(sys.argv) > 1 else PACKAGE)
     print(f"{len(graph)} modules, {sum(len(t) for t in graph.values())} import arrows, {floors(graph)} floors, "
           f"cycles: {cycles(graph) or 'none'}")
-
-
-def test_files_mprtune_publishes_get_ordinary_permissions(tmp_path: Path) -> None:
-    import os
-
-    from mprtune.io import atomic_write
-
-    old = os.umask(0o022)
-    try:
-        text = atomic_write(tmp_path / "report.md", "x")
-        png = atomic_write(tmp_path / "metrics.png", b"\x89PNG")
-    finally:
-        os.umask(old)
-    assert oct(text.stat().st_mode & 0o777) == oct(png.stat().st_mode & 0o777) == "0o644"
