@@ -10,6 +10,7 @@ from data_helpers import jfleg_dir, matrix_in, read_rows, write_jfleg
 
 from mprtune.data import prepare_data
 from mprtune.errors import DataError
+from mprtune.metrics.tokens import as_references, detokenize
 
 DEV = [
     ("He go to work .", ["He goes to work .", "He goes to work .", "He went to work .", "He goes to work ."]),
@@ -33,10 +34,11 @@ def test_local_layout_rows_ids_and_stripping(tmp_path):
     train = read_rows(tmp_path / "out" / "jfleg_train.jsonl")
     evals = read_rows(tmp_path / "out" / "jfleg_eval.jsonl")
     assert [r["id"] for r in train] == ["jfleg-dev-0001-0", "jfleg-dev-0001-2", "jfleg-dev-0002-0", "jfleg-dev-0002-3"]
-    assert train[0] == {"id": "jfleg-dev-0001-0", "instruction": "Fix: He go to work .", "input": "",
-                        "output": "He goes to work ."}
-    assert evals[0] == {"id": "jfleg-test-0001", "instruction": "Fix: She like apples .", "input": "",
-                        "output": "She likes apples .", "source": "She like apples .",
+    # the model reads and writes normal text; eval rows keep JFLEG's tokens for official scoring
+    assert train[0] == {"id": "jfleg-dev-0001-0", "instruction": "Fix: He go to work.", "input": "",
+                        "output": "He goes to work."}
+    assert evals[0] == {"id": "jfleg-test-0001", "instruction": "Fix: She like apples.", "input": "",
+                        "output": "She likes apples.", "source": "She like apples .",
                         "references": TEST[0][1]}
     assert all(len(r["references"]) == 4 for r in evals)
     by_file = {f.file: f for f in report.files}
@@ -44,6 +46,24 @@ def test_local_layout_rows_ids_and_stripping(tmp_path):
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())["files"]
     assert manifest["jfleg_train.jsonl"]["rows"] == 4 and manifest["jfleg_train.jsonl"]["prompt"] == "Fix: "
     assert manifest["jfleg_eval.jsonl"]["split"] == "eval"
+
+
+def test_text_is_detokenized_for_the_model_and_kept_for_scoring(tmp_path):
+    dev = [("I ca n't go , it 's late .", ["I ca n't go , it 's late .", "I can't go, it's late.",
+                                            "I can not go , it 's late .", "`` I ca n't go , '' it 's late ."])]
+    test = [('He said " hi " .', ['He said , `` hi . \'\'', "He said : `` hi '' .", 'He said " hi " .',
+                                  "He said hi ."])]
+    src = write_jfleg(write_jfleg(tmp_path / "j", "dev", dev), "test", test)
+    prepare(tmp_path, src)
+    train = read_rows(tmp_path / "out" / "jfleg_train.jsonl")
+    # the first two corrections differ only in spacing: one training row
+    assert [(r["instruction"], r["output"]) for r in train] == [
+        ("Fix: I can't go, it's late.", "I can't go, it's late."),
+        ("Fix: I can't go, it's late.", "I can not go, it's late."),
+        ("Fix: I can't go, it's late.", "\"I can't go,\" it's late.")]
+    (row,) = read_rows(tmp_path / "out" / "jfleg_eval.jsonl")
+    assert row["instruction"] == 'Fix: He said "hi".' and row["output"] == 'He said, "hi."'
+    assert row["source"] == test[0][0] and row["references"] == test[0][1]
 
 
 def test_source_folder_may_be_the_jfleg_folder_itself(tmp_path):
@@ -113,10 +133,17 @@ def test_real_jfleg_counts(tmp_path):
     train = read_rows(out / "jfleg_train.jsonl")
     assert len(evals) == 747 and all(len(r["references"]) == 4 for r in evals)
     assert [r["source"] for r in evals] == [line.strip() for line in (folder / "test.src").read_text().splitlines()]
+    assert all(r["instruction"] == "Fix: " + detokenize(r["source"]) and r["output"] == detokenize(r["references"][0])
+               for r in evals)
+    # what the tuned model learns to write comes back as the reference once tokenized like it
+    back = sum(as_references(r["output"], r["source"], r["references"]) == r["references"][0] for r in evals)
+    assert back >= 0.995 * len(evals)
     dev_sentences = {line.strip() for line in (folder / "dev.src").read_text().splitlines()}
     assert len(dev_sentences) == 754
-    assert {r["instruction"].removeprefix("Fix: ") for r in train} == dev_sentences
-    assert len(train) == 2500  # distinct (sentence, correction) pairs; no JFLEG reference is empty
+    assert {r["instruction"].removeprefix("Fix: ") for r in train} == {detokenize(s) for s in dev_sentences}
+    # distinct (sentence, correction) pairs; no JFLEG reference is empty, and no two corrections of
+    # a sentence differ only in spacing (detokenized, they stay distinct)
+    assert len(train) == len({(r["instruction"], r["output"]) for r in train}) == 2500
     assert all(not r["instruction"].endswith(" ") and not r["output"].endswith(" ") for r in train)
     manifest = json.loads((out / "manifest.json").read_text())["files"]
     assert manifest["jfleg_eval.jsonl"]["rows"] == 747 and manifest["jfleg_train.jsonl"]["rows"] == 2500

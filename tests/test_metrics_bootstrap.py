@@ -1,8 +1,8 @@
 import numpy as np
 import pytest
 
-from mprtune.metrics.bootstrap import (bootstrap_ci, bootstrap_corpus_ci,
-                                       paired_bootstrap_corpus_diff, paired_bootstrap_diff)
+from mprtune.metrics.bootstrap import (bootstrap_ci, bootstrap_corpus_ci, paired_bootstrap_corpus_diff,
+                                       paired_bootstrap_diff, percentile_interval, resample_counts)
 
 
 def test_mean_is_sample_mean_and_constant_values_have_zero_width():
@@ -76,3 +76,16 @@ def test_paired_corpus_diff_uses_same_rows():
 def test_empty_values_rejected():
     with pytest.raises(ValueError):
         bootstrap_ci([])
+
+
+def test_resample_counts_are_row_draws_with_replacement():
+    counts = resample_counts(7, 500, seed=2)
+    assert counts.shape == (500, 7) and (counts.sum(axis=1) == 7).all() and counts.min() >= 0
+    assert (counts == resample_counts(7, 500, seed=2)).all()
+    assert not (counts == resample_counts(7, 500, seed=3)).all()
+    # each row is drawn 7 * 1/7 = 1 time per resample on average
+    assert counts.mean(axis=0) == pytest.approx(np.ones(7), abs=0.15)
+    # the same draws as bootstrap_ci: a mean over counts is the resampled mean
+    values = np.arange(7.0)
+    low, high = percentile_interval(counts @ values / 7, 0.95)
+    assert (low, high) == bootstrap_ci(values, n_resamples=500, seed=2)[1:]

@@ -1,7 +1,7 @@
 import pytest
 
-from mprtune.metrics.text import (exact_match, is_verbose, normalize_ws, verbosity_reasons,
-                                  word_count)
+from mprtune.metrics.text import (exact_match, extract_answer, is_verbose, normalize_ws,
+                                  verbosity_reasons, word_count)
 
 SRC = "He go to school yesterday ."
 REF = ["He went to school yesterday ."]
@@ -87,14 +87,64 @@ def test_multiline():
 
 
 def test_too_long_boundary():
-    # longest reference: 4 words -> limit 1.5 * 4 = 6 words
-    refs = ["one two three", "one two three four"]
-    assert "too_long" not in verbosity_reasons("a b c d e f", "x", refs)  # 6 <= 6
-    assert verbosity_reasons("a b c d e f g", "x", refs) == ["too_long"]  # 7 > 6
+    # longest reference: 10 words -> limit max(1.5 * 10, 10 + 3) = 15 words
+    refs = ["w " * 9, "w " * 10]
+    assert "too_long" not in verbosity_reasons("a " * 15, "x", refs)  # 15 <= 15
+    assert verbosity_reasons("a " * 16, "x", refs) == ["too_long"]  # 16 > 15
+    # longest reference: 2 words -> limit max(3, 2 + 3) = 5 words: short answers get 3 words of slack
+    assert "too_long" not in verbosity_reasons("a b c d e", "x", ["one two"])
+    assert verbosity_reasons("a b c d e f", "x", ["one two"]) == ["too_long"]
+
+
+@pytest.mark.parametrize("out,gold", [("The Beatles", "Beatles"), ("366 days", "366"),
+                                      ("In the year 1066", "1066")])
+def test_short_answers_with_a_few_more_words_are_not_verbose(out, gold):
+    assert verbosity_reasons(out, "Who?", [gold]) == []
+
+
+def test_word_counts_can_be_given():
+    # grammar passes token counts of its comparison form (punctuation is a token there)
+    assert verbosity_reasons("a b", "x", ["c"], output_words=9, reference_words=[1]) == ["too_long"]
 
 
 def test_reasons_in_order_and_no_refs_skips_reference_rules():
-    out = 'Sure! "x"\nI changed it because why not'
+    out = 'Sure! "x"\nI changed it because why not so here we go'
     assert verbosity_reasons(out, "x", ["x"]) == ["preamble", "explanation", "multiline",
                                                   "too_long"]
     assert verbosity_reasons("a b c d e f g h", "x", []) == []
+
+
+SEED_SRC = "New and new technology has been introduced to the society ."
+SEED_REFS = ["New technology has been introduced to society .",
+             "New technology has been introduced into the society .",
+             "Newer and newer technology has been introduced into society .",
+             "Newer and newer technology has been introduced to the society ."]
+ANSWER = "New technology has been introduced to society."
+
+
+@pytest.mark.parametrize("out", [
+    ANSWER,
+    f"  {ANSWER}\n",
+    f'Sure! Here is the corrected sentence:\n\n"{ANSWER}"\n\nI removed "and new" because it repeats '
+    f'the idea, and "the" is not needed before "society".',
+    f"Here is the corrected sentence: {ANSWER} I removed the repeated words.",
+    f"Corrected: {ANSWER}\nExplanation: the repetition is redundant.",
+    f"Sure, {ANSWER}",
+    f"“{ANSWER}”",
+])
+def test_extract_answer_strips_the_wrapper(out):
+    assert extract_answer(out, SEED_SRC, SEED_REFS) == ANSWER
+
+
+@pytest.mark.parametrize("out", [
+    "",
+    "   \n ",
+    "Sure! Here is the corrected sentence:",  # a preamble and nothing after it
+    f"{ANSWER}\nNew technologies have been introduced to society.",  # two candidate answers
+    "New technology has been introduced because society wanted it.",  # the explanation is inside
+    "I'm sorry, as an AI I cannot help with that.\nPlease ask again.",
+    "New technology has been introduced to society, and people all over the world now use it every "
+    "day at home, at work and at school.",  # one line, but far too long to be the correction
+])
+def test_extract_answer_gives_none_when_no_single_answer_is_there(out):
+    assert extract_answer(out, SEED_SRC, SEED_REFS) is None

@@ -17,10 +17,10 @@ import pytest
 import report_fixture
 
 from mprtune.errors import MprtuneError
-from mprtune.evaluate.report import (format_diff, format_stat, md_cell, render_report, samples_csv, significance,
-                                     write_report)
+from mprtune.evaluate.formatting import format_diff, format_stat, md_cell, verdict
+from mprtune.evaluate.report import render_report, samples_csv, write_report
 from mprtune.evaluate.samples import select_samples, tags_for
-from mprtune.evaluate.schema import RESULTS_SCHEMA, metric_directions, validate_results
+from mprtune.evaluate.schema import RESULTS_SCHEMA, metric_definitions, metric_directions, validate_results
 from mprtune.metrics.registry import METRICS
 
 GOLDEN = Path(__file__).parent / "golden" / "report"
@@ -43,15 +43,16 @@ def test_report_sections_are_in_order() -> None:
     text = render_report(report_fixture.results())
     headings = [line for line in text.splitlines() if line.startswith("## ")]
     assert headings == ["## Summary of findings", "## Results by task", "## Quantitative comparison",
-                        "## Selected samples", "## Training summary", "## Recipe", "## Metric definitions"]
-    assert text.startswith("# mprtune comparison report\n") and text.endswith("|\n")
+                        "## Selected samples", "## Training summary", "## Recipe", "## Metric definitions",
+                        "## Provenance"]
+    assert text.startswith("# mprtune comparison report\n") and text.endswith("\n") and not text.endswith("\n\n")
     assert "\n\n\n" not in text
     assert "![key metrics](metrics.png)" in text and "![loss curves](loss_curves.png)" in text
 
 
 def test_summary_says_no_significant_change_when_the_interval_includes_zero() -> None:
     text = render_report(report_fixture.results())
-    assert "over-corrections 8.0% → 7.5% (-0.5 pp [-2.9, +1.9], no significant change)" in text
+    assert "over-corrections 8.0% → 7.5% (-0.5 pp [-2.9, +1.9], within noise)" in text
     assert "verbosity 34.0% → 2.0% (-32.0 pp [-35.5, -28.5] ✓)" in text
     assert "copy rate 0.6% → 9.4% (+8.8 pp [+7.0, +10.7] ✗)" in text
 
@@ -64,12 +65,12 @@ def test_knowledge_variant_and_missing_intervals_render() -> None:
         variant[system]["metrics"] = {"qa_f1": {"value": 0.5, "ci_low": None, "ci_high": None, "n": 10}}
         variant[system]["timing"]["peak_memory_mb"] = None
     variant["diff"] = {"qa_f1": {"value": 0.0, "ci_low": None, "ci_high": None}}
-    results["metrics"]["qa_f1"] = {"description": "d", "higher_is_better": True, "kind": "mean"}
+    results["metrics"]["qa_f1"] = metric_definitions(["qa_f1"])["qa_f1"]
     results["samples"] = [s for s in results["samples"] if s["variant"] != "llama32_3b_grammar_lora"]
     validate_results(results)
     text = render_report(results)
-    assert "`llama32_3b_knowledge_lora` (knowledge, 747 rows): QA F1 0.500 → 0.500 (0.000)" in text
-    assert "| QA F1 | 0.500 | 0.500 | 0.000 |" in text
+    assert "`llama32_3b_knowledge_lora` (knowledge, 747 rows): QA F1 50.0% → 50.0% (0.0 pp)" in text
+    assert "| QA F1 | 50.0% | 50.0% | 0.0 pp |" in text
 
 
 # --- schema ---------------------------------------------------------------------------------------
@@ -154,10 +155,14 @@ def test_every_schema_property_is_described() -> None:
     assert _walk(RESULTS_SCHEMA) == []
 
 
-def test_metric_directions_come_from_the_registry() -> None:
+def test_metric_definitions_carry_the_registry_direction_and_unit() -> None:
     directions = metric_directions()
     assert set(directions) == set(METRICS)
     assert directions["gleu"] is True and directions["verbose"] is False
+    defs = metric_definitions(["gleu", "length_ratio", "empty"])
+    assert defs["gleu"]["unit"] == "points" and defs["gleu"]["better"] == "higher"
+    assert defs["length_ratio"]["better"] == "closer" and defs["length_ratio"]["target"] == 1.0
+    assert defs["empty"]["better"] == "lower" and defs["empty"]["unit"] == "fraction"
 
 
 # --- plots ----------------------------------------------------------------------------------------
@@ -176,50 +181,49 @@ def test_plots_are_valid_pngs(tmp_path: Path, curves: dict) -> None:
 
 # --- formatting -----------------------------------------------------------------------------------
 
-def test_format_stat() -> None:
-    assert format_stat({"value": 0.41234, "ci_low": 0.38, "ci_high": 0.4451}, "exact_match", "rate") \
-        == "41.2% [38.0, 44.5]"
-    assert format_stat({"value": 0.412, "ci_low": None, "ci_high": None}, "verbose", "rate") == "41.2%"
-    assert format_stat({"value": 0.41249, "ci_low": 0.39, "ci_high": 0.43}, "gleu", "corpus") \
-        == "0.412 [0.390, 0.430]"
-    assert format_stat({"value": 31.7712, "ci_low": 30.2, "ci_high": 33.3}, "bleu", "corpus") \
-        == "31.77 [30.20, 33.30]"
-    assert format_stat({"value": 18.93, "ci_low": 18.2, "ci_high": 19.6}, "output_words", "mean") \
-        == "18.9 [18.2, 19.6]"
-    assert format_stat({"value": -0.00001, "ci_low": None, "ci_high": None}, "gleu", "corpus") == "0.000"
-    assert format_stat(None, "gleu", "corpus") == "–"
+def test_format_stat_uses_one_scale_per_unit() -> None:
+    assert format_stat({"value": 0.41234, "ci_low": 0.38, "ci_high": 0.4451}, "fraction") == "41.2% [38.0, 44.5]"
+    assert format_stat({"value": 0.412, "ci_low": None, "ci_high": None}, "fraction") == "41.2%"
+    assert format_stat({"value": 41.249, "ci_low": 39.0, "ci_high": 43.0}, "points") == "41.25 [39.00, 43.00]"
+    assert format_stat({"value": 31.7712, "ci_low": 30.2, "ci_high": 33.3}, "points") == "31.77 [30.20, 33.30]"
+    assert format_stat({"value": 18.93, "ci_low": 18.2, "ci_high": 19.6}, "words") == "18.9 [18.2, 19.6]"
+    assert format_stat({"value": 1.0112, "ci_low": None, "ci_high": None}, "ratio") == "1.01"
+    assert format_stat({"value": -0.00001, "ci_low": None, "ci_high": None}, "points") == "0.00"
+    assert format_stat(None, "points") == "–"
 
 
-def test_format_diff_is_signed_with_percentage_points() -> None:
-    assert format_diff({"value": 0.1234, "ci_low": 0.081, "ci_high": 0.16}, "exact_match", "rate", True) \
+def test_format_diff_is_signed_with_percentage_points_for_fractions() -> None:
+    assert format_diff({"value": 0.1234, "ci_low": 0.081, "ci_high": 0.16}, "fraction", "✓") \
         == "+12.3 pp [+8.1, +16.0] ✓"
-    assert format_diff({"value": 0.126, "ci_low": 0.102, "ci_high": 0.151}, "gleu", "corpus", True) \
-        == "+0.126 [+0.102, +0.151] ✓"
-    assert format_diff({"value": -0.005, "ci_low": -0.029, "ci_high": 0.019}, "over_corrects", "rate", False) \
-        == "-0.5 pp [-2.9, +1.9]"
-    assert format_diff({"value": 0.0, "ci_low": None, "ci_high": None}, "gleu", "corpus", True) == "0.000"
-    assert format_diff({"value": 0.2, "ci_low": 0.1, "ci_high": 0.3}, "gleu", "corpus", True, marker=False) \
-        == "+0.200 [+0.100, +0.300]"
+    assert format_diff({"value": 12.6, "ci_low": 10.2, "ci_high": 15.1}, "points") == "+12.60 [+10.20, +15.10]"
+    assert format_diff({"value": 0.0, "ci_low": None, "ci_high": None}, "points") == "0.00"
 
 
-@pytest.mark.parametrize("low, high, higher_is_better, expected", [
-    (0.01, 0.05, True, "✓"),    # up, and up is good
-    (-0.05, -0.01, True, "✗"),  # down, and up is good
-    (-0.05, -0.01, False, "✓"),  # a drop in verbosity is good
-    (0.01, 0.05, False, "✗"),   # more over-corrections is bad
-    (-0.01, 0.05, True, ""),    # interval includes 0
-    (0.0, 0.05, True, ""),      # touching 0 is not excluding it
-    (None, None, True, ""),     # no interval, no claim
+def stat(value: float) -> dict:
+    return {"value": value, "ci_low": None, "ci_high": None, "n": 10}
+
+
+@pytest.mark.parametrize("name, base, tuned, low, high, expected", [
+    ("gleu", 40.0, 45.0, 1.0, 9.0, "✓"),            # up, and up is good
+    ("gleu", 45.0, 40.0, -9.0, -1.0, "✗"),          # down, and up is good
+    ("verbose", 0.9, 0.1, -0.9, -0.7, "✓"),         # a drop in verbosity is good
+    ("over_corrects", 0.1, 0.3, 0.1, 0.3, "✗"),     # more over-corrections is bad
+    ("empty", 0.0, 0.4, 0.3, 0.5, "✗"),             # a model that outputs nothing never looks good
+    ("length_ratio", 1.44, 0.29, -1.2, -1.1, "✗"),  # shorter is not better: further from 1.0
+    ("length_ratio", 0.89, 1.00, 0.05, 0.15, "✓"),  # closer to the references' length
+    ("length_gap", 6.0, 1.5, -5.0, -4.0, "✓"),      # fewer words away from the closest reference
+    ("output_words", 24.0, 12.0, -13.0, -11.0, ""),  # descriptive: no verdict either way
+    ("gleu", 40.0, 41.0, -0.5, 2.0, ""),            # interval includes 0: within noise
+    ("gleu", 40.0, 41.0, 0.0, 2.0, ""),             # touching 0 is not excluding it
 ])
-def test_significance_respects_direction(low: float | None, high: float | None, higher_is_better: bool,
-                                         expected: str) -> None:
-    assert significance({"value": 0.0, "ci_low": low, "ci_high": high}, higher_is_better) == expected
+def test_verdicts_follow_the_registry_direction(name: str, base: float, tuned: float, low: float, high: float,
+                                               expected: str) -> None:
+    assert verdict(name, stat(base), stat(tuned), {"value": tuned - base, "ci_low": low, "ci_high": high}) \
+        == expected
 
 
-def test_verbosity_drop_is_marked_good() -> None:
-    verbose = metric_directions()["verbose"]
-    assert format_diff({"value": -0.32, "ci_low": -0.35, "ci_high": -0.29}, "verbose", "rate", verbose) \
-        == "-32.0 pp [-35.0, -29.0] ✓"
+def test_no_interval_no_verdict() -> None:
+    assert verdict("gleu", stat(40.0), stat(50.0), {"value": 10.0, "ci_low": None, "ci_high": None}) == ""
 
 
 # --- escaping, tags, sample selection -------------------------------------------------------------
@@ -249,7 +253,7 @@ def test_tags_for() -> None:
                      "acceptable": True, "over_corrects": False}) == ["EXACT", "ACCEPTABLE"]
     assert tags_for({"exact": False, "verbose": True, "verbose_reasons": ["preamble"], "length_words": 9,
                      "over_corrects": True}) == ["VERBOSE", "OVER-CORRECTS"]
-    assert tags_for({"exact": False, "verbose": False, "length_words": 0, "copy": True}) == ["COPY", "EMPTY"]
+    assert tags_for({"empty": True, "exact": False, "verbose": None, "length_words": 0, "copy": None}) == ["EMPTY"]
     assert tags_for({"exact": False, "verbose": False, "length_words": 2, "row_kind": "qa",
                      "qa_exact_match": True, "qa_f1": 1.0}) == ["QA-EXACT"]
 

@@ -53,17 +53,19 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
               required=True, help="Reference file(s), one per line; repeat for several references.")
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
+@click.option("--row-kind", type=click.Choice(["qa", "description"]), default=None,
+              help="Knowledge tasks: the rows are QA answers (exact match, F1) or descriptions (ROUGE-L).")
 @click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
               help="Matrix whose task names --task may use (default: mprtune.yaml at the project root).")
 @domain_errors
 def score(task: str, predictions: Path, source: Path, references: tuple[Path, ...], fmt: str, no_ci: bool,
-          config_path: Path | None) -> None:
+          row_kind: str | None, config_path: Path | None) -> None:
     """Score any system's outputs with compare's metrics."""
     from mprtune.evaluate.score import score_files
     from mprtune.views import score_table
 
     matrix = config_path or paths.project_root() / paths.MATRIX_FILE
-    scores = score_files(task, predictions, source, list(references), with_ci=not no_ci,
+    scores = score_files(task, predictions, source, list(references), with_ci=not no_ci, row_kind=row_kind,
                          matrix_path=matrix if matrix.is_file() else None)
     click.echo(json.dumps(scores, indent=2, sort_keys=True) if fmt == "json" else "\n".join(score_table(scores)))
 

@@ -6,16 +6,27 @@ Sources:
 - Hugging Face ``jhu-clsp/jfleg``: split ``validation`` (= dev) and ``test``; columns
   ``sentence`` and ``corrections`` (list of 4).
 
+Text: JFLEG is Penn-Treebank tokenized ("a reasonable sense .", "ca n't"); users and models write
+normal text. So what the MODEL sees is detokenized (nltk's Treebank detokenizer,
+:func:`mprtune.metrics.tokens.detokenize`: a spacing change only), and what the SCORER sees is
+JFLEG's own text, unchanged, for the official GLEU (outputs are tokenized like the references at
+scoring time, see :mod:`mprtune.metrics.tokens`). Lines are whitespace-stripped (every dev line
+ends with a space).
+
 Definitions:
-- eval (jfleg_eval) = test: one row per sentence; ``source`` = the sentence, ``references`` = all its
-  non-empty corrections in reference order (duplicates kept: GLEU draws among all four),
-  ``output`` = the first reference. Real JFLEG: 747 rows x 4 references.
-- train (jfleg_train) = dev: one row per (sentence, distinct correction); identical corrections of
-  one sentence, and identical (instruction, output) rows anywhere, are written once. A dev pair whose
-  sentence or correction equals (case-folded, whitespace-collapsed) a test sentence or test
+- eval (jfleg_eval) = test: one row per sentence.
+  ``instruction`` = prompt + the sentence detokenized (what the model is asked);
+  ``output`` = the first reference detokenized (what LLaMA-Factory takes as the label: the text a
+  perfect model would write);
+  ``source`` = the sentence as in test.src and ``references`` = all its non-empty corrections as in
+  test.ref0..3, in reference order (duplicates kept: GLEU draws among all four); these two are what
+  the metrics score against. Real JFLEG: 747 rows x 4 references.
+- train (jfleg_train) = dev: one row per (sentence, distinct correction), both detokenized
+  (``instruction`` = prompt + sentence, ``output`` = correction): the tuned model learns to write
+  normal text, as production users need. Corrections that are identical once detokenized, and
+  identical (instruction, output) rows anywhere, are written once. A dev pair whose sentence or
+  correction equals (case-folded, whitespace-collapsed, raw or detokenized) a test sentence or test
   reference is dropped and counted as ``held_out_overlap_pairs`` (0 on the real data).
-- Text is whitespace-stripped (every dev line ends with a space) and otherwise kept as is: JFLEG
-  is tokenised ("a reasonable sense ."), and so are its references and the GLEU metric.
 - A blank last row (source and corrections empty: the HF splits end with one) is dropped; a blank
   row anywhere else, or a row whose corrections are all empty, is a bad row. Reference files with a
   different number of lines than their ``.src`` are a file error (always fatal).
@@ -41,6 +52,7 @@ from mprtune.data.common import (
     require_file,
 )
 from mprtune.errors import DataError
+from mprtune.metrics.tokens import detokenize
 
 HF_NAME = "jhu-clsp/jfleg"
 HF_SPLITS = {"dev": "validation", "test": "test"}
@@ -113,18 +125,27 @@ def build(ctx: BuildContext) -> None:
     held_out: set[str] = set()
     for record, (sentence, refs) in ctx.feed(drop_blank_last(records["test"]()), ctx.eval, parse):
         number = record.where.rsplit(":", 1)[1]
-        ctx.eval.add({"id": f"jfleg-test-{int(number):04d}", "instruction": ctx.prompt + sentence, "input": "",
-                      "output": refs[0], "source": sentence, "references": refs})
-        held_out.add(norm_key(sentence))
-        held_out.update(norm_key(r) for r in refs)
+        ctx.eval.add({"id": f"jfleg-test-{int(number):04d}", "instruction": ctx.prompt + detokenize(sentence),
+                      "input": "", "output": detokenize(refs[0]), "source": sentence, "references": refs})
+        held_out.update(_keys(sentence))
+        for ref in refs:
+            held_out.update(_keys(ref))
 
     for record, (sentence, refs) in ctx.feed(drop_blank_last(records["dev"]()), ctx.train, parse):
         number = int(record.where.rsplit(":", 1)[1])
         corrections = list(record.fields["corrections"])
-        for ref in dict.fromkeys(refs):
-            if norm_key(sentence) in held_out or norm_key(ref) in held_out:
+        normal = {}  # detokenized correction -> its first raw form
+        for ref in refs:
+            normal.setdefault(detokenize(ref), ref)
+        for text, ref in normal.items():
+            if not held_out.isdisjoint(_keys(sentence)) or not held_out.isdisjoint(_keys(ref)):
                 ctx.train.report.count("held_out_overlap_pairs")
                 continue
             k = next(i for i, c in enumerate(corrections) if isinstance(c, str) and c.strip() == ref)
-            ctx.train.add({"id": f"jfleg-dev-{number:04d}-{k}", "instruction": ctx.prompt + sentence,
-                           "input": "", "output": ref})
+            ctx.train.add({"id": f"jfleg-dev-{number:04d}-{k}", "instruction": ctx.prompt + detokenize(sentence),
+                           "input": "", "output": text})
+
+
+def _keys(text: str) -> set[str]:
+    """Overlap keys of a JFLEG line: raw and detokenized, case-folded, whitespace-collapsed."""
+    return {norm_key(text), norm_key(detokenize(text))}

@@ -36,28 +36,19 @@ def scoring_columns(variant: Variant, rows: list[EvalRow]) -> tuple[list[str], l
 
 
 def score_variant(variant: Variant, rows: list[EvalRow], baseline: list[str], tuned: list[str]) -> dict[str, Any]:
-    from mprtune.metrics import paired_diffs, score_rows
+    """Both systems' metrics, their paired differences and per-row tags, on one set of resamples."""
+    from mprtune.metrics import compare_rows
 
-    kind = variant.task.kind
     sources, references, kinds = scoring_columns(variant, rows)
-    return {
-        "baseline": score_rows(kind, baseline, sources, references, kinds),
-        "tuned": score_rows(kind, tuned, sources, references, kinds),
-        "diff": paired_diffs(kind, tuned, baseline, sources, references, kinds),
-    }
+    return compare_rows(variant.task.kind, tuned, baseline, sources, references, kinds)
 
 
-def sample_candidates(variant: Variant, rows: list[EvalRow], baseline: list[str],
-                      tuned: list[str]) -> list[dict[str, Any]]:
+def sample_candidates(rows: list[EvalRow], baseline: list[str], tuned: list[str],
+                      scores: dict[str, Any]) -> list[dict[str, Any]]:
     """Every row with both systems' per-row tags; the report picks the informative ones."""
-    from mprtune.metrics import per_row
-
-    kind = variant.task.kind
-    sources, references, kinds = scoring_columns(variant, rows)
-    base_tags = per_row(kind, baseline, sources, references, kinds)
-    tuned_tags = per_row(kind, tuned, sources, references, kinds)
     return [{"id": row.id, "source": row.source, "reference": row.references, "baseline_output": baseline[i],
-             "tuned_output": tuned[i], "baseline_row": base_tags[i], "tuned_row": tuned_tags[i]}
+             "tuned_output": tuned[i], "baseline_row": scores["baseline_rows"][i],
+             "tuned_row": scores["tuned_rows"][i]}
             for i, row in enumerate(rows)]
 
 
@@ -82,7 +73,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
         eval_data.update(eval_set.sha256)
         baseline, tuned = read_predictions(base_folder, rows), read_predictions(tuned_folder, rows)
         scores = score_variant(variant, rows, baseline, tuned)
-        used.update(scores["tuned"])
+        used.update(scores["tuned"], scores["baseline"])
         entries.append({
             "variant": variant.name, "model": variant.model.name, "model_path": variant.model.path,
             "task": variant.task.name, "task_kind": variant.task.kind, "eval_datasets": list(variant.task.eval),
@@ -91,7 +82,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
             "tuned": {"metrics": scores["tuned"], "timing": read_timing(tuned_folder, len(rows))},
             "diff": scores["diff"],
         })
-        candidates[variant.name] = sample_candidates(variant, rows, baseline, tuned)
+        candidates[variant.name] = sample_candidates(rows, baseline, tuned, scores)
     names = {v.name for v in variants}
     training = [{"variant": r.variant, "state": r.state, "train_seconds": r.train_seconds,
                  "final_loss": r.final_loss, "best_loss": r.best_loss, "steps": r.steps,

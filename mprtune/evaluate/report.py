@@ -1,22 +1,24 @@
 """Write `mprtune compare`'s outputs: results.json, samples.csv, report.md and two PNG plots.
 
 Everything in report.md is derived from the results dict (validated against
-:data:`mprtune.results_schema.RESULTS_SCHEMA` first), so the report never states a verdict the
-numbers do not carry: a difference is called significant only when its confidence interval
-excludes 0, and "good"/"bad" comes from the metric's ``higher_is_better``. Markdown, JSON and
-CSV are byte-for-byte deterministic for a given input; PNG bytes are not promised.
+:data:`mprtune.evaluate.schema.RESULTS_SCHEMA` first), so the report never states a verdict the
+numbers do not carry: a difference is marked only when its paired interval excludes 0, and
+"better" comes from the metric registry (`improvement`: higher, lower, or closer to a target).
+Markdown, JSON and CSV are byte-for-byte deterministic for a given input; PNG bytes are not.
 """
 
 from __future__ import annotations
 
 import json
-import unicodedata
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mprtune.config.render import render_template, yaml_scalar
+from mprtune.evaluate.formatting import (MISSING, format_diff, format_duration, format_memory, format_rate,
+                                         format_seconds, format_stat, label, md_cell, optional, verdict,
+                                         within_noise)
 from mprtune.evaluate.schema import validate_results
 from mprtune.io import atomic_write
 from mprtune.metrics.registry import METRICS
@@ -24,32 +26,23 @@ from mprtune.plots import Bar, Panel, plot_loss_curves, plot_panels
 from mprtune.tasks import TASK_KINDS
 
 TEMPLATE = "report.md.j2"
-MISSING = "–"
 CELL_LIMIT = 300  # characters of a sample shown in report.md; samples.csv has the full text
 
 MAIN_METRIC = {"grammar": "gleu", "paraphrase": "ibleu", "knowledge": "qa_f1"}
 SUMMARY_METRICS = {
-    "grammar": ("gleu", "exact_match", "verbose", "over_corrects"),
-    "paraphrase": ("ibleu", "exact_match", "verbose", "copy_rate"),
-    "knowledge": ("qa_f1", "rouge_l", "verbose"),
+    "grammar": ("gleu", "exact_match", "empty", "verbose", "over_corrects", "length_gap"),
+    "paraphrase": ("ibleu", "exact_match", "empty", "verbose", "copy_rate", "length_gap"),
+    "knowledge": ("qa_f1", "rouge_l", "empty", "verbose", "length_gap"),
 }
 TABLE_METRICS = {
     "grammar": ("gleu", "acceptable", "over_corrects"),
     "paraphrase": ("ibleu", "bleu", "self_bleu", "copy_rate"),
     "knowledge": ("qa_f1", "qa_exact_match", "rouge_l"),
 }
-COMMON_METRICS = ("exact_match", "verbose", "output_words", "length_ratio")
+COMMON_METRICS = ("exact_match", "empty", "verbose", "length_gap", "output_words", "length_ratio")
+# Candidates for a task kind's plot panel; knowledge shows the one that moved most (QA or descriptions).
+PANEL_METRICS = {"grammar": ("gleu",), "paraphrase": ("ibleu",), "knowledge": ("qa_f1", "rouge_l", "qa_exact_match")}
 DATA_METRICS = frozenset({"reference_words"})  # a property of the eval rows: baseline == tuned
-LABELS = {
-    "exact_match": "exact match", "verbose": "verbosity", "output_words": "output words",
-    "reference_words": "reference words", "length_ratio": "length ratio", "gleu": "GLEU",
-    "acceptable": "acceptable", "over_corrects": "over-corrections", "bleu": "BLEU",
-    "self_bleu": "self-BLEU", "ibleu": "iBLEU", "copy_rate": "copy rate",
-    "qa_exact_match": "QA exact match", "qa_f1": "QA F1", "rouge_l": "ROUGE-L",
-}
-_DECIMALS = {"output_words": 1, "reference_words": 1, "length_ratio": 2, "bleu": 2,
-             "self_bleu": 2, "ibleu": 2}
-_MD_SPECIAL = "\\`*<>|"  # not "_": intraword underscores (ids, names) are literal in GFM
 
 
 @dataclass(frozen=True)
@@ -58,112 +51,6 @@ class ReportFiles:
     results_json: Path
     samples_csv: Path
     plots: list[Path]
-
-
-# --- formatting ------------------------------------------------------------------------------
-
-def label(name: str) -> str:
-    return LABELS.get(name, name)
-
-
-def _decimals(name: str, kind: str) -> int:
-    return 1 if kind == "rate" else _DECIMALS.get(name, 3)
-
-
-def _fixed(x: float, d: int) -> str:
-    text = f"{x:.{d}f}"
-    return text.lstrip("-") if float(text) == 0 else text  # never "-0.0"
-
-
-def _signed(x: float, d: int) -> str:
-    text = _fixed(x, d)
-    return text if float(text) == 0 or text.startswith("-") else "+" + text
-
-
-def _interval(stat: Mapping[str, Any], fmt: Any) -> str:
-    low, high = stat.get("ci_low"), stat.get("ci_high")
-    return "" if low is None or high is None else f" [{fmt(low)}, {fmt(high)}]"
-
-
-def format_stat(stat: Mapping[str, Any] | None, name: str, kind: str, with_ci: bool = True) -> str:
-    """`41.2% [38.0, 44.5]` for rates (fractions shown as percent), `0.412 [0.390, 0.433]` else."""
-    if stat is None:
-        return MISSING
-    scale, d = (100.0, 1) if kind == "rate" else (1.0, _decimals(name, kind))
-    fmt = lambda x: _fixed(x * scale, d)
-    unit = "%" if kind == "rate" else ""
-    return fmt(stat["value"]) + unit + (_interval(stat, fmt) if with_ci else "")
-
-
-def significance(diff: Mapping[str, Any], higher_is_better: bool) -> str:
-    """✓ when the interval excludes 0 on the good side, ✗ on the bad side, "" otherwise."""
-    low, high = diff.get("ci_low"), diff.get("ci_high")
-    if low is None or high is None or low <= 0 <= high:
-        return ""
-    return "✓" if (low > 0) == higher_is_better else "✗"
-
-
-def format_diff(diff: Mapping[str, Any] | None, name: str, kind: str, higher_is_better: bool,
-                marker: bool = True) -> str:
-    """`+12.3 pp [+8.1, +16.0] ✓` for rates (percentage points), `+0.126 [+0.102, +0.151]` else."""
-    if diff is None:
-        return MISSING
-    scale, d = (100.0, 1) if kind == "rate" else (1.0, _decimals(name, kind))
-    fmt = lambda x: _signed(x * scale, d)
-    text = fmt(diff["value"]) + (" pp" if kind == "rate" else "") + _interval(diff, fmt)
-    mark = significance(diff, higher_is_better) if marker else ""
-    return f"{text} {mark}" if mark else text
-
-
-def format_seconds_per_sample(seconds: float) -> str:
-    return f"{seconds * 1000:.0f} ms" if seconds < 1 else f"{seconds:.2f} s"
-
-
-def format_rate(per_second: float | None) -> str:
-    if per_second is None:
-        return MISSING
-    return f"{per_second:.2f}" if per_second < 10 else f"{per_second:.1f}"
-
-
-def format_memory(mb: float | None, kind: str) -> str:
-    if mb is None:
-        return MISSING
-    size = f"{mb / 1024:.1f} GiB" if mb >= 1024 else f"{mb:.0f} MiB"
-    return f"{size} ({kind.upper()})"
-
-
-def format_duration(seconds: float | None) -> str:
-    if seconds is None:
-        return MISSING
-    if seconds < 60:
-        return f"{seconds:.1f} s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes} min {secs:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def _opt(value: float | None, fmt: str) -> str:
-    return MISSING if value is None else format(value, fmt)
-
-
-def visible(text: str) -> str:
-    """Control characters (a stray NUL, terminal escape codes...) shown as `\\u001b`, never passed through."""
-    return "".join(c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}"
-                   for c in text)
-
-
-def md_cell(text: str, limit: int | None = None) -> str:
-    """One Markdown table cell: escape `|` and Markdown specials, control characters, newlines as <br>,
-    cap length."""
-    text = visible(text.replace("\r\n", "\n").replace("\r", "\n"))
-    if limit is not None and len(text) > limit:
-        text = text[:limit].rstrip() + "…"
-    if not text.strip():
-        return "*(empty)*"
-    escaped = "".join("\\" + c if c in _MD_SPECIAL else c for c in text)
-    return escaped.replace("\n", "<br>")
 
 
 # --- the report's view of the results ---------------------------------------------------------
@@ -178,6 +65,11 @@ def ordered_metrics(names: Iterable[str], task_kind: str) -> list[str]:
     return [n for n in preferred if n in present] + rest
 
 
+def better_text(spec: Mapping[str, Any]) -> str:
+    better = spec["better"]
+    return f"closer to {spec['target']:g}" if better == "closer" else "—" if better == "none" else better
+
+
 class _View:
     """Formats one validated results dict; the template only lays the strings out."""
 
@@ -186,13 +78,14 @@ class _View:
         self.specs = results["metrics"]
 
     def stat(self, stat: Mapping[str, Any] | None, name: str, with_ci: bool = True) -> str:
-        return format_stat(stat, name, self.specs[name]["kind"], with_ci) if name in self.specs else MISSING
+        return format_stat(stat, self.specs[name]["unit"], with_ci) if name in self.specs else MISSING
 
-    def diff(self, diff: Mapping[str, Any] | None, name: str, marker: bool = True) -> str:
+    def diff(self, v: Mapping[str, Any], name: str, marker: bool = True) -> str:
         if name not in self.specs:
             return MISSING
-        spec = self.specs[name]
-        return format_diff(diff, name, spec["kind"], spec["higher_is_better"], marker)
+        diff = v["diff"].get(name)
+        mark = verdict(name, v["baseline"]["metrics"].get(name), v["tuned"]["metrics"].get(name), diff)
+        return format_diff(diff, self.specs[name]["unit"], mark if marker else "")
 
     def summary(self, v: Mapping[str, Any]) -> str:
         parts = []
@@ -203,24 +96,29 @@ class _View:
             diff = v["diff"].get(name)
             change = ""
             if diff is not None:
-                mark = significance(diff, self.specs[name]["higher_is_better"])
-                has_ci = diff.get("ci_low") is not None and diff.get("ci_high") is not None
-                note = f" {mark}" if mark else (", no significant change" if has_ci else "")
-                change = f" ({self.diff(diff, name, marker=False)}{note})"
-            parts.append(f"{label(name)} {self.stat(base, name, False)} → "
-                         f"{self.stat(tuned, name, False)}{change}")
+                mark = verdict(name, base, tuned, diff)
+                note = f" {mark}" if mark else (", within noise" if within_noise(diff) else "")
+                change = f" ({self.diff(v, name, marker=False)}{note})"
+            parts.append(f"{label(name)} {self.stat(base, name, False)} → {self.stat(tuned, name, False)}{change}")
         head = f"`{v['variant']}` ({v['task']}, {v['n_rows']} rows)"
         return f"{head}: " + "; ".join(parts) if parts else f"{head}: no shared metrics"
+
+    def model_lines(self) -> list[str]:
+        lines = []
+        for m in self.r["models"]:
+            what = (" — **random weights: a test model; its numbers prove the pipeline works, never that "
+                    "fine-tuning helps**" if m["random_weights"] else "")
+            note = f": {md_cell(m['note'])}" if m["note"] else ""
+            lines.append(f"`{m['name']}` = `{m['path']}`{note}{what}")
+        return lines
 
     def task_sections(self) -> list[dict[str, Any]]:
         tasks: dict[str, dict[str, Any]] = {}
         for v in self.r["variants"]:
             task = tasks.setdefault(v["task"], {"name": v["task"], "kind": v["task_kind"], "variants": []})
-            names = ordered_metrics(set(v["baseline"]["metrics"]) | set(v["tuned"]["metrics"]),
-                                    v["task_kind"])
+            names = ordered_metrics(set(v["baseline"]["metrics"]) | set(v["tuned"]["metrics"]), v["task_kind"])
             rows = [[label(n), self.stat(v["baseline"]["metrics"].get(n), n),
-                     self.stat(v["tuned"]["metrics"].get(n), n), self.diff(v["diff"].get(n), n)]
-                    for n in names]
+                     self.stat(v["tuned"]["metrics"].get(n), n), self.diff(v, n)] for n in names]
             ref_words = v["baseline"]["metrics"].get("reference_words")
             note = f"; references average {ref_words['value']:.1f} words" if ref_words else ""
             task["variants"].append({
@@ -235,14 +133,17 @@ class _View:
             main = MAIN_METRIC[v["task_kind"]]
             for system in ("baseline", "tuned"):
                 m, t = v[system]["metrics"], v[system]["timing"]
+                latency = t.get("latency") or {}
                 rows.append([
                     f"`{v['variant']}`", system,
-                    *(self.stat(m.get(n), n) for n in ("output_words", "length_ratio", "exact_match",
-                                                       "acceptable", "over_corrects", "verbose")),
-                    f"{label(main)} {self.stat(m[main], main)}" if main in m else MISSING,
-                    format_seconds_per_sample(t["seconds_per_sample"]),
-                    format_rate(t["samples_per_second"]),
-                    format_memory(t["peak_memory_mb"], t["memory_kind"]),
+                    *(self.stat(m.get(n), n, with_ci=False) for n in ("output_words", "length_gap", "exact_match",
+                                                                      "acceptable", "over_corrects", "empty",
+                                                                      "verbose")),
+                    f"{label(main)} {self.stat(m[main], main, with_ci=False)}" if main in m else MISSING,
+                    format_seconds(latency.get("p50_seconds")), format_seconds(t["seconds_per_sample"]),
+                    format_rate(t.get("output_tokens_per_second")),
+                    format_memory(t["peak_memory_mb"], t["memory_kind"], t.get("reserved_memory_mb")),
+                    md_cell(t.get("resources") or MISSING),
                 ])
         return rows
 
@@ -253,8 +154,7 @@ class _View:
                     f"tuned: {', '.join(s['tuned_tags']) or 'none'}")
             sections.setdefault(s["variant"], []).append([
                 f"{s['row']} ({md_cell(s['id'])})",
-                *(md_cell(s[key], CELL_LIMIT) for key in ("source", "reference", "baseline_output",
-                                                          "tuned_output")),
+                *(md_cell(s[key], CELL_LIMIT) for key in ("source", "reference", "baseline_output", "tuned_output")),
                 tags,
             ])
         order = [v["variant"] for v in self.r["variants"]]
@@ -262,7 +162,7 @@ class _View:
 
     def training_rows(self) -> list[list[str]]:
         return [[f"`{t['variant']}`", t["state"], format_duration(t["train_seconds"]),
-                 _opt(t["final_loss"], ".4f"), _opt(t["best_loss"], ".4f"), _opt(t["steps"], "d"),
+                 optional(t["final_loss"], ".4f"), optional(t["best_loss"], ".4f"), optional(t["steps"], "d"),
                  format_rate(t["samples_per_second"]),
                  MISSING if t["adapter_bytes"] is None else f"{t['adapter_bytes'] / 2**20:.1f} MiB"]
                 for t in self.r["training"]]
@@ -280,18 +180,26 @@ class _View:
     def metric_rows(self) -> list[list[str]]:
         registry = list(METRICS)
         names = sorted(self.specs, key=lambda n: (registry.index(n) if n in registry else len(registry), n))
-        return [[label(n), f"`{n}`", "yes" if self.specs[n]["higher_is_better"] else "no",
-                 self.specs[n]["kind"], md_cell(self.specs[n]["description"])] for n in names]
+        return [[label(n), f"`{n}`", better_text(self.specs[n]), self.specs[n]["unit"], self.specs[n]["kind"],
+                 md_cell(self.specs[n]["description"])] for n in names]
+
+    def provenance_lines(self) -> list[str]:
+        p = self.r["provenance"]
+        versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v)
+        data = "; ".join(f"`{path}` {sha[:12]}" for path, sha in p["eval_data_sha256"].items())
+        return [f"versions: {versions}", f"project commit: `{p['git_commit'] or 'not a git checkout'}`",
+                f"matrix sha256: `{p['matrix_sha256'][:12]}`", f"eval rows sha256: {data or '–'}"]
 
     def context(self) -> dict[str, Any]:
         r = self.r
         return {
             "profile": r["profile"], "created_at": r["created_at"], "matrix": r["matrix"],
-            "confidence": f"{r['confidence'] * 100:g}%",
+            "confidence": f"{r['confidence'] * 100:g}%", "models": self.model_lines(),
             "summaries": [self.summary(v) for v in r["variants"]],
             "tasks": self.task_sections(), "quantitative": self.quantitative_rows(),
             "samples": self.sample_sections(), "training": self.training_rows(),
             "recipe": self.recipe_rows(), "metric_rows": self.metric_rows(), "cell_limit": CELL_LIMIT,
+            "provenance": self.provenance_lines(),
         }
 
 
@@ -317,15 +225,23 @@ def samples_csv(samples: Sequence[Mapping[str, Any]]) -> str:
     return table.to_csv(index=False, lineterminator="\n")
 
 
+def panel_metric(kind: str, variants: Sequence[Mapping[str, Any]]) -> str:
+    """The metric a task kind's panel shows: its main one, or for knowledge the one that moved most."""
+    candidates = [n for n in PANEL_METRICS[kind] if any(n in v["diff"] for v in variants)]
+    if not candidates:
+        return PANEL_METRICS[kind][0]
+    return max(candidates, key=lambda n: max(abs(v["diff"][n]["value"]) for v in variants if n in v["diff"]))
+
+
 def metric_panels(results: Mapping[str, Any]) -> list[Panel]:
-    """Per task kind: the main metric and exact match, baseline vs tuned per variant (rates in %)."""
+    """Per task kind: its main metric and exact match, baseline vs tuned per variant (fractions in %)."""
     specs = results["metrics"]
     panels = []
     for kind in TASK_KINDS:
         variants = [v for v in results["variants"] if v["task_kind"] == kind]
-        for name in (MAIN_METRIC[kind], "exact_match"):
+        for name in (panel_metric(kind, variants), "exact_match") if variants else ():
             shown = [v for v in variants if name in v["baseline"]["metrics"] and name in v["tuned"]["metrics"]]
-            scale = 100.0 if specs.get(name, {}).get("kind") == "rate" else 1.0
+            scale = 100.0 if specs.get(name, {}).get("unit") == "fraction" else 1.0
 
             def bars(system: str) -> list[Bar]:
                 stats = [v[system]["metrics"][name] for v in shown]

@@ -11,16 +11,13 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # per_row key -> tag, in display order (boolean flags only)
-_TAGS = (("exact", "EXACT"), ("acceptable", "ACCEPTABLE"), ("qa_exact_match", "QA-EXACT"),
+_TAGS = (("empty", "EMPTY"), ("exact", "EXACT"), ("acceptable", "ACCEPTABLE"), ("qa_exact_match", "QA-EXACT"),
          ("verbose", "VERBOSE"), ("over_corrects", "OVER-CORRECTS"), ("copy", "COPY"))
 
 
 def tags_for(row_tags: Mapping[str, Any]) -> list[str]:
-    """Upper-case tags of one `mprtune.metrics.per_row` dict (true flags, plus EMPTY output)."""
-    tags = [tag for key, tag in _TAGS if row_tags.get(key) is True]
-    if row_tags.get("length_words") == 0:
-        tags.append("EMPTY")
-    return tags
+    """Upper-case tags of one `mprtune.metrics.per_row` dict: its true flags (EMPTY first)."""
+    return [tag for key, tag in _TAGS if row_tags.get(key) is True]
 
 
 def _good(row: Mapping[str, Any]) -> bool:

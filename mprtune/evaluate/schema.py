@@ -13,7 +13,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from mprtune.errors import MprtuneError
-from mprtune.metrics.registry import METRICS
+from mprtune.metrics.registry import BETTER, METRICS, UNITS
 from mprtune.tasks import TASK_KINDS
 
 SCHEMA_VERSION = 2
@@ -36,8 +36,8 @@ def _obj(description: str, properties: dict[str, Any], optional: Iterable[str] =
 
 def _stat(description: str, with_n: bool) -> dict[str, Any]:
     props = {
-        "value": _p("number", "The metric on all rows it covers (rates are fractions in [0, 1], "
-                              "not percentages)."),
+        "value": _p("number", "The metric on all rows it covers, in its `unit`: GLEU/BLEU/iBLEU "
+                              "are points on 0-100, rates are fractions in [0, 1] (not percentages)."),
         "ci_low": _p(_NUM_OR_NULL, "Lower bound of the percentile-bootstrap confidence interval; "
                                    "null when no interval was computed."),
         "ci_high": _p(_NUM_OR_NULL, "Upper bound of the percentile-bootstrap confidence interval; "
@@ -153,8 +153,15 @@ RESULTS_SCHEMA: dict[str, Any] = {
                 "propertyNames": _METRIC_NAMES,
                 "additionalProperties": _obj("One metric's definition.", {
                     "description": _p("string", "What the metric measures and how."),
-                    "higher_is_better": _p("boolean", "True when a larger value is better; decides "
-                                                      "whether a significant difference is good or bad."),
+                    "higher_is_better": _p("boolean", "True only when a larger value is better (false for "
+                                                      "lower-is-better, closer-to-target and descriptive "
+                                                      "metrics: read `better`)."),
+                    "better": _p("string", "Which way is better: 'higher', 'lower', 'closer' (to `target`) "
+                                           "or 'none' (descriptive, no verdict).", enum=list(BETTER)),
+                    "target": _p(_NUM_OR_NULL, "The value a 'closer' metric aims at (1.0 for length_ratio); "
+                                               "null otherwise."),
+                    "unit": _p("string", "'points' (0-100 corpus scores: GLEU, BLEU, iBLEU), 'fraction' "
+                                         "(0-1; rates, QA F1, ROUGE-L), 'words' or 'ratio'.", enum=list(UNITS)),
                     "kind": _p("string", "'rate' (fraction of rows), 'mean' (mean of a per-row "
                                          "number) or 'corpus' (computed on the whole corpus).",
                                enum=list(METRIC_KINDS)),
@@ -242,6 +249,7 @@ def metric_directions() -> dict[str, bool]:
 def metric_definitions(names: Iterable[str]) -> dict[str, dict[str, Any]]:
     """The results' `metrics` block for the metric names used (unknown names raise KeyError)."""
     return {n: {"description": METRICS[n].description, "higher_is_better": METRICS[n].higher_is_better,
+                "better": METRICS[n].better, "target": METRICS[n].target, "unit": METRICS[n].unit,
                 "kind": METRICS[n].kind} for n in sorted(set(names))}
 
 

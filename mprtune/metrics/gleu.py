@@ -2,7 +2,8 @@
 
 Reference implementation: ``gleu.py`` / ``compute_gleu`` of Napoles et al. (2015,
 "Ground Truth for Grammatical Error Correction Metrics"), revised 2016, as shipped with
-JFLEG. Definition (higher_is_better: True, 0-1 scale):
+JFLEG. Definition (higher is better; reported on the 0-100 scale, like the published "40.54",
+BLEU and sacrebleu: the official script prints 0-1):
 
 - Tokens are ``line.split()``: case-sensitive, no other normalisation.
 - For a hypothesis H, its source S and ONE reference R, and n = 1..4::
@@ -22,9 +23,18 @@ JFLEG. Definition (higher_is_better: True, 0-1 scale):
   published figures are reproduced). The picked statistics are summed over sentences and
   ``GLEU = BP * exp(1/4 * sum_n log(num_n / den_n))`` with ``BP = exp(min(0, 1 - r/c))``.
   No smoothing: any zero statistic makes the iteration's GLEU 0.
-- Reported: mean over iterations, and their population standard deviation (np.std).
+- Reported: mean over iterations, and their population standard deviation (np.std), both
+  times 100.
 
-Published check: JFLEG test.src as hypothesis -> 0.405430, dev.src -> 0.382146.
+Published check: JFLEG test.src as hypothesis -> 40.5430 (0.405430), dev.src -> 38.2146.
+
+Tokens are taken as given here: :mod:`.scoring` first writes a model's output the way the
+references are tokenized (:mod:`.tokens`); this module is the official scorer and nothing else.
+
+Bootstrap: :meth:`CorpusGleu.resampled` scores a whole batch of row resamples at once with all
+500 official draws (the same statistic as the point estimate): the per-row statistics picked by
+each draw form a matrix P (rows x draws*10), and a batch of resample counts C (resamples x rows)
+gives every resample's summed statistics as C @ P.
 """
 
 from __future__ import annotations
@@ -38,8 +48,12 @@ import numpy as np
 ORDER = 4
 N_STATS = 2 + 2 * ORDER
 SEED_STRIDE = 101
-_CACHE_MAX_ITERATIONS = 100
+SCALE = 100.0  # points
 _CHUNK = 50
+_RESAMPLE_CHUNK = 250  # resamples per matrix product: bounds memory to chunk x draws x 10 floats
+# Statistic columns: c and den_1..4 depend on the hypothesis only; r and num_1..4 on the reference.
+_FIXED = [0, 3, 5, 7, 9]
+_VARYING = [1, 2, 4, 6, 8]
 
 
 class GleuResult(NamedTuple):
@@ -131,7 +145,7 @@ class CorpusGleu:
                 self.stats[i, k] = _stats_from_tokens(h_tok, h_ngrams, s_ngrams, ref.split())
         self.iterations = iterations
         self.draws = official_draws(self.n_refs, iterations)
-        self._cache: tuple[int, np.ndarray] | None = None
+        self._matrices: tuple[np.ndarray, np.ndarray] | None = None
 
     def _picked(self, start: int, stop: int) -> np.ndarray:
         """Statistics picked by iterations start..stop-1, shape (stop-start, n_rows, 10)."""
@@ -139,8 +153,8 @@ class CorpusGleu:
         return self.stats[rows[None, :], self.draws[start:stop]]
 
     def score(self, rows: np.ndarray | None = None, iterations: int | None = None) -> GleuResult:
-        """Corpus GLEU over ``rows`` (row indices, repeats allowed; default all rows in
-        order) using the first ``iterations`` official draws (default all).
+        """Corpus GLEU (points) over ``rows`` (row indices, repeats allowed; default all rows
+        in order) using the first ``iterations`` official draws (default all).
 
         A repeated row reuses that row's draw in each iteration, so with all rows this is
         exactly the official figure and a resample is a reweighting of it.
@@ -149,24 +163,57 @@ class CorpusGleu:
         n = self.stats.shape[0]
         weights = (np.ones(n, dtype=np.int64) if rows is None
                    else np.bincount(np.asarray(rows, dtype=np.intp), minlength=n))
-        if it <= _CACHE_MAX_ITERATIONS:
-            # Bootstrap path: same few iterations re-weighted hundreds of times -> cache.
-            if self._cache is None or self._cache[0] != it:
-                self._cache = (it, self._picked(0, it))
-            sums = np.einsum("i,jik->jk", weights, self._cache[1])
-        else:
-            # Full path: chunked so memory stays O(chunk * n_rows).
-            sums = np.concatenate([
-                np.einsum("i,jik->jk", weights, self._picked(a, min(a + _CHUNK, it)))
-                for a in range(0, it, _CHUNK)])
-        per_iter = gleu_from_stats(sums)
+        # chunked so memory stays O(chunk * n_rows)
+        sums = np.concatenate([
+            np.einsum("i,jik->jk", weights, self._picked(a, min(a + _CHUNK, it)))
+            for a in range(0, it, _CHUNK)])
+        per_iter = gleu_from_stats(sums) * SCALE
         return GleuResult(float(per_iter.mean()), float(per_iter.std()))
+
+    def resampled(self, counts: np.ndarray) -> np.ndarray:
+        """Corpus GLEU (points, all official draws) of each resample; ``counts`` has shape
+        (resamples, rows): how often each row was drawn (see :func:`.bootstrap.resample_counts`)."""
+        counts = np.asarray(counts)
+        n = self.stats.shape[0]
+        if counts.ndim != 2 or counts.shape[1] != n:
+            raise ValueError(f"counts must have shape (resamples, {n})")
+        fixed, varying = self._resample_matrices()
+        out = np.empty(counts.shape[0], dtype=np.float64)
+        for a in range(0, counts.shape[0], _RESAMPLE_CHUNK):
+            block = counts[a:a + _RESAMPLE_CHUNK].astype(varying.dtype)
+            m = block.shape[0]
+            # gleu_from_stats, specialised: c and the denominators are shared by all draws
+            c, dens = np.split((block @ fixed).astype(np.float64), [1], axis=1)  # (m, 1), (m, 4)
+            picked = (block @ varying).astype(np.float64).reshape(m, self.iterations, len(_VARYING))
+            r, nums = picked[:, :, 0], picked[:, :, 1:]
+            # a zero numerator gives log 0 = -inf and exp(-inf) = 0, as "any zero statistic -> 0"
+            ok = (c > 0) & np.all(dens > 0, axis=1, keepdims=True) & (r > 0)
+            with np.errstate(divide="ignore", invalid="ignore"):
+                log_dens = np.log(np.where(dens > 0, dens, 1.0)).sum(axis=1, keepdims=True)
+                log_prec = (np.log(nums).sum(axis=2) - log_dens) / ORDER
+                value = np.exp(np.minimum(0.0, 1.0 - r / np.where(c > 0, c, 1.0)) + log_prec)
+            out[a:a + m] = np.where(ok, value, 0.0).mean(axis=1) * SCALE
+        return out
+
+    def _resample_matrices(self) -> tuple[np.ndarray, np.ndarray]:
+        """(rows x 5) statistics that do not depend on the reference (c and the 4
+        denominators) and (rows x draws*5) the ones picked by each official draw (r, the 4
+        numerators), so that a batch of resamples needs two matrix products."""
+        if self._matrices is None:
+            n = self.stats.shape[0]
+            # A resample's sum is at most n * the largest statistic: below 2**24, float32 adds
+            # these integers exactly, at twice float64's speed.
+            dtype = np.float32 if n * int(self.stats.max(initial=0)) < 2 ** 24 else np.float64
+            picked = self._picked(0, self.iterations)[:, :, _VARYING]  # (draws, rows, 5)
+            varying = np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n, -1), dtype=dtype)
+            self._matrices = (np.ascontiguousarray(self.stats[:, 0, _FIXED], dtype=dtype), varying)
+        return self._matrices
 
 
 def corpus_gleu(hypotheses: Sequence[str], sources: Sequence[str],
                 references: Sequence[Sequence[str]], iterations: int = 500) -> GleuResult:
-    """Official corpus GLEU (see the module docstring): mean and std over ``iterations``
-    seeded reference draws. ``references[i]`` lists row i's references (counts may vary).
-    higher_is_better: True."""
+    """Official corpus GLEU in points (see the module docstring): mean and std over
+    ``iterations`` seeded reference draws. ``references[i]`` lists row i's references (counts
+    may vary). Higher is better."""
     return CorpusGleu(hypotheses, sources, references, iterations).score()
 

@@ -1,4 +1,5 @@
-"""Surface text metrics: whitespace normalisation, exact match, word count, verbosity.
+"""Surface text metrics: whitespace normalisation, exact match, word count, verbosity, and
+extraction of the answer from a chat wrapper.
 
 The verbosity detector flags chat-style answers that wrap the wanted text in extra
 material. It returns reason tags (an empty list means "not verbose"):
@@ -14,9 +15,19 @@ material. It returns reason tags (an empty list means "not verbose"):
   ‘...’, «...») while no reference is.
 - ``multiline``: the output has more than one non-empty line while every reference has
   at most one.
-- ``too_long``: the output has more than 1.5x the words of the longest reference.
+- ``too_long``: the output has more words than ``max(1.5 x, 3 +)`` the longest reference's
+  words. The absolute slack keeps short answers fair: "The Beatles" for "Beatles", "366 days"
+  for "366" are answers, not chatter. Callers may pass word counts (grammar and paraphrase pass
+  the token counts of the tokenization convention of :mod:`.tokens`).
 
-Rules that compare against references are skipped when there are no references.
+Rules that compare against references are skipped when there are no references. An empty
+output has no reasons; :mod:`.scoring` leaves empty outputs out of the verbose rate (they have
+their own ``empty`` rate).
+
+:func:`extract_answer` undoes the wrapper: it drops a leading preamble, trailing explanation
+lines or sentences and wrapping quotes, and returns the one answer left, or None when no single
+clean answer can be found (several candidate lines, an explanation inside the answer sentence,
+nothing after the preamble, or what is left is still verbose, e.g. too long to be an answer).
 """
 
 from __future__ import annotations
@@ -48,6 +59,9 @@ _EXPLANATION_RES = [re.compile(r"(?<!\w)" + p + r"(?!\w)", re.IGNORECASE) for p 
 _QUOTE_PAIRS: tuple[tuple[str, str], ...] = (('"', '"'), ("'", "'"), ("“", "”"), ("‘", "’"), ("«", "»"))
 
 TOO_LONG_FACTOR = 1.5
+TOO_LONG_SLACK = 3  # words
+_SENTENCE_END = re.compile(r"[.!?…][\"'”’)\]]*\s+")
+_AFTER_LEAD_IN = re.compile(r"^[\s!,.:;\-–—]*")
 
 
 def normalize_ws(text: str) -> str:
@@ -78,11 +92,19 @@ def _is_quoted(text: str) -> bool:
     return len(t) >= 2 and any(t.startswith(a) and t.endswith(b) for a, b in _QUOTE_PAIRS)
 
 
-def verbosity_reasons(output: str, source: str, references: Sequence[str]) -> list[str]:
+def too_long_limit(reference_words: Sequence[int]) -> float:
+    """Most words an output may have before it is ``too_long``: ``max(1.5 x, 3 + longest)``."""
+    longest = max(reference_words)
+    return max(TOO_LONG_FACTOR * longest, longest + TOO_LONG_SLACK)
+
+
+def verbosity_reasons(output: str, source: str, references: Sequence[str], *,
+                      output_words: int | None = None,
+                      reference_words: Sequence[int] | None = None) -> list[str]:
     """Reason tags why ``output`` is verbose, in the order preamble, explanation, quotes,
     multiline, too_long (see the module docstring for each rule); ``[]`` = not verbose.
-
-    higher_is_better (for the derived ``verbose`` rate): False.
+    ``output_words`` / ``reference_words`` (one count per reference) default to whitespace
+    word counts. Lower is better (for the derived ``verbose`` rate).
     """
     reasons: list[str] = []
     out = output.strip()
@@ -101,7 +123,9 @@ def verbosity_reasons(output: str, source: str, references: Sequence[str]) -> li
             reasons.append("quotes")
         if _nonempty_lines(out) > 1 and all(_nonempty_lines(r) <= 1 for r in references):
             reasons.append("multiline")
-        if word_count(out) > TOO_LONG_FACTOR * max(word_count(r) for r in references):
+        words = word_count(out) if output_words is None else output_words
+        limits = [word_count(r) for r in references] if reference_words is None else reference_words
+        if words > too_long_limit(limits):
             reasons.append("too_long")
     return reasons
 
@@ -109,3 +133,59 @@ def verbosity_reasons(output: str, source: str, references: Sequence[str]) -> li
 def is_verbose(output: str, source: str, references: Sequence[str]) -> bool:
     """True iff :func:`verbosity_reasons` returns at least one reason."""
     return bool(verbosity_reasons(output, source, references))
+
+
+def _legit(rx: re.Pattern, context: Sequence[str], search: bool) -> bool:
+    """A phrase the source or a reference itself contains is content, not a wrapper."""
+    return any((rx.search(c) if search else rx.match(c)) for c in context)
+
+
+def _strip_preamble(line: str, context: Sequence[str]) -> str:
+    """``line`` without its chat lead-ins: up to the first colon when the lead-in is followed
+    by one ("Here is the corrected sentence: ..."), else the lead-in word and its punctuation
+    ("Sure! ...", "Sure, ..."). Repeated ("Sure! Here is ...:")."""
+    for _ in range(3):
+        rx = next((rx for rx in _PREAMBLE_RES if rx.match(line) and not _legit(rx, context, False)), None)
+        if rx is None:
+            break
+        rest = line[rx.match(line).end():]
+        colon = rest.find(":")
+        if colon >= 0 and not _SENTENCE_END.search(_AFTER_LEAD_IN.sub("", rest[:colon], count=1)):
+            line = rest[colon + 1:].strip()  # the colon ends the lead-in sentence
+        else:
+            line = _AFTER_LEAD_IN.sub("", rest, count=1)
+    return line.strip()
+
+
+def _strip_quotes(text: str, references: Sequence[str]) -> str:
+    t = text.strip()
+    if _is_quoted(t) and not any(_is_quoted(r) for r in references):
+        return t[1:-1].strip()
+    return t
+
+
+def extract_answer(output: str, source: str, references: Sequence[str]) -> str | None:
+    """The answer inside a chat wrapper, or None when no single clean answer is there (see the
+    module docstring). A clean output is its own answer (stripped)."""
+    context = [source.strip(), *(r.strip() for r in references)]
+    lines = [line.strip() for line in output.strip().splitlines() if line.strip()]
+    if lines:
+        first = _strip_preamble(lines[0], context)
+        lines = ([first] if first else []) + lines[1:]
+    for i, line in enumerate(lines):
+        rx = next((rx for rx in _EXPLANATION_RES if rx.search(line) and not _legit(rx, context, True)), None)
+        if rx is None:
+            continue
+        if i > 0:
+            lines = lines[:i]  # explanation lines follow the answer
+        else:  # the explanation starts inside the first line: keep the sentences before it
+            start = rx.search(line).start()
+            ends = [m.end() for m in _SENTENCE_END.finditer(line) if m.end() <= start]
+            lines = [line[:ends[-1]].strip()] if ends else []
+        break
+    if len(lines) != 1:
+        return None
+    answer = _strip_quotes(lines[0], references)
+    if not answer or verbosity_reasons(answer, source, references):
+        return None
+    return answer
