@@ -9,6 +9,7 @@ from data_helpers import PAWS_HEADER, QQP_HEADER, matrix_in, read_rows, write_ts
 
 from mprtune.data import prepare_data
 from mprtune.errors import DataError
+from mprtune.metrics import detokenize
 
 PROMPT = "Paraphrase: "
 
@@ -42,11 +43,12 @@ def test_paws_positives_both_directions_eval_one_direction_grouped(tmp_path):
     files = run(tmp_path, "paws_only", paws(tmp_path / "src", PAWS_TRAIN, PAWS_TEST))
     train = read_rows(tmp_path / "out" / "paws_train.jsonl")
     assert [r["id"] for r in train] == ["paws-train-1-ab", "paws-train-1-ba", "paws-train-3-ab", "paws-train-3-ba"]
-    assert train[1] == {"id": "paws-train-1-ba", "instruction": PROMPT + "On the mat sat the cat .", "input": "",
-                        "output": "The cat sat on the mat ."}
+    # PAWS is PTB-tokenized: the model reads and writes normal text, the scorer keeps the published tokens.
+    assert train[1] == {"id": "paws-train-1-ba", "instruction": PROMPT + "On the mat sat the cat.", "input": "",
+                        "output": "The cat sat on the mat."}
     evals = read_rows(tmp_path / "out" / "paws_eval.jsonl")
-    assert evals == [{"id": "paws-eval-7", "instruction": PROMPT + "The lake is deep .", "input": "",
-                      "output": "The lake has great depth .", "source": "The lake is deep .",
+    assert evals == [{"id": "paws-eval-7", "instruction": PROMPT + "The lake is deep.", "input": "",
+                      "output": "The lake has great depth.", "source": "The lake is deep .",
                       "references": ["The lake has great depth .", "Deep is the lake ."]}]
     assert files["paws_train.jsonl"].counters == {"duplicates": 0, "held_out_overlap_pairs": 1, "identical_pairs": 1}
     assert set(files) == {"paws_train.jsonl", "paws_eval.jsonl"}
@@ -57,6 +59,7 @@ def test_no_eval_sentence_in_any_training_row(tmp_path):
     eval_texts = set()
     for row in read_rows(tmp_path / "out" / "paws_eval.jsonl"):
         eval_texts |= {row["source"], *row["references"]}
+    eval_texts |= {detokenize(text) for text in eval_texts}
     for row in read_rows(tmp_path / "out" / "paws_train.jsonl"):
         assert row["instruction"].removeprefix(PROMPT) not in eval_texts and row["output"] not in eval_texts
 

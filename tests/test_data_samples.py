@@ -73,9 +73,9 @@ def test_samples_sizes_and_every_matrix_dataset_present():
         for row in read_rows(SAMPLES / name):
             text = row["instruction"].split(": ", 1)[1]
             assert len(text.split()) <= 25 and len(row["output"].split()) <= 25, row["id"]
-            if "references" in row:  # JFLEG rows show the model (and LLaMA-Factory's label) normal text
+            if "references" in row:  # JFLEG/PAWS rows show the model (and LLaMA-Factory's label) normal text
                 expected = (detokenize(row["references"][0]), detokenize(row["source"])) \
-                    if name.startswith("jfleg") else (row["references"][0], row["source"])
+                    if name.startswith(("jfleg", "paws")) else (row["references"][0], row["source"])
                 assert (row["output"], text) == expected, row["id"]
 
 

@@ -22,6 +22,10 @@ Definitions:
   has any eval sentence (either side of any eval pair) on either side is dropped and counted in
   ``held_out_overlap_pairs``, so no eval source or reference appears in any training row.
 - ids: ``paws-train-<id>-ab``, ``qqp-train-<id>-ba``, ``paws-eval-<id>`` (first pair of the group).
+- Tokenization: PAWS sentences are PTB-tokenized (``Released in 1998 , the film``). As for JFLEG,
+  what the model reads and writes (instruction, output) is detokenized, so the tuned model writes
+  normal text; eval ``source`` and ``references`` stay as published, and the scorer tokenizes the
+  model's output like them (mprtune.metrics.tokens). QQP is normal text and is kept as is.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ from mprtune.data.common import (
     norm_key,
     require_file,
 )
+from mprtune.metrics.tokens import detokenize
 
 PAWS_HF = ("google-research-datasets/paws", "labeled_final")
 QQP_HF = ("nyu-mll/glue", "qqp")
@@ -74,6 +79,11 @@ class Layout:
     train_source: str
     eval_source: str
     eval_filter: Callable[[Record], bool] | None = None  # one-file layouts: which rows are eval
+    tokenized: bool = False  # PTB-tokenized text (PAWS): the model sees it detokenized, the scorer raw
+
+    def shown(self, text: str) -> str:
+        """Text as the model reads and writes it (normal spacing, like production input)."""
+        return detokenize(text) if self.tokenized else text
 
 
 def parser(layout: Layout) -> Callable[[Record], Pair | None]:
@@ -103,13 +113,13 @@ def paws_layout(ctx: BuildContext) -> Layout:
         return Layout("paws", "sentence1", "sentence2", "label", "id",
                       lambda: iter_hf(load_hf(name, config, "train"), f"hf:{name}[train]"),
                       lambda: iter_hf(load_hf(name, config, "test"), f"hf:{name}[test]"),
-                      f"hf:{name}/{config}[train]", f"hf:{name}/{config}[test]")
+                      f"hf:{name}/{config}[train]", f"hf:{name}/{config}[test]", tokenized=True)
     folder = ctx.corpus_dir("paws", "train.tsv")
     train, test = (require_file(folder / f, "PAWS labeled_final layout") for f in ("train.tsv", "test.tsv"))
     return Layout("paws", "sentence1", "sentence2", "label", "id",
                   lambda: iter_tsv(train, ctx.display(train), PAWS_COLUMNS),
                   lambda: iter_tsv(test, ctx.display(test), PAWS_COLUMNS),
-                  ctx.display(train), ctx.display(test))
+                  ctx.display(train), ctx.display(test), tokenized=True)
 
 
 def qqp_layout(ctx: BuildContext) -> Layout:
@@ -179,8 +189,8 @@ def build_layout(ctx: BuildContext, layout: Layout) -> None:
         if all(norm_key(r) != norm_key(pair.second) for r in refs):
             refs.append(pair.second)
     for pair_id, source, refs in groups.values():
-        ctx.eval.add({"id": f"{layout.corpus}-eval-{pair_id}", "instruction": ctx.prompt + source, "input": "",
-                      "output": refs[0], "source": source, "references": refs})
+        ctx.eval.add({"id": f"{layout.corpus}-eval-{pair_id}", "instruction": ctx.prompt + layout.shown(source),
+                      "input": "", "output": layout.shown(refs[0]), "source": source, "references": refs})
 
     train_records = _split(layout.train(), layout.eval_filter, False, ctx.train)
     for _, pair in ctx.feed(train_records, ctx.train, parse):
@@ -191,10 +201,11 @@ def build_layout(ctx: BuildContext, layout: Layout) -> None:
         if a in held_out or b in held_out:
             ctx.train.report.count("held_out_overlap_pairs")
             continue
-        ctx.train.add({"id": f"{layout.corpus}-train-{pair.id}-ab", "instruction": ctx.prompt + pair.first,
-                       "input": "", "output": pair.second})
-        ctx.train.add({"id": f"{layout.corpus}-train-{pair.id}-ba", "instruction": ctx.prompt + pair.second,
-                       "input": "", "output": pair.first})
+        first, second = layout.shown(pair.first), layout.shown(pair.second)
+        ctx.train.add({"id": f"{layout.corpus}-train-{pair.id}-ab", "instruction": ctx.prompt + first,
+                       "input": "", "output": second})
+        ctx.train.add({"id": f"{layout.corpus}-train-{pair.id}-ba", "instruction": ctx.prompt + second,
+                       "input": "", "output": first})
 
 
 def build_paws(ctx: BuildContext) -> None:
