@@ -15,6 +15,7 @@ from typing import Any
 import yaml
 
 from mprtune.errors import ConfigError
+from mprtune.model_store import MODELS_DIR, ModelSource, parse_source, source_problems
 
 REFERENCE_PROFILE = "reference"
 TASK_KINDS = ("grammar", "paraphrase", "knowledge")
@@ -71,6 +72,7 @@ MODEL_TYPES: dict[str, type | tuple[type, ...]] = {
     "template": str,
     "params": (int, float),
     "tiny_seed": int,
+    "source": dict,  # where the weights come from (mprtune.model_store); replaces `path`
 }
 TASK_TYPES: dict[str, type | tuple[type, ...]] = {
     "kind": str,
@@ -100,6 +102,7 @@ class BaseModel:
     template: str
     params: float
     tiny_seed: int | None = None  # set: build a tiny random Llama at `path` when missing
+    source: ModelSource | None = None  # set: `path` is derived from it (hub id, local folder, materialised folder)
 
 
 @dataclass(frozen=True)
@@ -256,7 +259,7 @@ def apply_profile(raw: dict, profile: str) -> dict:
     return _deep_merge(raw, profiles[profile] or {})
 
 
-def _check_profiles(p: "_Problems", profiles: Any) -> None:
+def _check_profiles(p: _Problems, profiles: Any) -> None:
     """Every profile's shape is checked whichever profile is active, so `render --check` catches it."""
     if profiles is None:
         return
@@ -299,10 +302,22 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
 
     models: dict[str, BaseModel] = {}
     for name, spec in _named_section(p, "models", raw.get("models")):
-        spec = p.check_mapping(f"models.{name}", spec, MODEL_TYPES, required=("path", "template", "params"))
+        has_source = isinstance(spec, dict) and isinstance(spec.get("source"), dict)
+        spec = p.check_mapping(f"models.{name}", spec, MODEL_TYPES,
+                               required=("template", "params") if has_source else ("path", "template", "params"))
+        weights = None
+        if has_source:
+            if "path" in spec:
+                p.add(f"models.{name}", "give either path or source, not both")
+            problems = source_problems(f"models.{name}.source", spec["source"])
+            p.items.extend(problems)
+            if not problems:
+                weights = parse_source(spec["source"])
+                spec = {**spec, "path": weights.location if weights.kind in ("hub", "path") else f"{MODELS_DIR}/{name}"}
         if all(_type_ok(spec.get(k), MODEL_TYPES[k]) for k in ("path", "template", "params")):
             models[name] = BaseModel(name, spec["path"], spec["template"], float(spec["params"]),
-                                     spec.get("tiny_seed") if isinstance(spec.get("tiny_seed"), int) else None)
+                                     spec.get("tiny_seed") if isinstance(spec.get("tiny_seed"), int) else None,
+                                     weights)
 
     datasets: dict[str, Dataset] = {}
     for name, spec in _named_section(p, "datasets", raw.get("datasets")):
