@@ -61,8 +61,12 @@ def test_the_adapter_is_really_used(tiny_project) -> None:
     assert baseline["exact_match"]["value"] <= 0.1, baseline
     assert tuned["gleu"]["value"] > baseline["gleu"]["value"]
     assert entry["diff"]["exact_match"]["ci_low"] > 0
-    assert entry["tuned"]["timing"]["samples_per_second"] > 0
-    assert entry["tuned"]["timing"]["peak_memory_mb"] > 100 and entry["tuned"]["timing"]["memory_kind"] == "rss"
+    timing = entry["tuned"]["timing"]
+    assert timing["samples_per_second"] > 0 and timing["output_tokens_per_second"] > 0
+    assert timing["peak_memory_mb"] > 100 and timing["memory_kind"] == "rss" and timing["resources"].startswith("CPU")
+    assert timing["latency"]["requests"] == 2 and 0 < timing["latency"]["p50_seconds"] <= timing["latency"]["p95_seconds"]
+    assert results["models"][0]["random_weights"] is True
+    assert results["provenance"]["eval_data_sha256"] and results["provenance"]["versions"]["llamafactory"] == "0.9.5"
     # Baseline and tuned prompts are byte-identical; only the adapter differs.
     runs = tiny_project.root / "runs-tiny"
     prompts = lambda folder: [json.loads(l)["prompt"] for l in (folder / "generated_predictions.jsonl").open()]
@@ -71,6 +75,7 @@ def test_the_adapter_is_really_used(tiny_project) -> None:
 
     validate_results(results)
     report = (report_dir / "report.md").read_text()
+    assert "random weights" in report, "a report on random test models says so at the top"
     for section in ("## Summary of findings", "## Results by task", "## Quantitative comparison",
                     "## Selected samples", "## Training summary", "## Recipe"):
         assert section in report
@@ -80,6 +85,18 @@ def test_the_adapter_is_really_used(tiny_project) -> None:
     # A second compare reuses the predictions (same configs) and still writes a report.
     again = run("compare", "--slots", "2", "fit_lora")
     assert again.returncode == 0 and "[started]" not in again.stdout
+
+    # Editing the eval data (two rows swapped) re-runs the predictions instead of reusing stale ones,
+    # and every output stays under its own row.
+    fit = tiny_project.root / "data/samples/fit.jsonl"
+    lines = fit.read_text().splitlines()
+    lines[0], lines[1] = lines[1], lines[0]
+    fit.write_text("\n".join(lines) + "\n")
+    swapped = run("compare", "--slots", "2", "fit_lora")
+    assert swapped.returncode == 0 and "[started] predict:fit_lora" in swapped.stdout, swapped.stdout + swapped.stderr
+    report_dir = Path(swapped.stdout.strip().splitlines()[-1].split("Report: ")[1]).parent
+    rows = json.loads((report_dir / "results.json").read_text())["variants"][0]
+    assert rows["tuned"]["metrics"]["exact_match"]["value"] == tuned["exact_match"]["value"]
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:

@@ -46,6 +46,7 @@ PREDICT_RANGES = {"per_device_eval_batch_size": (1, MAX_INT, False), "max_new_to
 MODEL_TYPES: dict[str, Kind] = {
     "path": str, "template": str, "params": NUMBER, "tiny_seed": int,
     "note": str,  # what the model really is, shown at the top of reports (e.g. a stand-in for a bigger one)
+    "source": dict,  # where the weights come from (config/sources.py); replaces `path`
 }
 MODEL_RANGES = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, False)}
 TASK_TYPES: dict[str, Kind] = {"kind": str, "prompt": str, "train": list, "eval": list, "cutoff_len": int,

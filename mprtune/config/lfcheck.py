@@ -143,10 +143,15 @@ def _main() -> None:
 
     os.environ.setdefault("DISABLE_VERSION_CHECK", "1")
     logging.disable(logging.WARNING)
-    from transformers import HfArgumentParser
     from llamafactory.data.template import TEMPLATES
-    from llamafactory.hparams import (DataArguments, FinetuningArguments, GeneratingArguments,
-                                      ModelArguments, TrainingArguments)
+    from llamafactory.hparams import (
+        DataArguments,
+        FinetuningArguments,
+        GeneratingArguments,
+        ModelArguments,
+        TrainingArguments,
+    )
+    from transformers import HfArgumentParser
 
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments, FinetuningArguments,
                                GeneratingArguments))

