@@ -227,6 +227,13 @@ def test_the_report_claims_no_winner_from_noise() -> None:
     assert f"within noise of `{BASE}__lr2e-4_r8` (intervals overlap)" in partial
 
 
+def test_a_grid_that_scores_the_same_everywhere_has_no_best() -> None:
+    text = render_report(sweep_results([(0.0, 0.0)] * 4))
+    section = text.split("## Sweep `lr_rank`\n", 1)[1].split("\n## ", 1)[0]
+    assert "- GLEU: every variant scores 0.000 [0.000, 0.000]; nothing to choose." in section
+    assert "0.000 [0.000, 0.000] |" in section and "0.000 [0.000, 0.000] ☆" not in section and "★ |" not in section
+
+
 def test_lower_is_better_metrics_pick_the_lowest() -> None:
     results = sweep_results([(0.5, 0.01)] * 3 + [(0.6, 0.01)])
     for entry, rate in zip(results["variants"][2:], (0.30, 0.10, 0.31, 0.29), strict=True):

@@ -258,6 +258,8 @@ class _View:
     def sweep_note(self, found: Verdict, section: SweepSection) -> str:
         stat = self.stat(next(r["stats"][found.metric] for r in section.rows if r["variant"] == found.best),
                          found.metric)
+        if found.equal:
+            return f"{label(found.metric)}: every variant scores {stat}; nothing to choose."
         if found.clear:
             return f"{label(found.metric)}: `{found.best}` is best ({stat}); its interval is clear of every other's."
         others = ("every other variant" if len(found.tied) == section.compared - 1
@@ -270,7 +272,8 @@ class _View:
         for s in sweep_sections(self.r, TABLE_METRICS):
             rows = []
             for row in s.rows:
-                marks = {m: (" ★" if v.clear else " ☆") for m, v in s.verdicts.items() if v.best == row["variant"]}
+                marks = {m: (" ★" if v.clear else " ☆") for m, v in s.verdicts.items()
+                         if v.best == row["variant"] and not v.equal}
                 rows.append([f"`{row['variant']}`", *(md_cell(row["values"][k]) for k in s.keys),
                              *(self.stat(row["stats"][m], m) + marks.get(m, "") for m in s.metrics)])
             notes = [self.sweep_note(v, s) for v in s.verdicts.values()] or [

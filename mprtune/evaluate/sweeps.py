@@ -54,6 +54,7 @@ class Verdict:
     metric: str
     best: str  # the variant with the best tuned value
     tied: list[str]  # variants whose interval overlaps the best's (or lacks one): no winner among them
+    equal: bool = False  # every variant has the same value: there is no "best" at all
 
     @property
     def clear(self) -> bool:
@@ -73,7 +74,8 @@ def verdict(metric: str, stats: Mapping[str, Mapping[str, Any]]) -> Verdict | No
         return None
     best = max(stats, key=lambda name: goodness(metric, stats[name]["value"]))  # first of equals wins the tie
     tied = [name for name in stats if name != best and _overlap(stats[best], stats[name])]
-    return Verdict(metric, best, tied)
+    equal = len({stat["value"] for stat in stats.values()}) == 1
+    return Verdict(metric, best, tied, equal)
 
 
 def axis_value(value: Any) -> str:

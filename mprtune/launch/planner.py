@@ -20,6 +20,7 @@ from pathlib import Path
 
 from mprtune.config.matrix import Variant
 from mprtune.errors import DataError, MprtuneError
+from mprtune.launch.jobs import SLOT_SEP
 from mprtune.launch.policy import Waiting, simulate
 from mprtune.tasks import CHARS_PER_TOKEN
 from mprtune.workspace import Workspace
@@ -150,6 +151,6 @@ def lpt_schedule(estimates: list[Estimate], slots: list[str]) -> Schedule:
     """The queue's policy in LPT order, simulated over the estimates (wide jobs hold several slots)."""
     check_widths(estimates, slots)
     runs = simulate([Waiting(e.variant, e.width, e.seconds) for e in lpt_order(estimates)], slots)
-    placements = [Placement(r.name, ",".join(r.slots), r.start_s, r.end_s) for r in runs]
+    placements = [Placement(r.name, SLOT_SEP.join(r.slots), r.start_s, r.end_s) for r in runs]
     makespan = max((r.end_s for r in runs), default=0.0)
     return Schedule(placements, makespan, lower_bound(estimates, len(slots)))

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mprtune.launch.jobs import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, Executor, JobHandle, JobSpec,
-                                 JobStatus, now, slot_parts)
+                                 SLOT_SEP, JobStatus, now, slot_parts)
 from mprtune.launch.policy import Busy, Waiting, pick
 from mprtune.launch.state import classify_failure, config_digest
 
@@ -121,7 +121,7 @@ class WorkQueue:
         held = {slot for job in busy for slot in job.slots}
         picks = pick([Waiting(s.name, s.width, s.estimate_s) for s in self.queue],
                      [slot for slot in self.slots if slot not in held], busy, now())
-        chosen = [(self.queue[index], ",".join(slots)) for index, slots in picks]
+        chosen = [(self.queue[index], SLOT_SEP.join(slots)) for index, slots in picks]
         for index, _ in sorted(picks, reverse=True):
             del self.queue[index]
         return chosen
