@@ -15,6 +15,15 @@ of the nominal durations (target <= 1.05); naive / lower bound; naive / mprtune;
 own LPT prediction / lower bound; and the idle gap on a slot between a job ending and the next
 one starting there, from the status files' `windows` (target < 0.5 s), plus the gap measured
 from the moment the job process itself finished (includes the queue's polling latency).
+
+Mixed widths: the reference grid plus a 3x3 sweep (learning_rate x lora_rank of the 3B grammar
+adapter) plus two 8B variants on 2 GPUs each (`gpus: 2`, one with cutoff_len 1024), scaled the same
+way, through the same queue on 2, 4 and 8 fake GPU slots. Lower bound = max(sum(width x seconds) /
+slots, longest). Reported per slot count: makespan / lower bound, the planner's simulation of the
+same policy / lower bound, makespan / replay (replay: the same policy simulated with each job's
+MEASURED duration as its estimate, i.e. what perfect estimates and a zero-latency queue would do:
+the ratio is the cost of estimates that miss the spawn overhead plus queue latency), and the most
+slots held at once (from the status windows: must never exceed the slot count).
 """
 
 from __future__ import annotations
@@ -59,6 +68,87 @@ def naive(durations: list[tuple[str, float]], folder: Path) -> float:
             if proc.wait() != 0:
                 raise RuntimeError(f"naive job exited {proc.returncode}")
     return time.time() - start
+
+
+MIXED_GPUS = (2, 4, 8)
+
+
+def mixed_matrix():  # noqa: ANN201 (mprtune is imported late, after the result stream is set up)
+    """The reference matrix plus a 3x3 sweep and two 2-GPU variants."""
+    from mprtune.config.matrix import parse_matrix
+    from mprtune.config.yamlfile import read_yaml
+
+    raw = read_yaml(c.ROOT / "mprtune.yaml")
+    raw["variants"] += [{"name": "llama31_8b_paraphrase_2gpu", "model": "llama31_8b", "task": "paraphrase",
+                         "gpus": 2, "cutoff_len": 1024},
+                        {"name": "llama31_8b_knowledge_2gpu", "model": "llama31_8b", "task": "knowledge", "gpus": 2}]
+    raw["sweeps"] = {"lr_rank": {"variant": "llama32_3b_grammar_lora",
+                                 "axes": {"learning_rate": [1.0e-4, 2.0e-4, 5.0e-4], "lora_rank": [8, 16, 32]}}}
+    return parse_matrix(raw, c.ROOT / "mprtune.yaml")
+
+
+def windows(specs: list) -> list[tuple[float, float, int]]:
+    """(start, end, slots held) per job, from the status files."""
+    runs = []
+    for spec in specs:
+        status = json.loads(spec.paths.status.read_text())
+        (start, end), = status["windows"]
+        runs.append((start, end, len(status["slot"].split(","))))
+    return runs
+
+
+def max_held(runs: list[tuple[float, float, int]]) -> int:
+    """The most slots held at once (occupancy only grows at a start)."""
+    return max(sum(w for s, e, w in runs if s <= start < e) for start, _, _ in runs)
+
+
+def mixed_widths(longest_s: float, work: Path) -> list[tuple[str, object]]:
+    from mprtune.launch.backends.local import LocalExecutor
+    from mprtune.launch.jobs import DONE, JobSpec
+    from mprtune.launch.planner import Estimate, estimate, lower_bound, lpt_order, lpt_schedule
+    from mprtune.launch.policy import Waiting, simulate
+    from mprtune.launch.queue import run_queue
+    from mprtune.workspace import Workspace
+
+    matrix = mixed_matrix()
+    ws = Workspace(matrix, c.ROOT, c.ROOT / "runs")
+    raw = [estimate(ws, v) for v in matrix.variants.values()]
+    scale = longest_s / max(e.seconds for e in raw)
+    scaled = [Estimate(e.variant, e.seconds * scale, e.tokens, e.source, e.width) for e in raw]
+    results: list[tuple[str, object]] = [("mixed_jobs", len(scaled)),
+                                         ("mixed_wide_jobs", sum(e.width > 1 for e in scaled))]
+    for gpus in MIXED_GPUS:
+        slots = [str(i) for i in range(gpus)]
+        bound = lower_bound(scaled, gpus)
+        plan = lpt_schedule(scaled, slots)
+        folder = work / f"mixed-{gpus}"
+        specs = [JobSpec(name=e.variant, kind="train", folder=folder / e.variant, command=job_command(e.seconds),
+                         env={"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": str(e.width)} if e.width > 1 else {},
+                         cwd=folder / e.variant, config_text="# bench job\n", estimate_s=e.seconds, width=e.width)
+                 for e in lpt_order(scaled)]
+        for spec in specs:
+            spec.folder.mkdir(parents=True)
+        start = time.time()
+        final = run_queue(specs, LocalExecutor(gpus=list(range(gpus))))
+        makespan = time.time() - start
+        bad = {name: s.state for name, s in final.items() if s.state != DONE}
+        if bad or len(final) != len(specs):
+            raise RuntimeError(f"mixed-width queue on {gpus} slots did not finish every job: {bad}")
+        runs = windows(specs)
+        held = max_held(runs)
+        if held > gpus:
+            raise RuntimeError(f"{held} slots held at once on a {gpus}-slot machine")
+        replay = simulate([Waiting(spec.name, spec.width, end - start)
+                           for spec, (start, end, _) in zip(specs, runs, strict=True)], slots)
+        replay_s = max(r.end_s for r in replay)
+        c.log(f"mixed widths on {gpus} slots: queue {makespan:.2f} s, plan {plan.makespan_s:.2f} s, "
+              f"lower bound {bound:.2f} s")
+        results += [(f"mixed_{gpus}gpu lower_bound_s", bound),
+                    (f"mixed_{gpus}gpu lpt_plan/lower_bound", c.ratio(plan.makespan_s, bound)),
+                    (f"mixed_{gpus}gpu makespan/lower_bound", c.ratio(makespan, bound)),
+                    (f"mixed_{gpus}gpu makespan/replay", c.ratio(makespan, replay_s)),
+                    (f"mixed_{gpus}gpu max_slots_held", held)]
+    return results
 
 
 def main() -> int:
@@ -130,6 +220,8 @@ def main() -> int:
         finally:
             queue_module.POLL_S = shipped_poll
 
+        mixed = mixed_widths(longest_s, work)
+
     c.log(f"mprtune queue {makespan:.2f} s, naive {naive_makespan:.2f} s, plan {plan.makespan_s:.2f} s, "
           f"queue with 5 ms polling {fast_poll_makespan:.2f} s")
     c.emit([
@@ -150,6 +242,7 @@ def main() -> int:
         ("queue_poll_s", shipped_poll),
         c.target("makespan/lower_bound", c.ratio(makespan, lower_bound), "<=", 1.05),
         c.target("max_slot_gap_s", max(gaps), "<", 0.5),
+        *mixed,
     ])
     return 0
 

@@ -9,6 +9,7 @@ import time
 from types import TracebackType
 from typing import Any, Callable
 
+from mprtune.evaluate.sweeps import axis_value
 from mprtune.launch.queue import Event
 from mprtune.launch.status import StatusRow, status_rows
 from mprtune.workspace import Workspace
@@ -18,17 +19,40 @@ def _fmt(value: float | None, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
+def sweep_lines(variants: list[Any], actions: dict[str, str]) -> list[str]:
+    """Per sweep among `variants`: its grid, one row per variant with its axis values, gpus and action."""
+    lines: list[str] = []
+    grids: dict[str, list[Any]] = {}
+    for variant in variants:
+        if variant.sweep is not None:
+            grids.setdefault(variant.sweep.sweep, []).append(variant)
+    for sweep, members in grids.items():
+        keys = list(members[0].sweep.as_dict())
+        rows = [[v.name, *(axis_value(v.sweep.as_dict()[k]) for k in keys), str(v.gpus), actions.get(v.name, "-")]
+                for v in members]
+        header = ["variant", *keys, "gpus", "action"]
+        widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+        lines += [f"sweep {sweep}: {len(members)} variants", *("  ".join(cell.ljust(w) for cell, w in
+                                                                     zip(row, widths, strict=True)).rstrip()
+                                                           for row in [header, *rows]), ""]
+    return lines
+
+
 def plan_lines(plan: Any, executor: Any, show_commands: bool) -> list[str]:
-    """Decisions, the schedule (slot, start/end, makespan vs lower bound) and each job's command."""
+    """Sweep grids, decisions, the schedule (slots, start/end, makespan vs lower bound), each job's command."""
     from mprtune.launch.train import describe_spec
 
-    lines = [f"{d.variant:<32} {d.action:<7} {d.reason}" for d in plan.decisions]
+    actions = {d.variant: d.action for d in plan.decisions}
+    lines = sweep_lines(plan.variants, actions)
+    name_width = max([32, *(len(d.variant) for d in plan.decisions)])
+    lines += [f"{d.variant:<{name_width}} {d.action:<7} {d.reason}" for d in plan.decisions]
     s = plan.schedule
     if s.placements:
-        lines += ["", f"{'variant':<32} {'slot':<6} {'start':>10} {'end':>10} {'hours':>7}"]
-        lines += [f"{p.variant:<32} {p.slot:<6} {p.start_s / 3600:>9.2f}h {p.end_s / 3600:>9.2f}h "
-                  f"{(p.end_s - p.start_s) / 3600:>7.2f}" for p in s.placements]
-        lines.append(f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(total/slots, longest) "
+        slot_width = max([6, *(len(p.slot) for p in s.placements)])
+        lines += ["", f"{'variant':<{name_width}} {'slot':<{slot_width}} {'start':>10} {'end':>10} {'hours':>7}"]
+        lines += [f"{p.variant:<{name_width}} {p.slot:<{slot_width}} {p.start_s / 3600:>9.2f}h "
+                  f"{p.end_s / 3600:>9.2f}h {(p.end_s - p.start_s) / 3600:>7.2f}" for p in s.placements]
+        lines.append(f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(slot-hours/slots, longest) "
                      f"{s.lower_bound_s / 3600:.2f} h, ratio {s.ratio:.3f}")
     if show_commands:
         slots = {p.variant: p.slot for p in s.placements}
@@ -48,15 +72,17 @@ def status_table(rows: list[StatusRow]) -> str:
     def when(t: float | None) -> str:
         return time.strftime("%H:%M:%S", time.localtime(t)) if t else "-"
 
-    lines = [f"{'variant':<32} {'state':<11} {'slot':<5} {'started':>8} {'finished':>8} {'step':>11} "
+    name = max([32, *(len(r.variant) for r in rows)])
+    slot = max([5, *(len(r.slot or "") for r in rows)])  # a wide job's slots: "0,1"
+    lines = [f"{'variant':<{name}} {'state':<11} {'slot':<{slot}} {'started':>8} {'finished':>8} {'step':>11} "
              f"{'loss':>7} {'eta':>8} {'retries':>7}  log"]
     for r in rows:
         step = f"{r.step}/{r.total_steps}" if r.step is not None else "-"
-        lines.append(f"{r.variant:<32} {r.state:<11} {r.slot or '-':<5} {when(r.started_at):>8} "
+        lines.append(f"{r.variant:<{name}} {r.state:<11} {r.slot or '-':<{slot}} {when(r.started_at):>8} "
                      f"{when(r.finished_at):>8} {step:>11} {_fmt(r.loss, '.4f'):>7} {r.eta or '-':>8} "
                      f"{r.retries:>7}  {r.log}")
         if r.reason:
-            lines.append(f"{'':<32} reason: {r.reason}")
+            lines.append(f"{'':<{name}} reason: {r.reason}")
     return "\n".join(lines)
 
 

@@ -45,6 +45,11 @@ BROKEN = [
      ["recipe.learning_rate: expected a number > 0 and <= 1, got 5"]),
     ("invalid YAML", ("hardware:\n  gpus: [0, 1]", "hardware:\n  gpus: [0, 1"), ["invalid YAML"]),
     ("unknown profile key", ("  demo:", "  demo:\n    tasks: {}"), ["profiles.demo.tasks: a profile may set only"]),
+    ("zero gpus", (G, "{name: llama32_3b_grammar_lora, model: llama32_3b, task: grammar, gpus: 0}"),
+     ["variants.llama32_3b_grammar_lora.gpus: expected a number >= 1 and <= 4096, got 0"]),
+    ("bad sweep value", ("\nprofiles:", "\nsweeps:\n  s: {variant: llama32_3b_grammar_lora, axes: {lora_rank: [8, "
+                                        "eight]}}\n\nprofiles:"),
+     ["sweeps.s.axes.lora_rank[1]: expected an integer, got 'eight'"]),
 ]
 
 

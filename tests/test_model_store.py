@@ -369,4 +369,4 @@ def test_a_profile_can_swap_a_hub_model_for_a_sourced_one(tmp_path: Path) -> Non
     model = matrix.models["llama32_3b"]
     assert model.source is not None and model.source.kind == "pypi"
     assert model.path == ".mprtune/models/llama32_3b" and model.template == "smollm2"
-    assert matrix.models["llama31_8b"].tiny_seed == 2  # the other slot keeps its tiny model
+    assert matrix.models["llama31_8b"].path == "meta-llama/Llama-3.1-8B-Instruct"  # the other slot is untouched

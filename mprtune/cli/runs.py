@@ -78,7 +78,7 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
                                      partition=partition, time_limit=time_limit, account=account,
                                      sbatch_args=list(sbatch_args), detach=detach)
     if dry_run:
-        plan = launch.plan_training(ws, chosen, executor.slots() or ["cluster"], warn)
+        plan = launch.plan_training(ws, chosen, executor.slots(), warn)
         for message in plan.warnings + backends.device_warnings(ws.matrix, gpus, slots, backend):
             warn(message)
         click.echo("\n".join(plan_lines(plan, executor, show_commands=True)))
@@ -123,7 +123,7 @@ def plan(variants: tuple[str, ...], gpus: str | None, slots: int | None, runs_di
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = ws.select(variants)
     executor = backends.from_options(ws.matrix, "local", gpus, slots, check_devices=False)
-    result = plan_training(ws, chosen, executor.slots() or ["cluster"], warn)
+    result = plan_training(ws, chosen, executor.slots(), warn)
     for message in result.warnings + backends.device_warnings(ws.matrix, gpus, slots, "local"):
         warn(message)
     click.echo("\n".join(plan_lines(result, executor, show_commands=True)))

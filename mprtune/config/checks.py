@@ -7,12 +7,18 @@ list (values cut to a readable length), and the caller raises one ConfigError ca
 from __future__ import annotations
 
 import math
+import re
 from typing import Any
 
 Kind = type | tuple[type, ...]
 NUMBER = (int, float)
 MAX_INT = 2**31 - 1  # what LLaMA-Factory, torch and Slurm take as an integer setting
 SHOWN_CHARS = 80
+MAX_GPUS = 4096
+DEEPSPEED_STAGES = ("zero2", "zero3")
+# Folder names and torchrun arguments: LLaMA-Factory re-splits arguments on spaces under torchrun.
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+UNSAFE_NAME = "unsafe name: use letters, digits, '_', '-', '.' (no spaces, '/', quotes)"
 
 # Recipe keys mprtune knows the type of. Anything else goes under `extra_args`, which
 # LLaMA-Factory's own parser checks at render time.
@@ -27,6 +33,8 @@ RECIPE_TYPES: dict[str, Kind] = {
     "deepspeed": str,  # one of DEEPSPEED_STAGES, rendered into a JSON file
     "disable_gradient_checkpointing": bool, "use_cpu": bool, "additional_target": str,
     "extra_args": dict,
+    # mprtune's own, not rendered: GPUs one job gets at once (torchrun DDP with NPROC_PER_NODE=gpus).
+    "gpus": int,
 }
 # (low, high, low_open): inclusive bounds unless low_open; every number must also be finite.
 RECIPE_RANGES: dict[str, tuple[float, float, bool]] = {
@@ -35,7 +43,7 @@ RECIPE_RANGES: dict[str, tuple[float, float, bool]] = {
         "save_steps", "cutoff_len", "max_steps", "save_total_limit", "max_samples")},
     **{key: (0, MAX_INT, False) for key in ("seed", "preprocessing_num_workers", "dataloader_num_workers")},
     "learning_rate": (0, 1, True), "lora_dropout": (0, 1, False), "warmup_ratio": (0, 1, False),
-    "weight_decay": (0, 10, False), "num_train_epochs": (0, 1e6, True),
+    "weight_decay": (0, 10, False), "num_train_epochs": (0, 1e6, True), "gpus": (1, MAX_GPUS, False),
 }
 PREDICT_TYPES: dict[str, Kind] = {
     "per_device_eval_batch_size": int, "max_new_tokens": int, "do_sample": bool, "cutoff_len": int,
@@ -47,8 +55,9 @@ MODEL_TYPES: dict[str, Kind] = {
     "path": str, "template": str, "params": NUMBER, "tiny_seed": int,
     "note": str,  # what the model really is, shown at the top of reports (e.g. a stand-in for a bigger one)
     "source": dict,  # where the weights come from (config/sources.py); replaces `path`
+    "gpus": int,  # GPUs every variant of this model gets unless the variant says otherwise
 }
-MODEL_RANGES = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, False)}
+MODEL_RANGES = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, False), "gpus": (1, MAX_GPUS, False)}
 TASK_TYPES: dict[str, Kind] = {"kind": str, "prompt": str, "train": list, "eval": list, "cutoff_len": int,
                                "train_tokens": int}
 TASK_RANGES = {"cutoff_len": (1, MAX_INT, False), "train_tokens": (1, 1e15, False)}
@@ -70,6 +79,17 @@ def show(value: Any) -> str:
     except (ValueError, RecursionError):  # ints beyond Python's str() limit, absurdly nested lists
         text = f"<{type(value).__name__}>"
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def did_you_mean(name: str, known: Any) -> str:
+    """`; did you mean 'x'?` for a near miss, else the list of known names (short lists only)."""
+    import difflib
+
+    known = [str(k) for k in known]
+    close = difflib.get_close_matches(str(name), known, n=2, cutoff=0.6)
+    if close:
+        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
+    return f" (known: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})"
 
 
 def type_name(expected: Kind) -> str:

@@ -7,46 +7,28 @@ wrong` to one list (config/checks.py), and a single ConfigError carries them all
 from __future__ import annotations
 
 import copy
-import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mprtune.config.checks import (
-    DATASET_TYPES,
-    HARDWARE_RANGES,
-    HARDWARE_TYPES,
-    MODEL_RANGES,
-    MODEL_TYPES,
-    PREDICT_RANGES,
-    PREDICT_TYPES,
-    RECIPE_RANGES,
-    RECIPE_TYPES,
-    SLURM_RANGES,
-    SLURM_TYPES,
-    TASK_RANGES,
-    TASK_TYPES,
-    WANDB_TYPES,
-    Problems,
-    show,
-)
+from mprtune.config.checks import (DATASET_TYPES, DEEPSPEED_STAGES, HARDWARE_RANGES, HARDWARE_TYPES, MODEL_RANGES,
+                                   MODEL_TYPES, PREDICT_RANGES, PREDICT_TYPES, RECIPE_RANGES, RECIPE_TYPES, SAFE_NAME,
+                                   SLURM_RANGES, SLURM_TYPES, TASK_RANGES, TASK_TYPES, UNSAFE_NAME, WANDB_TYPES,
+                                   Problems, did_you_mean, show)
+from mprtune.config.sweeps import Sweep, SweepOrigin, expand_sweeps
 from mprtune.config.sources import ModelSource, parse_source, source_problems
 from mprtune.config.yamlfile import read_yaml
 from mprtune.errors import ConfigError
 from mprtune.paths import REFERENCE_PROFILE, STATE_DIR
 from mprtune.tasks import TASK_KINDS
 
-DEEPSPEED_STAGES = ("zero2", "zero3")
-# Folder names and torchrun arguments: LLaMA-Factory re-splits arguments on spaces under torchrun.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-UNSAFE_NAME = "unsafe name: use letters, digits, '_', '-', '.' (no spaces, '/', quotes)"
 TOP_LEVEL = ("wandb", "data_dir", "models", "datasets", "tasks", "recipe", "predict", "hardware", "slurm",
-             "variants", "profiles")
-PROFILE_KEYS = ("models", "recipe", "predict", "hardware", "data_dir", "variants", "wandb", "slurm")
+             "variants", "sweeps", "profiles")
+PROFILE_KEYS = ("models", "recipe", "predict", "hardware", "data_dir", "variants", "sweeps", "wandb", "slurm")
 VARIANT_KEYS = ("name", "model", "task")
 
-__all__ = ["RECIPE_TYPES", "PREDICT_TYPES", "BaseModel", "Dataset", "Task", "Variant", "Matrix", "load_matrix",
-           "parse_matrix", "did_you_mean", "REFERENCE_PROFILE"]
+__all__ = ["RECIPE_TYPES", "PREDICT_TYPES", "BaseModel", "Dataset", "Task", "Variant", "Matrix", "Sweep",
+           "SweepOrigin", "load_matrix", "parse_matrix", "did_you_mean", "REFERENCE_PROFILE"]
 
 
 @dataclass(frozen=True)
@@ -58,6 +40,7 @@ class BaseModel:
     tiny_seed: int | None = None  # set: build a tiny random Llama at `path` when missing
     note: str = ""
     source: ModelSource | None = None  # set: `path` is derived from it (hub id, local folder, materialised folder)
+    gpus: int | None = None  # GPUs its variants get unless they say otherwise
 
     @property
     def is_random(self) -> bool:
@@ -87,7 +70,13 @@ class Variant:
     name: str
     model: BaseModel
     task: Task
-    recipe: dict[str, Any]  # shared recipe + this variant's overrides, LLaMA-Factory keys
+    recipe: dict[str, Any]  # shared recipe + this variant's overrides, LLaMA-Factory keys (+ mprtune's `gpus`)
+    sweep: SweepOrigin | None = None  # set when a sweep expanded it: the sweep and its axis values
+
+    @property
+    def gpus(self) -> int:
+        """GPUs (or CPU slots) one job of this variant holds at once; > 1 runs under torchrun (DDP)."""
+        return int(self.recipe.get("gpus", 1))
 
 
 @dataclass(frozen=True)
@@ -104,23 +93,13 @@ class Matrix:
     slots: int
     variants: dict[str, Variant] = field(default_factory=dict)
     slurm: dict[str, Any] = field(default_factory=dict)
+    sweeps: dict[str, Sweep] = field(default_factory=dict)
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[Variant]:
         unknown = [n for n in names if n not in self.variants]
         if unknown:
             raise ConfigError([f"unknown variant {n!r}" + did_you_mean(n, self.variants) for n in unknown])
         return [self.variants[n] for n in (names or list(self.variants))]
-
-
-def did_you_mean(name: str, known: Any) -> str:
-    """`; did you mean 'x'?` for a near miss, else the list of known names (short lists only)."""
-    import difflib
-
-    known = [str(k) for k in known]
-    close = difflib.get_close_matches(str(name), known, n=2, cutoff=0.6)
-    if close:
-        return "; did you mean " + " or ".join(repr(c) for c in close) + "?"
-    return f" (known: {', '.join(known[:12])}{', ...' if len(known) > 12 else ''})"
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -212,7 +191,8 @@ def _parse_models(p: Problems, raw: dict) -> dict[str, BaseModel]:
             seed = spec.get("tiny_seed")
             models[name] = BaseModel(name, spec["path"], spec["template"], float(spec["params"]),
                                      seed if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "tiny_seed") else None,
-                                     spec.get("note") if isinstance(spec.get("note"), str) else "", weights)
+                                     spec.get("note") if isinstance(spec.get("note"), str) else "", weights,
+                                     spec["gpus"] if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "gpus") else None)
     return models
 
 
@@ -296,6 +276,28 @@ def _recipe_or_empty(recipe: dict) -> dict:
     return {**recipe, "extra_args": recipe["extra_args"] if isinstance(recipe.get("extra_args"), dict) else {}}
 
 
+def _build_variant(p: Problems, path: str, spec: dict, models: dict[str, BaseModel], tasks: dict[str, Task],
+                   recipe: dict, raw: dict, origin: SweepOrigin | None = None) -> Variant | None:
+    """One `variants:` entry (hand-written or expanded from a sweep) checked and merged over the recipe."""
+    name = spec.get("name")
+    p.check_mapping(path, spec, {**RECIPE_TYPES, "name": str, "model": str, "task": str}, VARIANT_KEYS,
+                    RECIPE_RANGES)
+    if isinstance(name, str) and not SAFE_NAME.match(name):
+        p.add(f"{path}.name", UNSAFE_NAME)
+    model, task = spec.get("model"), spec.get("task")
+    if isinstance(model, str) and model not in models and model not in (raw.get("models") or {}):
+        p.add(f"{path}.model", f"unknown model {model!r}" + did_you_mean(model, models))
+    if isinstance(task, str) and task not in tasks and task not in (raw.get("tasks") or {}):
+        p.add(f"{path}.task", f"unknown task {task!r}" + did_you_mean(task, tasks))
+    overrides = _recipe_or_empty({k: v for k, v in spec.items() if k not in VARIANT_KEYS and k in RECIPE_TYPES})
+    _check_recipe_values(p, path, overrides)
+    if not (isinstance(name, str) and SAFE_NAME.match(name) and model in models and task in tasks):
+        return None
+    width = {"gpus": models[model].gpus} if models[model].gpus else {}  # the model's, unless the variant says
+    merged = {**recipe, **width, **overrides, "extra_args": {**recipe["extra_args"], **overrides["extra_args"]}}
+    return Variant(name, models[model], tasks[task], merged, origin)
+
+
 def _parse_variants(p: Problems, value: Any, models: dict[str, BaseModel], tasks: dict[str, Task],
                     recipe: dict, raw: dict) -> dict[str, Variant]:
     if value is None:
@@ -304,30 +306,42 @@ def _parse_variants(p: Problems, value: Any, models: dict[str, BaseModel], tasks
         p.add("variants", f"expected a list of variants, got {type(value).__name__}")
         return {}
     variants: dict[str, Variant] = {}
-    types = {**RECIPE_TYPES, "name": str, "model": str, "task": str}
     for index, spec in enumerate(value):
         if not isinstance(spec, dict):
             p.add(f"variants[{index}]", f"expected a mapping with name, model, task, got {show(spec)}")
             continue
         name = spec.get("name")
         path = f"variants.{name}" if isinstance(name, str) else f"variants[{index}]"
-        p.check_mapping(path, spec, types, VARIANT_KEYS, RECIPE_RANGES)
-        if isinstance(name, str):
-            if not SAFE_NAME.match(name):
-                p.add(f"{path}.name", UNSAFE_NAME)
-            if name in variants or any(isinstance(v, dict) and v.get("name") == name for v in value[:index]):
-                p.add(f"{path}.name", "duplicate variant name")
-        model, task = spec.get("model"), spec.get("task")
-        if isinstance(model, str) and model not in models and model not in (raw.get("models") or {}):
-            p.add(f"{path}.model", f"unknown model {model!r}" + did_you_mean(model, models))
-        if isinstance(task, str) and task not in tasks and task not in (raw.get("tasks") or {}):
-            p.add(f"{path}.task", f"unknown task {task!r}" + did_you_mean(task, tasks))
-        overrides = _recipe_or_empty({k: v for k, v in spec.items() if k not in VARIANT_KEYS and k in RECIPE_TYPES})
-        _check_recipe_values(p, path, overrides)
-        if isinstance(name, str) and SAFE_NAME.match(name) and model in models and task in tasks:
-            merged = {**recipe, **overrides, "extra_args": {**recipe["extra_args"], **overrides["extra_args"]}}
-            variants[name] = Variant(name, models[model], tasks[task], merged)
+        before = len(p.items)
+        variant = _build_variant(p, path, spec, models, tasks, recipe, raw)
+        if isinstance(name, str) and (name in variants or any(
+                isinstance(v, dict) and v.get("name") == name for v in value[:index])):
+            p.add(f"{path}.name", "duplicate variant name")
+        elif variant is not None and len(p.items) == before:
+            variants[name] = variant
     return variants
+
+
+def _parse_sweeps(p: Problems, raw: dict, variants: dict[str, Variant], models: dict[str, BaseModel],
+                  tasks: dict[str, Task], recipe: dict) -> dict[str, Sweep]:
+    """Expand `sweeps:` into variants added to `variants` (after the hand-written ones, in grid order)."""
+    listed = raw.get("variants") if isinstance(raw.get("variants"), list) else []
+    hand_written = {v["name"]: v for v in listed if isinstance(v, dict) and isinstance(v.get("name"), str)}
+    named = lambda section: set(raw[section]) if isinstance(raw.get(section), dict) else set()  # noqa: E731
+    sweeps, expanded = expand_sweeps(p, raw.get("sweeps"), hand_written, set(variants), named("models") | set(models),
+                                     named("tasks") | set(tasks))
+    taken = {name: f"variants.{name}" for name in hand_written}
+    for item in expanded:
+        name = item.spec["name"]
+        if name in taken:
+            p.add(item.path, f"variant name {name!r} is already taken by {taken[name]}; "
+                             f"set `prefix:` on sweeps.{item.origin.sweep}")
+            continue
+        taken[name] = item.path
+        variant = _build_variant(p, item.path, item.spec, models, tasks, recipe, raw, item.origin)
+        if variant is not None:
+            variants[name] = variant
+    return sweeps
 
 
 def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Matrix:
@@ -345,9 +359,11 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
     for key in raw:
         if key not in TOP_LEVEL:
             p.add(str(key), f"unknown key (known: {', '.join(TOP_LEVEL)})")
-    for key in ("models", "datasets", "tasks", "recipe", "variants"):
+    for key in ("models", "datasets", "tasks", "recipe"):
         if key not in raw:
             p.add(key, "missing required section")
+    if "variants" not in raw and "sweeps" not in raw:
+        p.add("variants", "missing required section (or a `sweeps:` section)")
     wandb = p.check_mapping("wandb", raw.get("wandb", {}), WANDB_TYPES)
     data_dir = raw.get("data_dir", "data")
     if not isinstance(data_dir, str) or not data_dir or "\0" in data_dir:
@@ -362,11 +378,13 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
     gpus, slots = _parse_hardware(p, raw)
     slurm = _parse_slurm(p, raw)
     variants = _parse_variants(p, raw.get("variants"), models, tasks, recipe, raw)
+    sweeps = _parse_sweeps(p, raw, variants, models, tasks, recipe)
     if p.items:
         raise ConfigError(p.items, str(source))
     return Matrix(source=source, profile=profile, data_dir=data_dir,
                   wandb_project=wandb.get("project", "mprtune"), models=models, datasets=datasets,
-                  tasks=tasks, predict=dict(predict), gpus=gpus, slots=slots, variants=variants, slurm=slurm)
+                  tasks=tasks, predict=dict(predict), gpus=gpus, slots=slots, variants=variants, slurm=slurm,
+                  sweeps=sweeps)
 
 
 def load_matrix(path: Path, profile: str = REFERENCE_PROFILE) -> Matrix:

@@ -170,6 +170,7 @@ def training_yaml(matrix: Matrix, variant: Variant, output_dir: str | None = Non
         cutoff_len=cutoff_len(variant),
         output_dir=output_dir or default_output_dir(matrix, variant.name),
         self_path=training_config_path(variant.name),
+        gpus=variant.gpus,
     )
 
 

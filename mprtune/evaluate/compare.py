@@ -62,6 +62,7 @@ def model_entries(ws: Workspace, variants: list[Variant]) -> list[dict[str, Any]
 def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any]) -> dict[str, Any]:
     from mprtune.evaluate.samples import select_samples
     from mprtune.evaluate.schema import SCHEMA_VERSION, metric_definitions
+    from mprtune.evaluate.sweeps import results_sweeps, variant_sweep
     from mprtune.launch.inventory import collect_runs
 
     entries, candidates, used, eval_data = [], {}, set(), {}
@@ -77,7 +78,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
         entries.append({
             "variant": variant.name, "model": variant.model.name, "model_path": variant.model.path,
             "task": variant.task.name, "task_kind": variant.task.kind, "eval_datasets": list(variant.task.eval),
-            "n_rows": len(rows), "baseline_key": key,
+            "n_rows": len(rows), "baseline_key": key, "sweep": variant_sweep(variant),
             "baseline": {"metrics": scores["baseline"], "timing": read_timing(base_folder, len(rows))},
             "tuned": {"metrics": scores["tuned"], "timing": read_timing(tuned_folder, len(rows))},
             "diff": scores["diff"],
@@ -95,7 +96,8 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
         "models": model_entries(ws, variants),
         "provenance": provenance(ws.root, ws.matrix.source, eval_data),
         "metrics": metric_definitions(sorted(used)),
-        "variants": entries, "training": training, "samples": select_samples(candidates, k=5),
+        "variants": entries, "sweeps": results_sweeps(ws.matrix, variants), "training": training,
+        "samples": select_samples(candidates, k=5),
     }
 
 

@@ -20,6 +20,7 @@ from mprtune.evaluate.formatting import (MISSING, format_diff, format_duration, 
                                          format_seconds, format_stat, label, md_cell, optional, verdict,
                                          within_noise)
 from mprtune.evaluate.schema import validate_results
+from mprtune.evaluate.sweeps import SweepSection, Verdict, sweep_sections
 from mprtune.io import atomic_write
 from mprtune.metrics.registry import METRICS
 from mprtune.plots import Bar, Panel, plot_loss_curves, plot_panels
@@ -160,6 +161,35 @@ class _View:
         order = [v["variant"] for v in self.r["variants"]]
         return [{"variant": name, "rows": sections[name]} for name in order if name in sections]
 
+    def sweep_note(self, found: Verdict, section: SweepSection) -> str:
+        stat = self.stat(next(r["stats"][found.metric] for r in section.rows if r["variant"] == found.best),
+                         found.metric)
+        if found.equal:
+            return f"{label(found.metric)}: every variant scores {stat}; nothing to choose."
+        if found.clear:
+            return f"{label(found.metric)}: `{found.best}` is best ({stat}); its interval is clear of every other's."
+        others = ("every other variant" if len(found.tied) == section.compared - 1
+                  else ", ".join(f"`{name}`" for name in found.tied))
+        return (f"{label(found.metric)}: no winner. The best point estimate, `{found.best}` ({stat}), is within "
+                f"noise of {others} (intervals overlap).")
+
+    def sweeps(self) -> list[dict[str, Any]]:
+        sections = []
+        for s in sweep_sections(self.r, TABLE_METRICS):
+            rows = []
+            for row in s.rows:
+                marks = {m: (" ★" if v.clear else " ☆") for m, v in s.verdicts.items()
+                         if v.best == row["variant"] and not v.equal}
+                rows.append([f"`{row['variant']}`", *(md_cell(row["values"][k]) for k in s.keys),
+                             *(self.stat(row["stats"][m], m) + marks.get(m, "") for m in s.metrics)])
+            notes = [self.sweep_note(v, s) for v in s.verdicts.values()] or [
+                "Only one variant of this sweep was compared: nothing to rank."]
+            sections.append({"name": s.name, "base": s.base, "axes": s.axes_text, "rows": rows, "notes": notes,
+                             "compared": f"{s.compared} of {s.grid_size}",
+                             "header": ["Variant", *s.keys, *(label(m) for m in s.metrics)],
+                             "align": "l" * (1 + len(s.keys)) + "r" * len(s.metrics)})
+        return sections
+
     def training_rows(self) -> list[list[str]]:
         return [[f"`{t['variant']}`", t["state"], format_duration(t["train_seconds"]),
                  optional(t["final_loss"], ".4f"), optional(t["best_loss"], ".4f"), optional(t["steps"], "d"),
@@ -196,7 +226,7 @@ class _View:
             "profile": r["profile"], "created_at": r["created_at"], "matrix": r["matrix"],
             "confidence": f"{r['confidence'] * 100:g}%", "models": self.model_lines(),
             "summaries": [self.summary(v) for v in r["variants"]],
-            "tasks": self.task_sections(), "quantitative": self.quantitative_rows(),
+            "tasks": self.task_sections(), "sweeps": self.sweeps(), "quantitative": self.quantitative_rows(),
             "samples": self.sample_sections(), "training": self.training_rows(),
             "recipe": self.recipe_rows(), "metric_rows": self.metric_rows(), "cell_limit": CELL_LIMIT,
             "provenance": self.provenance_lines(),

@@ -16,7 +16,7 @@ from mprtune.errors import MprtuneError
 from mprtune.metrics.registry import BETTER, METRICS, UNITS
 from mprtune.tasks import TASK_KINDS
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 METRIC_KINDS = ("rate", "mean", "corpus")
 TAG_PATTERN = r"^[A-Z][A-Z0-9_-]*$"
 
@@ -120,6 +120,40 @@ _MODELS = {
     }),
 }
 
+_AXIS_VALUE = {"type": ["string", "number", "boolean"],
+               "description": "A value of a swept recipe key, as in the matrix."}
+
+_VARIANT_SWEEP = {
+    "type": ["object", "null"],
+    "description": "The sweep this variant was expanded from, and its point on the grid; null for a variant "
+                   "listed by hand under `variants:`.",
+    "properties": {
+        "name": _p("string", "Sweep name from the matrix's `sweeps:` section (also the W&B run group)."),
+        "values": {"type": "object", "description": "Swept recipe key -> this variant's value (extra_args keys "
+                                                    "as 'extra_args.<key>').",
+                   "additionalProperties": _AXIS_VALUE},
+    },
+    "required": ["name", "values"],
+    "additionalProperties": False,
+}
+
+_SWEEPS = {
+    "type": "array",
+    "description": "One entry per sweep with at least one compared variant (report.md has a section for each).",
+    "items": _obj("A sweep: a base variant (or model + task) times axes of recipe keys.", {
+        "name": _p("string", "Sweep name from the matrix."),
+        "base": _p("string", "The base variant's name, or '<model>/<task>' for a sweep without a base variant."),
+        "axes": _p("array", "The sweep's axes in matrix order; each lists its recipe keys (one key, or several "
+                            "zipped keys whose values move together). The grid is their cartesian product.",
+                   items={"type": "array", "description": "The keys of one axis.", "minItems": 1,
+                          "items": {"type": "string", "description": "A recipe key."}}, minItems=1),
+        "grid_size": _p("integer", "Number of variants the sweep expands to (compared or not).", minimum=1),
+        "variants": _p("array", "The compared variants of this sweep, in grid order (first axis slowest).",
+                       items={"type": "string", "description": "A variant name (one of variants[].variant)."},
+                       minItems=1),
+    }),
+}
+
 RESULTS_SCHEMA: dict[str, Any] = {
     "$schema": "https://json-schema.org/draft/2020-12/schema",
     "title": "mprtune compare results",
@@ -183,6 +217,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                     "n_rows": _p("integer", "Number of eval rows both systems answered.", minimum=1),
                     "baseline_key": _p("string", "Prediction key of the shared baseline run "
                                                  "(base__<model>__<eval sets>)."),
+                    "sweep": _VARIANT_SWEEP,
                     "baseline": _SYSTEM,
                     "tuned": _SYSTEM,
                     "diff": {
@@ -194,6 +229,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                     },
                 }),
             },
+            "sweeps": _SWEEPS,
             "training": {
                 "type": "array",
                 "description": "One entry per variant's training run (also failed or missing ones).",
@@ -302,7 +338,25 @@ def validate_results(results: Any) -> None:
                 if name not in results["metrics"]:
                     where = [("variants", i, part, "metrics", name), ("variants", i, part, name)][part == "diff"]
                     raise MprtuneError(f"invalid results: {_path(where)}: metric not defined in results.metrics")
+    _check_sweeps(results)
     for i, sample in enumerate(results["samples"]):
         if sample["variant"] not in names:
             raise MprtuneError(f"invalid results: {_path(('samples', i, 'variant'))}: "
                                f"unknown variant {sample['variant']!r}")
+
+
+def _check_sweeps(results: dict[str, Any]) -> None:
+    """Every sweep lists compared variants of that sweep, each with a value on every axis key."""
+    by_name = {v["variant"]: v for v in results["variants"]}
+    for i, sweep in enumerate(results["sweeps"]):
+        keys = [key for axis in sweep["axes"] for key in axis]
+        for j, name in enumerate(sweep["variants"]):
+            where = _path(("sweeps", i, "variants", j))
+            entry = by_name.get(name)
+            if entry is None:
+                raise MprtuneError(f"invalid results: {where}: unknown variant {name!r}")
+            if entry["sweep"] is None or entry["sweep"]["name"] != sweep["name"]:
+                raise MprtuneError(f"invalid results: {where}: variant {name!r} is not from sweep {sweep['name']!r}")
+            missing = [key for key in keys if key not in entry["sweep"]["values"]]
+            if missing:
+                raise MprtuneError(f"invalid results: {where}: variant {name!r} has no value for {', '.join(missing)}")

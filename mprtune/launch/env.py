@@ -44,7 +44,7 @@ def job_env(matrix: Matrix, variant: Variant, run_dir: Path) -> dict[str, str]:
     env = {
         "PATH": f"{venv_bin()}{os.pathsep}{os.environ.get('PATH', '')}",  # LLaMA-Factory shells out to torchrun
         "WANDB_PROJECT": matrix.wandb_project,
-        "WANDB_RUN_GROUP": variant.task.name,
+        "WANDB_RUN_GROUP": variant.sweep.sweep if variant.sweep else variant.task.name,  # a sweep's runs together
         "WANDB_NAME": variant.name,
         "WANDB_DIR": str(run_dir),
         "WANDB_RUN_ID": stable_run_id(matrix, variant.name),
@@ -52,8 +52,9 @@ def job_env(matrix: Matrix, variant: Variant, run_dir: Path) -> dict[str, str]:
         "WANDB_MODE": wandb_mode(),
         **QUIET_ENV,
     }
-    if variant.recipe.get("deepspeed"):
-        env.update({"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": "1"})
+    if variant.gpus > 1 or variant.recipe.get("deepspeed"):
+        # One process per GPU of the job; the backend adds a MASTER_PORT no other job of ours uses.
+        env.update({"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": str(variant.gpus)})
     return env
 
 

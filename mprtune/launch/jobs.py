@@ -1,6 +1,7 @@
 """Jobs and executors (submitit-style): `Executor.submit(spec, slot) -> JobHandle`.
 
-A job is one `llamafactory-cli` invocation with exactly the GPUs of its slot visible. Each job owns
+A job is one `llamafactory-cli` invocation with exactly the GPUs of its slot visible; a job
+`width` slots wide gets them all at once, as one slot string joined by "," (e.g. "0,1"). Each job owns
 a folder; every path of it derives from that folder (JobPaths), and its state can be rebuilt from
 the files there after any interruption. Backend knowledge (how to run, judge liveness, cancel)
 lives behind the Executor interface only.
@@ -26,7 +27,14 @@ COMPLETE_FILES = {
     "predict": ("generated_predictions.jsonl", "predict_results.json"),
 }
 
+SLOT_SEP = ","  # a wide job's slots, joined: "0,1" (slot names never hold a comma)
+
 Warn = Callable[[str], None]
+
+
+def slot_parts(slot: str | None) -> list[str]:
+    """The single slots a (possibly joined) slot string names; [] for None (a cluster job)."""
+    return slot.split(SLOT_SEP) if slot else []
 
 
 def _ignore(message: str) -> None:
@@ -78,6 +86,7 @@ class JobSpec:
     config_text: str  # written to JobPaths.config before launch
     estimate_s: float = 0.0
     extra_files: dict[str, str] = field(default_factory=dict)  # name -> text, written beside the config
+    width: int = 1  # slots (GPUs) held at once; > 1 runs under torchrun with NPROC_PER_NODE=width
 
     @property
     def paths(self) -> JobPaths:
@@ -184,7 +193,8 @@ class Executor(Protocol):
     def slots(self) -> list[str] | None:
         """The slots jobs are queued over, or None when a cluster scheduler queues them."""
 
-    def submit(self, spec: JobSpec, slot: str | None) -> JobHandle: ...
+    def submit(self, spec: JobSpec, slot: str | None) -> JobHandle:
+        """Start `spec` on `slot` (spec.width slots joined by SLOT_SEP), or hand it to the cluster (None)."""
 
     def alive(self, status: JobStatus) -> bool:
         """Whether the job a status file records is still running AND provably ours."""
@@ -193,7 +203,7 @@ class Executor(Protocol):
         """Stop the job a status file records (from any earlier `mprtune` process); False if not ours/alive."""
 
     def devices(self, slot: str | None) -> str:
-        """CUDA_VISIBLE_DEVICES as a job on `slot` sees it ("" for CPU slots)."""
+        """CUDA_VISIBLE_DEVICES as a job on `slot` sees it ("0,1" for a wide job, "" for CPU slots)."""
 
     def describe(self, spec: JobSpec) -> str | None:
         """What the backend would submit for `spec` beyond the command (e.g. an sbatch script), for --dry-run."""

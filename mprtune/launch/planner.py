@@ -3,7 +3,11 @@
 Estimate: LoRA training costs about 6 x parameters x tokens FLOPs (forward + backward through the
 frozen base), so seconds = 6 * params * tokens * epochs / EFFECTIVE_FLOPS. EFFECTIVE_FLOPS is a
 documented guess for a 2x L40 node (bf16 dense peak ~181 TFLOP/s at ~20% utilisation); the
-measured runtime of finished runs replaces it (median ratio actual / estimated).
+measured runtime of finished runs replaces it (median ratio actual / estimated). A job on k GPUs
+(DDP) is k x DDP_EFFICIENCY times faster per token, and sees k times the rows per optimizer step.
+
+The schedule is the work queue's own policy (launch/policy.py) run over the estimates, so a job k
+slots wide holds k slots; its lower bound is max(sum(width x seconds) / slots, longest).
 """
 
 from __future__ import annotations
@@ -15,11 +19,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mprtune.config.matrix import Variant
-from mprtune.errors import DataError
+from mprtune.errors import DataError, MprtuneError
+from mprtune.launch.jobs import SLOT_SEP
+from mprtune.launch.policy import Waiting, simulate
 from mprtune.tasks import CHARS_PER_TOKEN
 from mprtune.workspace import Workspace
 
 EFFECTIVE_FLOPS = 36e12
+DDP_EFFICIENCY = 0.9  # a guess: gradient all-reduce over PCIe costs ~10% at LoRA's small gradient size
 TEMPLATE_TOKENS = 12  # llama3 chat template overhead per row
 
 
@@ -29,12 +36,17 @@ class Estimate:
     seconds: float
     tokens: float
     source: str  # "matrix" (train_tokens) or "data" (measured from the prepared files)
+    width: int = 1  # slots (GPUs) the job holds at once
+
+    @property
+    def area(self) -> float:
+        return self.width * self.seconds
 
 
 @dataclass(frozen=True)
 class Placement:
     variant: str
-    slot: str
+    slot: str  # one slot, or several joined by "," for a wide job
     start_s: float
     end_s: float
 
@@ -90,11 +102,14 @@ def estimate(ws: Workspace, variant: Variant, calibration: float = 1.0) -> Estim
     else:
         tokens_per_epoch, rows, source = float(variant.task.train_tokens), 0, "matrix"
     tokens = tokens_per_epoch * float(recipe.get("num_train_epochs", 1))
+    width = variant.gpus
     if recipe.get("max_steps") and rows:
-        rows_per_step = recipe.get("per_device_train_batch_size", 1) * recipe.get("gradient_accumulation_steps", 1)
+        rows_per_step = (recipe.get("per_device_train_batch_size", 1) * recipe.get("gradient_accumulation_steps", 1)
+                         * width)
         tokens = min(tokens, recipe["max_steps"] * rows_per_step * tokens_per_epoch / rows)
-    seconds = 6 * variant.model.params * tokens / EFFECTIVE_FLOPS * calibration
-    return Estimate(variant.name, seconds, tokens, source)
+    speedup = width * DDP_EFFICIENCY if width > 1 else 1.0
+    seconds = 6 * variant.model.params * tokens / EFFECTIVE_FLOPS * calibration / speedup
+    return Estimate(variant.name, seconds, tokens, source, width)
 
 
 def calibration_from_runs(ws: Workspace) -> float:
@@ -117,16 +132,25 @@ def lpt_order(estimates: list[Estimate]) -> list[Estimate]:
     return sorted(estimates, key=lambda e: (-e.seconds, e.variant))
 
 
+def check_widths(estimates: list[Estimate], slots: list[str]) -> None:
+    """A job wider than every slot together would wait forever: refuse it before anything runs."""
+    too_wide = [e for e in estimates if e.width > len(slots)]
+    if too_wide:
+        names = ", ".join(f"{e.variant} (gpus: {e.width})" for e in too_wide)
+        raise MprtuneError(f"{names}: needs more GPUs than the {len(slots)} slot(s) of this run ({','.join(slots)}); "
+                           f"give it more (--gpus, hardware.gpus, --slots) or lower its `gpus`")
+
+
+def lower_bound(estimates: list[Estimate], capacity: int) -> float:
+    """No schedule beats max(total slot-seconds / slots, longest job)."""
+    total = sum(e.area for e in estimates)
+    return max(total / max(1, capacity), max((e.seconds for e in estimates), default=0.0))
+
+
 def lpt_schedule(estimates: list[Estimate], slots: list[str]) -> Schedule:
-    """List scheduling in LPT order: each job goes to the slot that frees first (what the queue does)."""
-    free_at = {slot: 0.0 for slot in slots}
-    placements = []
-    for item in lpt_order(estimates):
-        slot = min(slots, key=lambda s: (free_at[s], slots.index(s)))
-        start = free_at[slot]
-        free_at[slot] = start + item.seconds
-        placements.append(Placement(item.variant, slot, start, free_at[slot]))
-    makespan = max(free_at.values(), default=0.0)
-    total = sum(e.seconds for e in estimates)
-    lower = max(total / max(1, len(slots)), max((e.seconds for e in estimates), default=0.0))
-    return Schedule(placements, makespan, lower)
+    """The queue's policy in LPT order, simulated over the estimates (wide jobs hold several slots)."""
+    check_widths(estimates, slots)
+    runs = simulate([Waiting(e.variant, e.width, e.seconds) for e in lpt_order(estimates)], slots)
+    placements = [Placement(r.name, SLOT_SEP.join(r.slots), r.start_s, r.end_s) for r in runs]
+    makespan = max((r.end_s for r in runs), default=0.0)
+    return Schedule(placements, makespan, lower_bound(estimates, len(slots)))

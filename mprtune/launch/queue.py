@@ -1,6 +1,8 @@
 """The work queue: keep every slot busy, retry failures (resuming), stop cleanly on a signal.
 
-The next job starts the moment a slot frees (no "launch two, wait for both"). With a cluster
+The next job starts the moment a slot frees (no "launch two, wait for both"). A job `width` slots
+wide starts when that many are free at once; launch/policy.py decides which jobs start (one-slot
+jobs fill the gaps around a waiting wide job without delaying its reservation). With a cluster
 executor (`slots() is None`) every job is submitted at once and the cluster queues them.
 """
 
@@ -13,7 +15,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 from mprtune.launch.jobs import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, Executor, JobHandle, JobSpec,
-                                 JobStatus, now)
+                                 SLOT_SEP, JobStatus, now, slot_parts)
+from mprtune.launch.policy import Busy, Waiting, pick
 from mprtune.launch.state import classify_failure, config_digest
 
 POLL_S = 0.01
@@ -94,11 +97,34 @@ class WorkQueue:
             self.on_event(Event("warning", spec.name, status.slot, f"could not write {spec.paths.status}: "
                                                                     f"{exc.strerror or exc}"))
 
-    def _free_slots(self) -> list[str | None]:
+    def _refuse_too_wide(self) -> None:
+        """A job wider than all slots together would wait forever (the planner refuses it first)."""
         if self.slots is None:
-            return [None] * len(self.queue)
-        busy = {handle.slot for handle, _ in self.running.values()}
-        return [slot for slot in self.slots if slot not in busy]
+            return
+        for spec in [s for s in self.queue if s.width > len(self.slots)]:
+            self.queue.remove(spec)
+            status = self._status_for(spec)
+            status.state = FAILED
+            status.reason = f"needs {spec.width} slots at once, only {len(self.slots)} exist"
+            self._write(status, spec)
+            self.final[spec.name] = status
+            self.on_event(Event("failed", spec.name, None, status.reason))
+
+    def _to_start(self) -> list[tuple[JobSpec, str | None]]:
+        """The queued jobs to launch now, each with its slot(s); removed from the queue."""
+        if self.slots is None:
+            chosen = [(spec, None) for spec in self.queue]
+            self.queue = []
+            return chosen
+        busy = [Busy(tuple(slot_parts(handle.slot)), status.started_at or now(), handle.spec.estimate_s)
+                for handle, status in self.running.values()]
+        held = {slot for job in busy for slot in job.slots}
+        picks = pick([Waiting(s.name, s.width, s.estimate_s) for s in self.queue],
+                     [slot for slot in self.slots if slot not in held], busy, now())
+        chosen = [(self.queue[index], SLOT_SEP.join(slots)) for index, slots in picks]
+        for index, _ in sorted(picks, reverse=True):
+            del self.queue[index]
+        return chosen
 
     def _finish(self, name: str, handle: JobHandle, status: JobStatus, code: int) -> None:
         spec = handle.spec
@@ -155,11 +181,13 @@ class WorkQueue:
             self.on_event(Event("interrupted", name, handle.slot))
 
     def run(self) -> dict[str, JobStatus]:
+        self._refuse_too_wide()
         while (self.queue or self.running) and not self.stop.is_set():
-            for slot in self._free_slots():
-                if not self.queue or self.stop.is_set():
+            for index, (spec, slot) in enumerate(chosen := self._to_start()):
+                if self.stop.is_set():  # not launched: back to the queue, reported as pending
+                    self.queue[:0] = [s for s, _ in chosen[index:]]
                     break
-                self._launch(self.queue.pop(0), slot)
+                self._launch(spec, slot)
             if self.executor.detach and not self.queue:  # cluster jobs go on without us
                 return {name: status for name, (_, status) in self.running.items()}
             if not self._reap():  # a freed slot is refilled at once, without sleeping first

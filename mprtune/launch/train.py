@@ -7,6 +7,7 @@ run: LLaMA-Factory would resume from its last checkpoint and overwrite the adapt
 
 from __future__ import annotations
 
+import dataclasses
 import fcntl
 import os
 import signal
@@ -23,7 +24,7 @@ from mprtune.launch import backends
 from mprtune.launch.env import job_env, venv_bin
 from mprtune.launch.jobs import CANCELLED, DONE, FAILED, RUNNING, Executor, JobPaths, JobSpec, JobStatus, now, \
     public_env
-from mprtune.launch.planner import Schedule, calibration_from_runs, estimate, lpt_order, lpt_schedule
+from mprtune.launch.planner import Schedule, calibration_from_runs, check_widths, estimate, lpt_order, lpt_schedule
 from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest, derive_state, resume_point
 from mprtune.models import ensure_base_models, resolved_path
@@ -46,6 +47,7 @@ class TrainPlan:
     decisions: list[Decision]
     schedule: Schedule
     warnings: list[str] = field(default_factory=list)
+    variants: list[Variant] = field(default_factory=list)  # the chosen ones, in matrix order (sweep tables)
 
 
 def run_config(ws: Workspace, variant: Variant) -> str:
@@ -62,7 +64,7 @@ def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobS
         command.append(f"resume_from_checkpoint={checkpoint}")
     return JobSpec(name=variant.name, kind="train", folder=run_dir, command=tuple(command),
                    env=job_env(ws.matrix, variant, run_dir), cwd=ws.root,
-                   config_text=run_config(ws, variant), estimate_s=estimate_s)
+                   config_text=run_config(ws, variant), estimate_s=estimate_s, width=variant.gpus)
 
 
 def decide(ws: Workspace, variant: Variant, warn: Callable[[str], None] = lambda m: None) -> Decision:
@@ -101,16 +103,23 @@ def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
             f"(or use --profile demo for the bundled samples)"]
 
 
-def plan_training(ws: Workspace, variants: list[Variant], slots: list[str],
+def plan_training(ws: Workspace, variants: list[Variant], slots: list[str] | None,
                   warn: Callable[[str], None] = lambda m: None) -> TrainPlan:
+    """Decide, estimate and schedule; `slots` None: a cluster queues the jobs (shown as one "cluster" slot).
+
+    A variant needing more GPUs than `slots` holds is an error here, before anything runs.
+    """
     calibration = calibration_from_runs(ws)
     estimates = {v.name: estimate(ws, v, calibration) for v in variants}
+    if slots is not None:
+        check_widths(list(estimates.values()), slots)
     decisions = [decide(ws, v, warn) for v in variants]
     to_run = {d.variant for d in decisions if d.action != "skip"}
     ordered = [e for e in lpt_order(list(estimates.values())) if e.variant in to_run]
     specs = [train_spec(ws, ws.matrix.variants[e.variant], e.seconds) for e in ordered]
     warnings = data_warnings(ws, [ws.matrix.variants[name] for name in to_run])
-    return TrainPlan(specs, decisions, lpt_schedule(ordered, slots), warnings)
+    shown = ordered if slots is not None else [dataclasses.replace(e, width=1) for e in ordered]
+    return TrainPlan(specs, decisions, lpt_schedule(shown, slots or ["cluster"]), warnings, list(variants))
 
 
 @contextmanager
@@ -163,7 +172,7 @@ def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: i
         raise MprtuneError(problem)
     with runs_lock(ws.runs), stop_on_signals() as stop:
         warn = lambda message: on_event(Event("warning", "status", None, message))
-        plan = plan_training(ws, variants, executor.slots() or ["cluster"], warn)
+        plan = plan_training(ws, variants, executor.slots(), warn)
         on_plan(plan)
         if not plan.specs:
             return {}

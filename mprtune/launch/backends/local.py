@@ -1,5 +1,9 @@
 """Run jobs as local subprocesses, one per slot; a slot sees exactly its GPUs (none on CPU slots).
 
+A job several slots wide ("0,1") sees all of them and runs under torchrun (the job environment
+sets FORCE_TORCHRUN and NPROC_PER_NODE); each such job gets its own free MASTER_PORT, so two DDP
+jobs on one machine never meet on torchrun's default port.
+
 A job's identity is its process group leader's pid AND that process's start time (from /proc):
 a status file left behind by a crash may name a pid the system has since given to an unrelated
 process, and mprtune never signals, nor believes alive, a process it cannot prove is its own.
@@ -10,11 +14,12 @@ from __future__ import annotations
 import ctypes
 import os
 import signal
+import socket
 import subprocess
 import time
 from pathlib import Path
 
-from mprtune.launch.jobs import JobSpec, JobStatus, job_logs
+from mprtune.launch.jobs import SLOT_SEP, JobSpec, JobStatus, job_logs, slot_parts
 
 PR_SET_PDEATHSIG = 1
 CPU_SLOT_PREFIX = "cpu"
@@ -106,37 +111,58 @@ class LocalExecutor:
     def __init__(self, gpus: list[int] | tuple[int, ...] = (), cpu_slots: int = 0) -> None:
         self._slots = ([str(g) for g in gpus] if gpus
                        else [f"{CPU_SLOT_PREFIX}{i}" for i in range(max(1, cpu_slots))])
+        self._ports: dict[int, LocalJob] = {}
 
     def slots(self) -> list[str]:
         return list(self._slots)
 
     def devices(self, slot: str | None) -> str:
-        # More than one visible GPU silently turns a job into DDP; none on CPU slots.
-        slot = slot or self._slots[0]
-        return "" if slot.startswith(CPU_SLOT_PREFIX) else slot
+        # More than one visible GPU silently turns a job into DDP: a job sees exactly its slots' GPUs.
+        parts = slot_parts(slot) or self._slots[:1]
+        return SLOT_SEP.join(part for part in parts if not part.startswith(CPU_SLOT_PREFIX))
 
     def describe(self, spec: JobSpec) -> str | None:
         return None
 
+    def _master_port(self) -> int:
+        """A port free now and not handed to another of our running torchrun jobs."""
+        self._ports = {port: job for port, job in self._ports.items() if not job.done()}
+        for _ in range(20):
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                probe.bind(("127.0.0.1", 0))
+                port = probe.getsockname()[1]
+            if port not in self._ports:
+                return port
+        raise OSError("no free TCP port for torchrun's MASTER_PORT")
+
     def submit(self, spec: JobSpec, slot: str | None) -> LocalJob:
-        slot = slot or self._slots[0]
+        slot = slot or SLOT_SEP.join(self._slots[: spec.width])
         env = dict(os.environ)
         env.update(spec.env)
         env["CUDA_VISIBLE_DEVICES"] = self.devices(slot)
         if slot.startswith(CPU_SLOT_PREFIX) and "OMP_NUM_THREADS" not in os.environ:
-            # N CPU jobs each spawning one thread per core oversubscribe the machine (3-4x slower here).
+            # N CPU jobs each spawning one thread per core oversubscribe the machine (3-4x slower here);
+            # a wide job's torchrun workers get one slot's share each.
             env["OMP_NUM_THREADS"] = str(max(1, (os.cpu_count() or 1) // len(self._slots)))
+        port = self._master_port() if env.get("FORCE_TORCHRUN") == "1" else None
+        if port is not None:
+            env.update({"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)})
         paths = spec.paths
         paths.folder.mkdir(parents=True, exist_ok=True)
         with paths.stdout.open("ab") as out, paths.stderr.open("ab") as err:
-            banner = f"\n===== mprtune: {spec.name} on slot {slot} at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n"
+            torchrun = f", torchrun x{env.get('NPROC_PER_NODE', '?')} on port {port}" if port else ""
+            banner = (f"\n===== mprtune: {spec.name} on slot {slot}{torchrun} at "
+                      f"{time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
             out.write(banner.encode())
             err.write(banner.encode())
             out.flush()
             err.flush()
             process = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env, stdout=out, stderr=err,
                                        stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
-        return LocalJob(spec, slot, process)
+        job = LocalJob(spec, slot, process)
+        if port is not None:
+            self._ports[port] = job
+        return job
 
     def alive(self, status: JobStatus) -> bool:
         """True only if the recorded pid still runs, leads its own group, and started when we started it."""

@@ -1,7 +1,9 @@
 """The Slurm backend: one sbatch script per job, tracked with squeue and the job-completion record.
 
 The cluster does the queueing (`slots()` is None): every job is submitted at once with
-`--gres=gpu:1`, so Slurm sets CUDA_VISIBLE_DEVICES to exactly one GPU. No accounting database is
+`--gres=gpu:<width>` (one GPU for most jobs, so Slurm sets CUDA_VISIBLE_DEVICES to exactly one;
+a wide job gets `width` GPUs, runs torchrun, and `cpus_per_task` and `mem`, which are per GPU,
+scaled by its width). No accounting database is
 needed: a job that left squeue is looked up in the jobcomp file (JobCompType=jobcomp/filetxt), or
 with `sacct` where accounting exists.
 """
@@ -26,6 +28,15 @@ ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", 
 SIGNAL_STATES = {"CANCELLED": 15, "TIMEOUT": 9, "NODE_FAIL": 9, "PREEMPTED": 9, "OUT_OF_MEMORY": 9,
                  "DEADLINE": 9, "BOOT_FAIL": 9}
 TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
+MEM_RE = re.compile(r"^(\d+)([KMGT]?)B?$", re.I)
+
+
+def scaled_mem(mem: str, width: int) -> str:
+    """`64G` for one GPU -> `128G` for two; a value sbatch reads some other way is passed on as it is."""
+    match = MEM_RE.match(mem.strip())
+    if width == 1 or not match:
+        return mem
+    return f"{int(match.group(1)) * width}{match.group(2)}"
 
 
 def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
@@ -172,8 +183,10 @@ class SlurmExecutor:
         env.append(("PATH", f"{shlex.quote(spec.env['PATH'].split(os.pathsep)[0])}:\"$PATH\"")
                    if "PATH" in spec.env else ("PATH", '"$PATH"'))
         return render_template(
-            "sbatch.sh.j2", job=spec.name, job_name=job_name(spec.name),
-            cpus_per_task=self.cpus_per_task, mem=self.mem, time_limit=self.time_limit,
+            "sbatch.sh.j2", job=spec.name, job_name=job_name(spec.name), gpus=spec.width,
+            torchrun=spec.env.get("FORCE_TORCHRUN") == "1",
+            cpus_per_task=self.cpus_per_task * spec.width, mem=scaled_mem(self.mem, spec.width),
+            time_limit=self.time_limit,
             partition=self.partition, account=self.account, stdout=shlex.quote(str(spec.paths.stdout)),
             stderr=shlex.quote(str(spec.paths.stderr)), sbatch_args=self.sbatch_args, setup=self.setup,
             cwd=shlex.quote(str(spec.cwd)), env=env, command=shlex.join(command))
