@@ -224,6 +224,9 @@ def _convert(member: Path, source: ModelSource, out: Path, where: str) -> None:
     except ImportError as exc:
         raise MprtuneError(f"{where}: converting a {source.format} file needs {exc.name}; "
                            f"pip install 'mprtune[train]' (or pip install gguf)") from None
+    from transformers.utils import logging as hf_logging
+
+    hf_logging.disable_progress_bar()  # per-tensor progress bars are noise on a user's terminal
     folder, name = str(member.parent), member.name
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=name)

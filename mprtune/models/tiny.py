@@ -82,7 +82,9 @@ def build_tiny_llama(out_dir: Path, spec: TinyLlamaSpec = TinyLlamaSpec(),
     """
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers.utils import logging as hf_logging
 
+    hf_logging.disable_progress_bar()  # "Writing model shards" bars are noise on a user's terminal
     out_dir = Path(out_dir)
     check_replaceable(out_dir)
     tokenizer = _train_tokenizer(_corpus_lines(corpus_files or []), spec)

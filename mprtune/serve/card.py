@@ -98,18 +98,20 @@ def comparison(reports: Path, variant: str) -> tuple[Path | None, dict[str, Any]
 
 
 def metric_rows(entry: dict[str, Any], specs: dict[str, Any]) -> list[list[str]]:
-    from mprtune.evaluate.report import format_diff, format_stat, label, ordered_metrics
+    """The comparison's metrics as the report shows them: one scale per unit, registry verdicts."""
+    from mprtune.evaluate.formatting import format_diff, format_stat, label, verdict
+    from mprtune.evaluate.report import ordered_metrics
 
     names = ordered_metrics(set(entry["baseline"]["metrics"]) | set(entry["tuned"]["metrics"]), entry["task_kind"])
     rows = []
     for name in names:
         spec = specs.get(name)
-        if spec is None:
+        if spec is None or "unit" not in spec:  # a report written before metrics had units
             continue
-        kind = spec["kind"]
-        rows.append([label(name), format_stat(entry["baseline"]["metrics"].get(name), name, kind),
-                     format_stat(entry["tuned"]["metrics"].get(name), name, kind),
-                     format_diff(entry["diff"].get(name), name, kind, spec["higher_is_better"])])
+        base, tuned, diff = (entry["baseline"]["metrics"].get(name), entry["tuned"]["metrics"].get(name),
+                             entry["diff"].get(name))
+        rows.append([label(name), format_stat(base, spec["unit"]), format_stat(tuned, spec["unit"]),
+                     format_diff(diff, spec["unit"], verdict(name, base, tuned, diff))])
     return rows
 
 
@@ -124,7 +126,7 @@ def _version(package: str) -> str:
 
 def model_card(ws: Workspace, name: str, reports: Path, merged_dir: Path | None = None) -> str:
     """The card's Markdown; `merged_dir` set: the card of an exported (merged) model in that folder."""
-    from mprtune.evaluate.report import md_cell
+    from mprtune.evaluate.formatting import md_cell
     from mprtune.models import resolved_path
     from mprtune.serve.records import read_check
     from mprtune.serve.target import resolve_target

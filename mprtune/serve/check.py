@@ -236,7 +236,7 @@ def run_check(ws: Workspace, target: ServeTarget, options: ServeOptions, rows: i
     return {
         "schema_version": 1,
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "profile": matrix.profile,
+        "profile": ws.profile,
         "variant": target.variant.name,
         "system": target.system,
         "served_name": target.served_name,

@@ -29,7 +29,7 @@ def latest_report(reports: Path, variant: str) -> Path | None:
 
 
 def check_markdown(result: dict[str, Any]) -> str:
-    from mprtune.evaluate.report import md_cell
+    from mprtune.evaluate.formatting import md_cell
 
     return render_template("serve_check.md.j2", r=result, cell=md_cell)
 
