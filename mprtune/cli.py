@@ -15,7 +15,7 @@ from typing import Any, Callable
 import click
 
 from mprtune import paths
-from mprtune.errors import MprtuneError
+from mprtune.errors import MprtuneError, from_os_error
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -39,6 +39,8 @@ def domain_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except MprtuneError as error:
             raise UserError(error) from None
+        except OSError as error:  # a full disk, an unreadable path: one line, never a traceback
+            raise UserError(from_os_error(error)) from None
 
     return wrapper
 
@@ -101,15 +103,13 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
     from mprtune.config.render import render_project
 
     ws = open_workspace(config_path, profile)
-    out = out or ws.render_dir
+    out = paths.check_folder(out, "--out") if out else ws.render_dir
     outcome = render_project(ws.matrix, out, ws.data_dir, check_only=check, lf_check=not no_lf_check,
                              cache_dir=ws.cache_dir)
     for message in outcome.warnings:
         warn(message)
-    if check:
-        click.echo(f"{len(ws.matrix.variants)} variants: rendered files match {ws.matrix.source.name}")
-    else:
-        click.echo(f"Rendered {len(outcome.written)} files for {len(ws.matrix.variants)} variants into {out}")
+    click.echo(f"{len(ws.matrix.variants)} variants: rendered files match {ws.matrix.source.name}" if check
+               else f"Rendered {len(outcome.written)} files for {len(ws.matrix.variants)} variants into {out}")
 
 
 @cli.command("tiny-model")
@@ -149,7 +149,7 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     """Train variants: longest first, one job per slot, resuming."""
     from mprtune.launch import backends
     from mprtune.launch import train as launch
-    from mprtune.views import Progress, plan_lines
+    from mprtune.views import Progress, plan_lines, train_summary
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
@@ -169,20 +169,10 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
-    if detach:
-        for status in results.values():
-            click.echo(f"submitted {status.name} as Slurm job {status.job_id}")
-        click.echo(f"{len(results)} submitted; follow with `mprtune status`, stop with `mprtune cancel`")
-        return
-    failed = [s for s in results.values() if s.state == "failed"]
-    for status in failed:
-        click.echo(f"FAILED {status.name}: {status.reason}", err=True)
-        for line in (status.log_tail or "").splitlines()[-8:]:
-            click.echo(f"    {line}", err=True)
-    done = sum(1 for s in results.values() if s.state == "done")
-    click.echo(f"{done} trained, {len(failed)} failed, {len(chosen) - len(results)} already finished or running; "
-               f"runs in {ws.runs}")
-    if failed:
+    summary = train_summary(results, len(chosen), ws.runs, detach)
+    for line, problem in summary:
+        click.echo(line, err=problem)
+    if any(problem for _, problem in summary):
         sys.exit(1)
 
 
@@ -243,7 +233,7 @@ def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_
     from mprtune.launch.train import cancel_jobs
 
     ws = open_workspace(config_path, profile, runs_dir)
-    done = cancel_jobs(ws, chosen_variants(ws, variants, all_))
+    done = cancel_jobs(ws, chosen_variants(ws, variants, all_), warn)
     click.echo(f"Cancelled: {', '.join(done)}" if done else "Nothing running to cancel.")
 
 
@@ -259,7 +249,7 @@ def collect(out: Path | None, runs_dir: Path | None, config_path: Path | None, p
     from mprtune.views import collect_table
 
     ws = open_workspace(config_path, profile, runs_dir)
-    records, written = collect_all(ws, out or ws.runs, warn)
+    records, written = collect_all(ws, paths.check_folder(out, "--out") if out else ws.runs, warn)
     click.echo("\n".join(collect_table(records)))
     click.echo("Wrote " + ", ".join(str(p) for p in written))
 
@@ -299,8 +289,9 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
-    outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit,
-                          reports_dir or ws.reports_dir, on_event=lambda e: click.echo(e.line()))
+    reports = paths.check_folder(reports_dir, "--reports-dir") if reports_dir else ws.reports_dir
+    outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit, reports,
+                          on_event=lambda e: click.echo(e.line()))
     click.echo(f"Report: {outcome.report_dir / 'report.md'}")
 
 
@@ -391,7 +382,8 @@ def prepare_data(tasks: tuple[str, ...], source: str, out: Path | None, skip_bad
     from mprtune.views import prepare_table
 
     ws = open_workspace(config_path, profile)
-    lines, notes = prepare_table(prepare(ws.matrix, list(tasks), source, out or ws.data_dir, skip_bad, on_overlong))
+    out = paths.check_folder(out, "--out") if out else ws.data_dir
+    lines, notes = prepare_table(prepare(ws.matrix, list(tasks), source, out, skip_bad, on_overlong))
     for note in notes:
         click.echo(note, err=True)
     click.echo("\n".join(lines))

@@ -9,10 +9,11 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from mprtune.errors import show
+
 Kind = type | tuple[type, ...]
 NUMBER = (int, float)
 MAX_INT = 2**31 - 1  # what LLaMA-Factory, torch and Slurm take as an integer setting
-SHOWN_CHARS = 80
 
 # Recipe keys mprtune knows the type of. Anything else goes under `extra_args`, which
 # LLaMA-Factory's own parser checks at render time.
@@ -60,15 +61,6 @@ SLURM_TYPES: dict[str, Kind] = {
     "sbatch_args": list, "setup": list,  # setup: shell lines (module load, conda activate) run before the job
 }
 SLURM_RANGES = {"cpus_per_task": (1, 4096, False)}
-
-
-def show(value: Any) -> str:
-    """A value as an error message quotes it: repr, cut so a huge bad value gives a short line."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # ints beyond Python's str() limit, absurdly nested lists
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def type_name(expected: Kind) -> str:

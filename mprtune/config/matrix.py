@@ -7,6 +7,7 @@ wrong` to one list (config/checks.py), and a single ConfigError carries them all
 from __future__ import annotations
 
 import copy
+import math
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,8 +23,9 @@ from mprtune.tasks import TASK_KINDS
 
 DEEPSPEED_STAGES = ("zero2", "zero3")
 # Folder names and torchrun arguments: LLaMA-Factory re-splits arguments on spaces under torchrun.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-UNSAFE_NAME = "unsafe name: use letters, digits, '_', '-', '.' (no spaces, '/', quotes)"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+UNSAFE_NAME = "unsafe name: use up to 100 letters, digits, '_', '-', '.' (no spaces, '/', quotes)"
+NAME_MAX = 255  # bytes per folder or file name on Linux file systems
 TOP_LEVEL = ("wandb", "data_dir", "models", "datasets", "tasks", "recipe", "predict", "hardware", "slurm",
              "variants", "profiles")
 PROFILE_KEYS = ("models", "recipe", "predict", "hardware", "data_dir", "variants", "wandb", "slurm")
@@ -91,7 +93,7 @@ class Matrix:
     def select(self, names: list[str] | tuple[str, ...]) -> list[Variant]:
         unknown = [n for n in names if n not in self.variants]
         if unknown:
-            raise ConfigError([f"unknown variant {n!r}" + did_you_mean(n, self.variants) for n in unknown])
+            raise ConfigError([f"unknown variant {show(n)}" + did_you_mean(n, self.variants) for n in unknown])
         return [self.variants[n] for n in (names or list(self.variants))]
 
 
@@ -123,7 +125,7 @@ def apply_profile(raw: dict, profile: str) -> dict:
     profiles = raw.get("profiles") or {}
     if not isinstance(profiles, dict) or profile not in profiles:
         known = [REFERENCE_PROFILE, *(profiles if isinstance(profiles, dict) else [])]
-        raise ConfigError([f"--profile: unknown profile {profile!r}" + did_you_mean(profile, known)])
+        raise ConfigError([f"--profile: unknown profile {show(profile)}" + did_you_mean(profile, known)])
     return _deep_merge(raw, profiles[profile] or {})
 
 
@@ -143,6 +145,15 @@ def _check_profiles(p: Problems, profiles: Any) -> None:
                 p.add(f"profiles.{name}.{key}", f"a profile may set only {', '.join(PROFILE_KEYS)}")
 
 
+def _label(name: Any) -> str:
+    """A name as part of a key path: cut like any quoted value, so a 200 kB name gives a short line."""
+    return name if isinstance(name, str) and len(name) <= 80 else show(name)
+
+
+def _too_long(path: str) -> bool:
+    return any(len(part.encode("utf-8", "surrogateescape")) > NAME_MAX for part in Path(path).parts)
+
+
 def _named_section(p: Problems, section: str, value: Any) -> list[tuple[str, Any]]:
     if value is None:
         return []
@@ -152,7 +163,7 @@ def _named_section(p: Problems, section: str, value: Any) -> list[tuple[str, Any
     out = []
     for name, spec in value.items():
         if not isinstance(name, str) or not SAFE_NAME.match(name):
-            p.add(f"{section}.{show(name) if not isinstance(name, str) else name}", UNSAFE_NAME)
+            p.add(f"{section}.{_label(name)}", UNSAFE_NAME)
             continue
         out.append((name, spec))
     return out
@@ -176,7 +187,7 @@ def _parse_datasets(p: Problems, raw: dict) -> dict[str, Dataset]:
         spec = p.check_mapping(f"datasets.{name}", spec, DATASET_TYPES, required=("file",))
         file = spec.get("file")
         if isinstance(file, str):
-            if not file or Path(file).is_absolute() or ".." in Path(file).parts or "\0" in file:
+            if not file or Path(file).is_absolute() or ".." in Path(file).parts or "\0" in file or _too_long(file):
                 p.add(f"datasets.{name}.file", f"must be a relative path inside the data dir, got {show(file)}")
             datasets[name] = Dataset(name, file)
     return datasets
@@ -241,8 +252,8 @@ def _check_recipe_values(p: Problems, path: str, recipe: dict) -> None:
             if not isinstance(key, str) or not SAFE_NAME.match(key):
                 p.add(f"{path}.extra_args", f"argument names are LLaMA-Factory keys, got {show(key)}")
             elif not isinstance(value, (str, int, float, bool, type(None))) or isinstance(value, float) and \
-                    value != value:
-                p.add(f"{path}.extra_args.{key}", f"expected a string, number or boolean, got {show(value)}")
+                    not math.isfinite(value) or isinstance(value, int) and abs(value) >= 2**63:
+                p.add(f"{path}.extra_args.{key}", f"expected a string, a finite number or a boolean, got {show(value)}")
 
 
 def _recipe_or_empty(recipe: dict) -> dict:
@@ -264,7 +275,7 @@ def _parse_variants(p: Problems, value: Any, models: dict[str, BaseModel], tasks
             p.add(f"variants[{index}]", f"expected a mapping with name, model, task, got {show(spec)}")
             continue
         name = spec.get("name")
-        path = f"variants.{name}" if isinstance(name, str) else f"variants[{index}]"
+        path = f"variants.{_label(name)}" if isinstance(name, str) else f"variants[{index}]"
         p.check_mapping(path, spec, types, VARIANT_KEYS, RECIPE_RANGES)
         if isinstance(name, str):
             if not SAFE_NAME.match(name):
@@ -273,9 +284,9 @@ def _parse_variants(p: Problems, value: Any, models: dict[str, BaseModel], tasks
                 p.add(f"{path}.name", "duplicate variant name")
         model, task = spec.get("model"), spec.get("task")
         if isinstance(model, str) and model not in models and model not in (raw.get("models") or {}):
-            p.add(f"{path}.model", f"unknown model {model!r}" + did_you_mean(model, models))
+            p.add(f"{path}.model", f"unknown model {show(model)}" + did_you_mean(model, models))
         if isinstance(task, str) and task not in tasks and task not in (raw.get("tasks") or {}):
-            p.add(f"{path}.task", f"unknown task {task!r}" + did_you_mean(task, tasks))
+            p.add(f"{path}.task", f"unknown task {show(task)}" + did_you_mean(task, tasks))
         overrides = _recipe_or_empty({k: v for k, v in spec.items() if k not in VARIANT_KEYS and k in RECIPE_TYPES})
         _check_recipe_values(p, path, overrides)
         if isinstance(name, str) and SAFE_NAME.match(name) and model in models and task in tasks:
@@ -304,7 +315,7 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
             p.add(key, "missing required section")
     wandb = p.check_mapping("wandb", raw.get("wandb", {}), WANDB_TYPES)
     data_dir = raw.get("data_dir", "data")
-    if not isinstance(data_dir, str) or not data_dir or "\0" in data_dir:
+    if not isinstance(data_dir, str) or not data_dir or "\0" in data_dir or _too_long(data_dir):
         p.add("data_dir", f"expected a folder path, got {show(data_dir)}")
         data_dir = "data"
     models = _parse_models(p, raw)

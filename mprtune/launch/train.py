@@ -11,7 +11,7 @@ import fcntl
 import os
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -162,7 +162,7 @@ def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: i
     for problem in data_warnings(ws, unfinished):  # before the lock: a refused train creates nothing
         raise MprtuneError(problem)
     with runs_lock(ws.runs), stop_on_signals() as stop:
-        warn = lambda message: on_event(Event("warning", "status", None, message))
+        warn = lambda message: on_event(Event("warning", "train", None, message))
         plan = plan_training(ws, variants, executor.slots() or ["cluster"], warn)
         on_plan(plan)
         if not plan.specs:
@@ -172,7 +172,8 @@ def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: i
             status = JobStatus.read(spec.paths.status)
             if status and status.state == FAILED:
                 status.retries = 0
-                status.write(spec.paths.status)
+                with suppress(OSError):  # a full disk: the queue reports it when the job starts
+                    status.write(spec.paths.status)
 
         def respec(spec: JobSpec) -> JobSpec:
             return train_spec(ws, ws.matrix.variants[spec.name], spec.estimate_s)
@@ -183,12 +184,12 @@ def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: i
     return results
 
 
-def cancel_jobs(ws: Workspace, variants: list[Variant]) -> list[str]:
+def cancel_jobs(ws: Workspace, variants: list[Variant], warn: Callable[[str], None] = lambda m: None) -> list[str]:
     """Stop running jobs for good (no retry); only jobs the backend proves are ours are signalled."""
     cancelled = []
     for variant in variants:
         paths = JobPaths(ws.run_dir(variant.name))
-        status = JobStatus.read(paths.status)
+        status = JobStatus.read(paths.status, warn)
         if status is None or status.state != RUNNING:
             continue
         backend = backends.for_status(status)
