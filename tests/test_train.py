@@ -147,7 +147,9 @@ def test_a_failing_job_is_retried_then_reported_while_the_other_completes(tiny_p
     result = mprtune("train", "--profile", "tiny", "--slots", "2", "--retries", "2", A, "broken_lora")
     assert result.returncode == 1
     assert result.stdout.count("[retrying] broken_lora") == 2
-    assert "FAILED broken_lora: exit code 1" in result.stderr
+    failed = next(line for line in result.stderr.splitlines() if line.startswith("FAILED broken_lora:"))
+    # The reason quotes the real error line of the job's log, not just an exit code.
+    assert failed.startswith("FAILED broken_lora: exit code 1: ") and "no_such_module" in failed, failed
     status = json.loads((tiny_project.root / "runs-tiny/broken_lora/mprtune-status.json").read_text())
     assert status["state"] == "failed" and status["attempt"] == 3 and "no_such_module" in status["log_tail"]
     assert (tiny_project.root / "runs-tiny" / A / "adapter_model.safetensors").is_file()

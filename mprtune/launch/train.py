@@ -115,29 +115,28 @@ def plan_training(ws: Workspace, variants: list[Variant], slots: list[str],
 
 @contextmanager
 def runs_lock(runs: Path) -> Iterator[None]:
-    """One `train` per runs dir. flock dies with its holder, so a stale lock is taken over for free."""
+    """One `train` per runs dir. flock dies with its holder, so a stale lock is taken over for free.
+
+    The file is used through its raw descriptor: no buffered pid left to flush into a full disk.
+    """
     runs.mkdir(parents=True, exist_ok=True)
-    path = runs / LOCK_FILE
-    handle = path.open("a+")
+    fd = os.open(runs / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
         raise LockError(f"{runs}: another `mprtune train` (pid {holder}) is using this runs dir; wait for it, "
                         f"or use --runs-dir") from None
     try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
     except OSError:
-        pass  # the pid is only a hint for the message above; the flock is what locks
+        pass  # the pid is only a hint for the message above (a full disk may refuse it); the flock is what locks
     try:
         yield
     finally:
-        handle.close()
+        os.close(fd)
 
 
 @contextmanager
