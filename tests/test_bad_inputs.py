@@ -18,9 +18,9 @@ import json
 import os
 import shutil
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 import pytest
 from click.testing import CliRunner
@@ -142,9 +142,11 @@ MATRIX = [
            "recipe.extra_args: expected a mapping, got [1, 2]"),
     matrix("epochs-inf", "num_train_epochs: 3", "num_train_epochs: .inf", "recipe.num_train_epochs: expected a finite"),
     matrix("epochs-nan", "num_train_epochs: 3", "num_train_epochs: .nan", "recipe.num_train_epochs: expected a finite"),
-    matrix("epochs-zero", "num_train_epochs: 3", "num_train_epochs: 0", "recipe.num_train_epochs: expected a number > 0"),
+    matrix("epochs-zero", "num_train_epochs: 3", "num_train_epochs: 0",
+           "recipe.num_train_epochs: expected a number > 0"),
     matrix("lora_rank-1e30", "lora_rank: 16", "lora_rank: 1e30", "recipe.lora_rank: expected an integer, got 1e+30"),
-    matrix("lora_rank-5000-digits", "lora_rank: 16", "lora_rank: " + "1" * 5000, "integer with 5000 digits is too long"),
+    matrix("lora_rank-5000-digits", "lora_rank: 16", "lora_rank: " + "1" * 5000,
+           "integer with 5000 digits is too long"),
     matrix("lora_rank-huge-string", "lora_rank: 16", f"lora_rank: '{HUGE}'", "recipe.lora_rank: expected an integer"),
     matrix("lora_rank-negative", "lora_rank: 16", "lora_rank: -8", "recipe.lora_rank: expected a number >= 1"),
     matrix("cutoff_len-zero", "cutoff_len: 256", "cutoff_len: 0", "tasks.grammar.cutoff_len: expected a number >= 1"),
@@ -156,7 +158,8 @@ MATRIX = [
     matrix("save_steps-zero", "save_steps: 200 ", "save_steps: 0 ", "recipe.save_steps: expected a number >= 1"),
     matrix("batch-zero", "per_device_train_batch_size: 4", "per_device_train_batch_size: 0",
            "recipe.per_device_train_batch_size"),
-    matrix("learning_rate-5", "learning_rate: 5.0e-5", "learning_rate: 5", "recipe.learning_rate: expected a number > 0"),
+    matrix("learning_rate-5", "learning_rate: 5.0e-5", "learning_rate: 5",
+           "recipe.learning_rate: expected a number > 0"),
     matrix("dropout-1.5", "lora_dropout: 0.05", "lora_dropout: 1.5", "recipe.lora_dropout"),
     matrix("warmup-negative", "warmup_ratio: 0.03", "warmup_ratio: -0.1", "recipe.warmup_ratio"),
     matrix("yes-is-not-a-number", "  num_train_epochs: 3\n", "  num_train_epochs: yes\n",
@@ -171,8 +174,10 @@ MATRIX = [
            "recipe.extra_args: argument names are LLaMA-Factory keys"),
     matrix("variant-name-300-chars", G, "{name: " + "a" * 300 + ", model: llama32_3b, task: grammar}",
            "unsafe name: use up to 100"),
-    matrix("variant-name-space", G, "{name: 'a b', model: llama32_3b, task: grammar}", "variants.a b.name: unsafe name"),
-    matrix("variant-name-slash", G, "{name: ../x, model: llama32_3b, task: grammar}", "variants.../x.name: unsafe name"),
+    matrix("variant-name-space", G, "{name: 'a b', model: llama32_3b, task: grammar}",
+           "variants.a b.name: unsafe name"),
+    matrix("variant-name-slash", G, "{name: ../x, model: llama32_3b, task: grammar}",
+           "variants.../x.name: unsafe name"),
     matrix("variant-unknown-model-huge", G, "{name: v, model: " + "m" * 5000 + ", task: grammar}",
            "variants.v.model: unknown model"),
     matrix("variant-not-a-mapping", G, "just-a-string", "variants[0]: expected a mapping"),
@@ -235,13 +240,15 @@ DATA = [
          "paws/train.tsv:31: not UTF-8 text (byte offset"),
     data("paws-header-not-utf8", "paws_only", replace_line("paws/test.tsv", 1, b"id\tsentence1\tsentence2\tl\xe9bel"),
          "paws/test.tsv:1: header not UTF-8"),
-    data("paws-field-over-csv-limit", "paws_only", replace_line("paws/train.tsv", 0, b"99\t" + b"x" * 200_000 + b"\ty\t1"),
+    data("paws-field-over-csv-limit", "paws_only",
+         replace_line("paws/train.tsv", 0, b"99\t" + b"x" * 200_000 + b"\ty\t1"),
          "a field is longer than 131072 characters"),
     data("paws-missing-column", "paws_only", replace_line("paws/test.tsv", 1, b"id\tsentence1\tsentence2"),
          "paws/test.tsv:1: missing column 'label'"),
     data("paws-huge-header", "paws_only", replace_line("paws/test.tsv", 1, b"\t".join([b"c" * 1000] * 50)),
          "missing column 'id'"),
-    data("paws-label-7", "paws_only", replace_line("paws/train.tsv", 0, b"99\ta\tb\t7"), "label must be 0 or 1, got '7'"),
+    data("paws-label-7", "paws_only", replace_line("paws/train.tsv", 0, b"99\ta\tb\t7"),
+         "label must be 0 or 1, got '7'"),
     data("paws-label-200kB", "paws_only", replace_line("paws/train.tsv", 0, b"99\ta\tb\t" + b"7" * 100_000),
          "label must be 0 or 1, got '777"),
     data("paws-too-few-fields", "paws_only", replace_line("paws/train.tsv", 0, b"99\tonly two"),
@@ -254,15 +261,18 @@ DATA = [
     data("paws-file-missing", "paws_only", remove("paws/test.tsv"), "paws/test.tsv: file not found"),
     data("qqp-not-utf8", "qqp_only", replace_line("qqp/quora_duplicate_questions.tsv", 0,
                                                    b'10\t1\t2\t"q\xff"\t"r"\t1'), "not UTF-8 text (byte offset"),
-    data("qqp-id-not-int", "qqp_only", replace_line("qqp/quora_duplicate_questions.tsv", 0, b"x" * 300 + b"\t1\t2\ta\tb\t1"),
+    data("qqp-id-not-int", "qqp_only",
+         replace_line("qqp/quora_duplicate_questions.tsv", 0, b"x" * 300 + b"\t1\t2\ta\tb\t1"),
          "id must be a non-negative integer in the Quora layout"),
     data("qqp-missing-column", "qqp_only", replace_line("qqp/quora_duplicate_questions.tsv", 1, b"id\tqid1"),
          "missing column 'qid2'"),
     data("kilt-not-utf8", "knowledge", replace_line("kilt/nq-dev-kilt.jsonl", 0, b'{"id": "x\xc3", "input": "q"}'),
          "kilt/nq-dev-kilt.jsonl:15: not UTF-8 text (byte offset"),
-    data("kilt-nested-200000-deep", "knowledge", replace_line("kilt/nq-dev-kilt.jsonl", 0, b"[" * 200_000 + b"]" * 200_000),
+    data("kilt-nested-200000-deep", "knowledge",
+         replace_line("kilt/nq-dev-kilt.jsonl", 0, b"[" * 200_000 + b"]" * 200_000),
          "invalid JSON: nested too deeply"),
-    data("kilt-5000-digit-number", "knowledge", replace_line("kilt/nq-dev-kilt.jsonl", 0, b'{"id": ' + b"1" * 5000 + b"}"),
+    data("kilt-5000-digit-number", "knowledge",
+         replace_line("kilt/nq-dev-kilt.jsonl", 0, b'{"id": ' + b"1" * 5000 + b"}"),
          "invalid JSON: a number with thousands of digits"),
     data("kilt-row-is-a-list", "knowledge", replace_line("kilt/nq-train-kilt.jsonl", 0, b"[1, 2]"),
          "expected a JSON object, got list"),
@@ -272,11 +282,13 @@ DATA = [
                                                       b'{"id": "q1", "input": "who?", "output": [{"provenance": []}]}'),
          "no non-empty answer in 'output'"),
     data("kilt-output-not-list", "knowledge", replace_line("kilt/nq-train-kilt.jsonl", 0,
-                                                            b'{"id": "q1", "input": "who?", "output": "' + b"a" * 100_000 + b'"}'),
+                                                            b'{"id": "q1", "input": "who?", "output": "'
+                                                            + b"a" * 100_000 + b'"}'),
          "field 'output' must be a list"),
     data("wiki-not-utf8", "knowledge", replace_line("wiki.jsonl", 0, b'{"title": "A\xc3", "text": "x"}'),
          "wiki.jsonl:53: not UTF-8 text (byte offset"),
-    data("wiki-no-title", "knowledge", replace_line("wiki.jsonl", 0, b'{"text": "A sentence."}'), "missing field 'title'"),
+    data("wiki-no-title", "knowledge", replace_line("wiki.jsonl", 0, b'{"text": "A sentence."}'),
+         "missing field 'title'"),
     data("wiki-text-wrong-type", "knowledge", replace_line("wiki.jsonl", 0, b'{"title": "T", "text": 5}'),
          "field 'text' must be a string"),
     data("wiki-missing", "knowledge", remove("wiki.jsonl"), "wiki.jsonl: file not found"),
@@ -326,19 +338,22 @@ ARGS = [
     Case("slurm-sbatch-arg-not-an-option", ("train", *TINY, "--backend", "slurm", "--sbatch-arg", "x" * 1000,
                                             "--dry-run", B), "--sbatch-arg: expected one `--option[=value]`"),
     Case("train-nothing-named", ("train", *TINY), "name the variants to run, or pass --all"),
-    Case("train-unknown-variant", ("train", *TINY, "llama32_3b_grammer_lora"), "did you mean 'llama32_3b_grammar_lora'"),
+    Case("train-unknown-variant", ("train", *TINY, "llama32_3b_grammer_lora"),
+         "did you mean 'llama32_3b_grammar_lora'"),
     Case("train-huge-variant-name", ("train", *TINY, HUGE), "unknown variant"),
     Case("cancel-unknown-variant", ("cancel", *TINY, "nope"), "unknown variant 'nope'"),
     Case("compare-limit-zero", ("compare", *TINY, "--limit", "0", A), "Invalid value for '--limit'"),
     Case("compare-unfinished", ("compare", *TINY, B), "not finished training"),
-    Case("render-out-under-a-file", ("render", "--no-lf-check", "--out", FILE_DIR), "README.md is a file, not a folder"),
+    Case("render-out-under-a-file", ("render", "--no-lf-check", "--out", FILE_DIR),
+         "README.md is a file, not a folder"),
     Case("collect-out-under-a-file", ("collect", *TINY, "--out", FILE_DIR), "README.md is a file, not a folder"),
     Case("prepare-out-under-a-file", ("prepare-data", "grammar", "--source", "{src}", "--out", FILE_DIR),
          "README.md is a file, not a folder"),
     Case("compare-reports-under-a-file", ("compare", *TINY, "--reports-dir", FILE_DIR, A),
          "README.md is a file, not a folder"),
     Case("export-out-under-a-file", ("export", *TINY, A, "--out", FILE_DIR), "README.md is a file, not a folder"),
-    Case("export-out-is-the-run-folder", ("export", *TINY, A, "--out", "{runs}/" + A), "inside (or holding) the runs dir"),
+    Case("export-out-is-the-run-folder", ("export", *TINY, A, "--out", "{runs}/" + A),
+         "inside (or holding) the runs dir"),
     Case("export-out-inside-the-run-folder", ("export", *TINY, A, "--out", "{runs}/" + A + "/merged"),
          "inside (or holding) the runs dir"),
     Case("export-out-is-the-runs-dir", ("export", *TINY, A, "--out", "{runs}"), "inside (or holding) the runs dir"),
@@ -374,7 +389,8 @@ STATUS = ("status", *TINY)
 RUN_FOLDERS = [
     Case("status-list", STATUS, "damaged status file ignored (expected an object, got list)",
          run_file("mprtune-status.json", "[]"), code=0),
-    Case("status-empty-object", STATUS, "'name' missing or not a string", run_file("mprtune-status.json", "{}"), code=0),
+    Case("status-empty-object", STATUS, "'name' missing or not a string", run_file("mprtune-status.json", "{}"),
+         code=0),
     Case("status-attempt-abc", STATUS, "'attempt' is not an integer", status_file(attempt="abc"), code=0),
     Case("status-job-id-number", STATUS, "'job_id' is not a string", status_file(job_id=123), code=0),
     Case("status-nan-time", STATUS, "'started_at' is not a finite number",
@@ -394,6 +410,9 @@ RUN_FOLDERS = [
          run_file("mprtune-status.json", "[]"), code=0),
     Case("status-in-cancel", ("cancel", *TINY, "--all"), "damaged status file ignored",
          run_file("mprtune-status.json", "[]"), code=0),
+    Case("status-in-train", ("train", *TINY, "--dry-run", B), "damaged status file ignored",
+         run_file("mprtune-status.json", "[]"), code=0),
+    Case("plan-gpus-not-on-this-machine", ("plan", *TINY, "--gpus", "4095"), "`train` will refuse", code=0),
     Case("train_results-truncated-status", STATUS, "train_results.json: damaged (JSONDecodeError)",
          run_file("train_results.json", '{"train_runt', variant=A), code=0),
     Case("train_results-truncated-collect", ("collect", *TINY, "--out", "{tmp}/collected"),
@@ -506,3 +525,28 @@ def test_bad_input(case: Case, template: Path, tmp_path: Path, monkeypatch: pyte
 def test_the_corpus_is_big_enough() -> None:
     assert len(CASES) >= 100, len(CASES)
     assert len({c.id for c in CASES}) == len(CASES)
+
+
+BOM = b"\xef\xbb\xbf"
+
+
+@pytest.mark.parametrize("task,files", [
+    ("grammar", ["jfleg/test.src", "jfleg/test.ref0", "jfleg/dev.src"]),
+    ("paws_only", ["paws/train.tsv", "paws/test.tsv"]),
+    ("qqp_only", ["qqp/quora_duplicate_questions.tsv"]),
+    ("knowledge", ["kilt/nq-dev-kilt.jsonl", "kilt/nq-train-kilt.jsonl", "wiki.jsonl"]),
+])
+def test_a_bom_is_dropped_not_an_error(task: str, files: list[str], template: Path, tmp_path: Path,
+                                       monkeypatch: pytest.MonkeyPatch) -> None:
+    """What some editors write at the start of a file: no `missing column 'id'`, no U+FEFF in a row."""
+    shutil.copytree(template, tmp_path, dirs_exist_ok=True)
+    monkeypatch.setenv("MPRTUNE_PROJECT_DIR", str(tmp_path / "project"))
+    for name in files:
+        prepend(name, BOM)(Env(tmp_path, tmp_path / "project", tmp_path / "runs", tmp_path / "src", tmp_path / "out"))
+    matrix_path = tmp_path / "project" / "mprtune.yaml"
+    matrix_path.write_bytes(BOM + matrix_path.read_bytes())
+    result = CliRunner().invoke(cli, ["prepare-data", task, "--source", str(tmp_path / "src"),
+                                      "--out", str(tmp_path / "out")])
+    assert result.exit_code == 0, result.output
+    written = [p for p in (tmp_path / "out").glob("*.jsonl")]
+    assert written and not any("\ufeff" in p.read_text(encoding="utf-8") for p in written)

@@ -59,6 +59,76 @@ def fake_project(project, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     return project
 
 
+def truncate(path: Path) -> None:
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+
+
+def tree(folder: Path) -> dict[str, bytes]:
+    return {p.relative_to(folder).as_posix(): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+# --------------------------------------------------------------------------- folders that are not ours
+
+def test_tiny_model_refuses_the_project_folder_itself(project, monkeypatch) -> None:
+    before = tree(project.root)
+    monkeypatch.chdir(project.root)
+    code, output = invoke("tiny-model", ".")
+    assert code == 2 and "was not created by mprtune" in output and output.count("Error: ") == 1
+    assert tree(project.root) == before
+
+
+def test_a_model_path_pointing_at_a_data_folder_makes_train_refuse_not_delete(project) -> None:
+    text = project.matrix.read_text().replace("path: .mprtune/models/tiny-llama-b", "path: data/samples")
+    project.write_matrix(text)
+    before = tree(project.root / "data")
+    code, output = invoke("train", "--profile", "tiny", "--slots", "1", B)
+    assert code == 2 and output.count("Error: ") == 1, output
+    assert "data/samples: exists and was not created by mprtune" in output
+    assert tree(project.root / "data") == before, "the data folder was touched"
+
+
+def test_only_folders_mprtune_marked_are_replaceable(tmp_path: Path) -> None:
+    from mprtune.errors import MprtuneError
+    from mprtune.models.folders import MARKER, check_replaceable, replace_folder
+
+    made = replace_folder(tmp_path / "model", lambda staging: (staging / "w").write_text("1"), {"kind": "test"})
+    assert (made / MARKER).is_file()
+    replace_folder(made, lambda staging: (staging / "w").write_text("2"), {"kind": "test"})  # ours: replaced
+    assert (made / "w").read_text() == "2"
+    theirs = tmp_path / "theirs"
+    theirs.mkdir()
+    (theirs / "keep").write_text("precious")
+    with pytest.raises(MprtuneError, match="was not created by mprtune"):
+        replace_folder(theirs, lambda staging: None, {"kind": "test"})
+    assert (theirs / "keep").read_text() == "precious"
+    check_replaceable(tmp_path / "new")  # absent: fine
+
+
+def test_train_builds_no_model_when_nothing_is_to_do_or_the_lock_is_taken(project) -> None:
+    from mprtune.launch.train import runs_lock
+
+    runs = project.root / "runs-tiny"
+    run = runs / A
+    run.mkdir(parents=True)
+    (run / "train_results.json").write_text("{}")
+    (run / "adapter_model.safetensors").write_bytes(b"x")
+    code, output = invoke("train", "--profile", "tiny", "--slots", "1", A)
+    assert code == 0 and "0 trained" in output
+    with runs_lock(runs):
+        code, output = invoke("train", "--profile", "tiny", "--slots", "1", B)
+    assert code == 2 and "another `mprtune train`" in output
+    assert not (project.root / ".mprtune" / "models").exists(), "a tiny model was built for nothing"
+    assert not (runs / B).exists()
+
+
+def test_render_of_a_profile_looks_for_its_datasets_where_it_trains_from(project) -> None:
+    (project.root / "data" / "samples" / "paws_train.jsonl").unlink()
+    code, output = invoke("render", "--profile", "tiny", "--no-lf-check")
+    warning = [line for line in output.splitlines() if line.startswith("Warning: ")]
+    assert code == 0 and len(warning) == 1, output
+    assert f"1 dataset(s) not prepared yet in {project.root / 'data' / 'samples'} (paws_train)" in warning[0]
+
+
 # --------------------------------------------------------------------------- a reused pid
 
 @pytest.fixture
@@ -184,6 +254,26 @@ def test_a_runs_dir_on_a_full_disk(fake_project, small_tmpfs) -> None:
     assert code == 0 and "1 trained, 0 failed" in output, output
 
 
+# --------------------------------------------------------------------------- damaged checkpoints
+
+def test_the_plan_resumes_from_the_newest_complete_checkpoint_and_says_what_it_skipped(project) -> None:
+    from test_decisions import complete_checkpoint
+
+    run = project.root / "runs-tiny" / B
+    for step in (4, 8, 12, 16):
+        complete_checkpoint(run / f"checkpoint-{step}", step)
+    truncate(run / "checkpoint-8" / "scheduler.pt")
+    (run / "checkpoint-12" / "trainer_state.json").write_text('{"global_st')
+    (run / "checkpoint-16" / "adapter_model.safetensors").write_bytes(b"\x10\0\0\0\0\0\0\0{")
+    code, output = invoke("plan", "--profile", "tiny", B)
+    decision = next(line for line in output.splitlines() if line.startswith(B))
+    assert code == 0 and decision.split()[1] == "resume", decision
+    assert decision.endswith("resume from checkpoint-4; skipped checkpoint-16: adapter_model.safetensors is "
+                             "truncated; skipped checkpoint-12: trainer_state.json is damaged (JSONDecodeError); "
+                             "skipped checkpoint-8: scheduler.pt is missing or truncated"), decision
+    assert f"resume_from_checkpoint={run / 'checkpoint-4'}" in output
+
+
 # --------------------------------------------------------------------------- real llamafactory-cli
 
 def mprtune(*args: str, **kwargs) -> subprocess.CompletedProcess:
@@ -199,10 +289,6 @@ def unfinish(run: Path) -> None:
     """What a kill after the last checkpoint but before the final save leaves: checkpoints, no adapter."""
     for name in ("adapter_model.safetensors", "adapter_config.json", "train_results.json", "all_results.json"):
         (run / name).unlink(missing_ok=True)
-
-
-def truncate(path: Path) -> None:
-    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
 
 
 def logged_steps(run: Path) -> list[int]:

@@ -95,8 +95,11 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(tiny_proj
     assert (runs / "collect.csv").read_text().startswith("variant,")
     assert (runs / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     merged = tiny_project.root / "merged"
+    run_files = {p: p.read_bytes() for p in (runs / A).rglob("*") if p.is_file()}
     exported = CliRunner().invoke(cli, ["export", A, "--profile", "tiny", "--out", str(merged)])
     assert exported.exit_code == 0, exported.output
+    assert {p: p.read_bytes() for p in (runs / A).rglob("*") if p.is_file()} == run_files, "export wrote into the run"
+    assert (merged / "mprtune-export.yaml").is_file() and (merged / "mprtune-export.log").is_file()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(merged)
