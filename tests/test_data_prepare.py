@@ -154,7 +154,8 @@ def test_source_hf_offline_is_one_clear_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     error = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
     assert len(error) == 1 and "jhu-clsp/jfleg" in error[0] and "--source PATH" in error[0]
-    assert "offline mode is on (HF_HUB_OFFLINE=1)" in error[0] and len(proc.stderr.splitlines()) == 1
+    assert "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local" in error[0]
+    assert len(proc.stderr.splitlines()) == 1
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 

@@ -129,6 +129,15 @@ def test_render_of_a_profile_looks_for_its_datasets_where_it_trains_from(project
     assert f"1 dataset(s) not prepared yet in {project.root / 'data' / 'samples'} (paws_train)" in warning[0]
 
 
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="this machine has GPUs")
+def test_gpu_ids_on_a_machine_without_gpus_refuse_to_train_and_plan_warns(fake_project) -> None:
+    code, output = invoke("train", "--profile", "tiny", "--gpus", "0", B)
+    assert code == 2 and "--gpus: GPU ids [0] requested but nvidia-smi is not available" in output, output
+    assert not (fake_project.root / "runs-tiny" / B).exists(), "nothing ran on the CPU instead"
+    code, output = invoke("plan", "--profile", "tiny", "--gpus", "0,1", B)
+    assert code == 0 and "(the plan assumes them; `train` will refuse)" in output
+
+
 # --------------------------------------------------------------------------- a reused pid
 
 @pytest.fixture

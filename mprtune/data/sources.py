@@ -18,8 +18,10 @@ import csv
 import json
 import os
 import socket
+import sys
 import urllib.parse
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -200,15 +202,20 @@ def iter_hf(rows: Iterable[dict[str, Any]], label: str) -> Iterator[Record]:
         yield Record(f"{label}:{number}", dict(row))
 
 
+def offline_mode() -> str | None:
+    """`NAME=value` of the Hugging Face offline switch that is on, else None."""
+    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
+        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
+            return f"{name}={os.environ[name]}"
+    return None
+
+
 def hub_unreachable() -> str | None:
-    """Why the Hugging Face Hub cannot be reached from here (offline mode, no route), else None.
+    """Why the Hugging Face Hub cannot be reached from here (no route, no name), else None.
 
     Asked before `datasets` is: its client retries a dead network five times (23 s) and prints a
     warning per retry.
     """
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE"):
-        if os.environ.get(name, "").strip().lower() in ("1", "true", "yes", "on"):
-            return f"offline mode is on ({name}={os.environ[name]}): the Hugging Face Hub is not contacted"
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return None  # only the proxy can tell; the download will say
     url = urllib.parse.urlsplit(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
@@ -221,26 +228,53 @@ def hub_unreachable() -> str | None:
     return None
 
 
+@contextmanager
+def _offline(on: bool) -> Iterator[None]:
+    """Offline mode for one load (read when `datasets` is imported): the local cache, no retries."""
+    saved = {name: os.environ.get(name) for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    if on:
+        os.environ.update(HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1")
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
 def _first_line(error: BaseException, limit: int = 160) -> str:
     text = (str(error).strip().splitlines() or [type(error).__name__])[0]
     return text if len(text) <= limit else text[:limit].rsplit(" ", 1)[0] + " ..."
 
 
 def load_hf(name: str, config: str | None, split: str, streaming: bool = False) -> Iterable[dict[str, Any]]:
-    """`datasets.load_dataset` (imported lazily); any failure becomes one DataError line."""
+    """`datasets.load_dataset` (imported lazily); any failure becomes one DataError line.
+
+    Offline (the switch set, or the Hub unreachable) only the local Hugging Face cache is tried,
+    so a dataset downloaded earlier still loads, and anything else fails at once.
+    """
     what = f"{name}" + (f" ({config})" if config else "") + f" split {split}"
     instead = "download it where the network works and pass --source PATH (layout: `mprtune prepare-data --help`)"
-    why = hub_unreachable()
-    if why:
-        raise DataError(f"cannot download {what}: {why}; {instead}")
+    switch = offline_mode()
+    unreachable = None if switch else hub_unreachable()
+    if unreachable and "datasets" in sys.modules:  # its offline switch was read at import: no cache detour
+        raise DataError(f"cannot download {what}: {unreachable}; {instead}")
     try:
-        import datasets
-        from huggingface_hub.utils import logging as hub_logging
+        with _offline(unreachable is not None):
+            import datasets
+            from huggingface_hub.utils import logging as hub_logging
 
-        hub_logging.set_verbosity_error()  # no "Retrying in 1s" line per retry
-        datasets.logging.set_verbosity_error()
-        return datasets.load_dataset(name, config, split=split, streaming=streaming)
+            hub_logging.set_verbosity_error()  # no "Retrying in 1s" line per retry
+            datasets.logging.set_verbosity_error()
+            return datasets.load_dataset(name, config, split=split, streaming=streaming)
     except Exception as exc:  # noqa: BLE001 -- offline, gated, renamed, scripts unsupported: one line
+        if switch:
+            raise DataError(f"cannot download {what}: offline mode is on ({switch}) and it is not in the local "
+                            f"Hugging Face cache; {instead}") from None
+        if unreachable:
+            raise DataError(f"cannot download {what}: {unreachable}; {instead}") from None
         if isinstance(exc, ConnectionError) or any(sign in str(exc) for sign in NETWORK_SIGNS):
             raise DataError(f"cannot download {what}: the network is unreachable: no connection to the "
                             f"Hugging Face Hub ({_first_line(exc, 100)}); {instead}") from None

@@ -54,8 +54,9 @@ def check_gpus_exist(gpus: list[int], where: str) -> None:
                            f"use --slots N for CPU jobs (or --profile demo)")
     missing = [g for g in gpus if g >= count]
     if missing:
-        raise MprtuneError(f"{where}: this machine has {count} GPU(s) (ids 0..{count - 1}); "
-                           f"no GPU {', '.join(map(str, missing))}")
+        has = f"{count} GPU(s) (ids 0..{count - 1})" if count else "no GPU (nvidia-smi lists none)"
+        raise MprtuneError(f"{where}: this machine has {has}; no GPU {', '.join(map(str, missing))}; "
+                           f"use --slots N for CPU jobs")
 
 
 def device_warnings(matrix: Matrix, gpus: str | None, slots: int | None, backend: str) -> list[str]:
