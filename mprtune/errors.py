@@ -2,6 +2,20 @@
 
 from __future__ import annotations
 
+import errno
+from typing import Any
+
+SHOWN_CHARS = 80  # a bad value quoted in an error line is cut to this length
+
+
+def show(value: Any) -> str:
+    """A value as an error message quotes it: repr, cut so a huge bad value gives a short line."""
+    try:
+        text = repr(value)
+    except (ValueError, RecursionError):  # ints beyond Python's str() limit, absurdly nested lists
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
 
 class MprtuneError(Exception):
     """Bad input or an impossible request: the CLI prints the message and exits 2."""
@@ -31,3 +45,22 @@ class DriftError(MprtuneError):
     """Rendered files on disk differ from the matrix (`render --check`)."""
 
     exit_code = 1
+
+
+class DiskError(MprtuneError):
+    """The machine, not the input: a full disk or an I/O error (free space or fix the disk, rerun)."""
+
+    exit_code = 1
+
+
+def from_os_error(error: OSError) -> MprtuneError:
+    """One line for an OSError no domain check caught: the path, the reason, what to do."""
+    name = str(error.filename or "")
+    where = f"{name if len(name) <= 160 else name[:100] + '...' + name[-57:]}: " if name else ""
+    reason = error.strerror or str(error) or type(error).__name__
+    if error.errno in (errno.ENOSPC, errno.EDQUOT):
+        return DiskError(f"{where}{reason} (disk full); free space, then rerun: finished work is kept, "
+                         f"unfinished runs resume")
+    if error.errno == errno.EIO:
+        return DiskError(f"{where}{reason}; check the disk, then rerun")
+    return MprtuneError(f"{where}{reason}; check the path and its permissions")

@@ -9,6 +9,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
+from mprtune.errors import MprtuneError
+
 PROJECT_ENV = "MPRTUNE_PROJECT_DIR"
 RUNS_ENV = "MPRTUNE_RUNS_DIR"
 PROFILE_ENV = "MPRTUNE_PROFILE"
@@ -21,6 +23,7 @@ DATASET_INFO = "dataset_info.json"
 REPORTS_DIR = "reports"
 STATE_DIR = ".mprtune"  # git-ignored: models, profile renders, caches
 REFERENCE_PROFILE = "reference"
+NAME_MAX = 255  # bytes per path component on Linux file systems
 
 
 def project_root() -> Path:
@@ -71,3 +74,21 @@ def user_cache_dir() -> Path:
     if env:
         return Path(env)
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mprtune"
+
+
+def check_folder(folder: Path, what: str) -> Path:
+    """`folder` as a place to create or use a folder; MprtuneError when it, or a parent, is a file.
+
+    Without this, `--out README.md/x` reaches mkdir deep inside a command as NotADirectoryError.
+    """
+    folder = Path(folder)
+    long = next((part for part in folder.parts if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX), None)
+    if long is not None:
+        raise MprtuneError(f"{what} {str(folder)[:80]}: a path component is longer than {NAME_MAX} bytes "
+                           f"({long[:40]}...); choose a shorter path")
+    for parent in (folder, *folder.parents):
+        if parent.is_dir():
+            break
+        if parent.exists() or parent.is_symlink():
+            raise MprtuneError(f"{what} {folder}: {parent} is a file, not a folder; choose another folder")
+    return folder

@@ -38,6 +38,21 @@ def sweep_lines(variants: list[Any], actions: dict[str, str]) -> list[str]:
     return lines
 
 
+def train_summary(results: dict[str, Any], chosen: int, runs: Any, detach: bool) -> list[tuple[str, bool]]:
+    """(line, is_problem) after `train`: the submissions, or the failures with their log tails, then the totals."""
+    if detach:
+        return [(f"submitted {s.name} as Slurm job {s.job_id}", False) for s in results.values()] + [
+            (f"{len(results)} submitted; follow with `mprtune status`, stop with `mprtune cancel`", False)]
+    failed = [s for s in results.values() if s.state == "failed"]
+    lines = []
+    for status in failed:
+        lines.append((f"FAILED {status.name}: {status.reason}", True))
+        lines += [(f"    {line}", True) for line in (status.log_tail or "").splitlines()[-8:]]
+    done = sum(1 for s in results.values() if s.state == "done")
+    return lines + [(f"{done} trained, {len(failed)} failed, {chosen - len(results)} already finished or running; "
+                     f"runs in {runs}", False)]
+
+
 def plan_lines(plan: Any, executor: Any, show_commands: bool) -> list[str]:
     """Sweep grids, decisions, the schedule (slots, start/end, makespan vs lower bound), each job's command."""
     from mprtune.launch.train import describe_spec

@@ -24,7 +24,8 @@ class Workspace:
              runs_dir: Path | None = None) -> "Workspace":
         root = paths.project_root()
         matrix = load_matrix(config_path or root / paths.MATRIX_FILE, profile)
-        return cls(matrix, root, paths.runs_dir(root, profile, runs_dir))
+        runs = paths.check_folder(paths.runs_dir(root, profile, runs_dir), "--runs-dir" if runs_dir else "runs dir")
+        return cls(matrix, root, runs)
 
     @property
     def profile(self) -> str:

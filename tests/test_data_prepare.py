@@ -154,6 +154,22 @@ def test_source_hf_offline_is_one_clear_line(tmp_path):
     assert proc.returncode == 2, proc.stderr
     error = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
     assert len(error) == 1 and "jhu-clsp/jfleg" in error[0] and "--source PATH" in error[0]
+    assert "offline mode is on (HF_HUB_OFFLINE=1) and it is not in the local" in error[0]
+    assert len(proc.stderr.splitlines()) == 1
+    assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
+
+
+def test_an_unreachable_hub_is_one_plain_line_without_retry_noise(tmp_path):
+    """Network down (here: the Hub endpoint is a closed local port): say so plainly, at once, in one line."""
+    env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
+    env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"), MPRTUNE_PROJECT_DIR=str(ROOT))
+    proc = subprocess.run([sys.executable, "-m", "mprtune", "prepare-data", "grammar", "--out", str(tmp_path / "o")],
+                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: cannot download jhu-clsp/jfleg"), lines
+    assert "the network is unreachable: no connection to the Hugging Face Hub (127.0.0.1" in lines[0]
+    assert lines[0].endswith("pass --source PATH (layout: `mprtune prepare-data --help`)")
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").iterdir())
 
 

@@ -22,9 +22,9 @@ from data_helpers import (
     read_rows,
 )
 
+from mprtune.config.matrix import load_matrix
 from mprtune.data import prepare_data
 from mprtune.data.common import file_sha256
-from mprtune.config.matrix import load_matrix
 from mprtune.metrics import detokenize
 
 SAMPLE_TASKS = ["grammar", "paraphrase", "knowledge"]

@@ -1,8 +1,14 @@
 import numpy as np
 import pytest
 
-from mprtune.metrics.bootstrap import (bootstrap_ci, bootstrap_corpus_ci, paired_bootstrap_corpus_diff,
-                                       paired_bootstrap_diff, percentile_interval, resample_counts)
+from mprtune.metrics.bootstrap import (
+    bootstrap_ci,
+    bootstrap_corpus_ci,
+    paired_bootstrap_corpus_diff,
+    paired_bootstrap_diff,
+    percentile_interval,
+    resample_counts,
+)
 
 
 def test_mean_is_sample_mean_and_constant_values_have_zero_width():

@@ -2,8 +2,7 @@ import pytest
 from data_helpers import jfleg_dir
 
 from mprtune.metrics import per_row, score_rows
-from mprtune.metrics.grammar import (acceptable, changed_words, over_corrects, unjustified_edits,
-                                     word_edit_distance)
+from mprtune.metrics.grammar import acceptable, changed_words, over_corrects, unjustified_edits, word_edit_distance
 
 SRC = "he go to school yesterday"
 REFS = ["he went to school yesterday"]

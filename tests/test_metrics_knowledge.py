@@ -1,7 +1,6 @@
 import pytest
 
-from mprtune.metrics.knowledge import (lcs_length, normalize_answer, qa_exact_match, rouge_l,
-                                       token_f1)
+from mprtune.metrics.knowledge import lcs_length, normalize_answer, qa_exact_match, rouge_l, token_f1
 
 
 @pytest.mark.parametrize("raw,norm", [

@@ -7,8 +7,8 @@ from pathlib import Path
 import pytest
 
 from mprtune.errors import MprtuneError
-from mprtune.metrics.gleu import corpus_gleu
 from mprtune.evaluate.score import score_files
+from mprtune.metrics.gleu import corpus_gleu
 
 
 def _write(folder: Path, name: str, lines: list[str]) -> Path:

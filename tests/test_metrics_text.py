@@ -1,7 +1,6 @@
 import pytest
 
-from mprtune.metrics.text import (exact_match, extract_answer, is_verbose, normalize_ws,
-                                  verbosity_reasons, word_count)
+from mprtune.metrics.text import exact_match, extract_answer, is_verbose, normalize_ws, verbosity_reasons, word_count
 
 SRC = "He go to school yesterday ."
 REF = ["He went to school yesterday ."]

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from mprtune.config.matrix import parse_matrix
-from mprtune.config.sources import ModelSource, parse_source, source_problems
+from mprtune.config.model_source import ModelSource, parse_source, source_problems
 from mprtune.config.yamlfile import read_yaml
 from mprtune.errors import ConfigError, MprtuneError
 from mprtune.models import store as model_store

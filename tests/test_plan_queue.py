@@ -10,8 +10,8 @@ from pathlib import Path
 from click.testing import CliRunner
 
 from mprtune.cli import cli
-from mprtune.launch.jobs import JobSpec, JobStatus
 from mprtune.launch.backends.local import LocalExecutor
+from mprtune.launch.jobs import JobSpec, JobStatus
 from mprtune.launch.planner import Estimate, lpt_schedule
 from mprtune.launch.queue import run_queue
 

@@ -95,8 +95,11 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(tiny_proj
     assert (runs / "collect.csv").read_text().startswith("variant,")
     assert (runs / "loss_curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     merged = tiny_project.root / "merged"
+    run_files = {p: p.read_bytes() for p in (runs / A).rglob("*") if p.is_file()}
     exported = CliRunner().invoke(cli, ["export", A, "--profile", "tiny", "--out", str(merged)])
     assert exported.exit_code == 0, exported.output
+    assert {p: p.read_bytes() for p in (runs / A).rglob("*") if p.is_file()} == run_files, "export wrote into the run"
+    assert (merged / "mprtune-export.yaml").is_file() and (merged / "mprtune-export.log").is_file()
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = AutoModelForCausalLM.from_pretrained(merged)
@@ -147,7 +150,9 @@ def test_a_failing_job_is_retried_then_reported_while_the_other_completes(tiny_p
     result = mprtune("train", "--profile", "tiny", "--slots", "2", "--retries", "2", A, "broken_lora")
     assert result.returncode == 1
     assert result.stdout.count("[retrying] broken_lora") == 2
-    assert "FAILED broken_lora: exit code 1" in result.stderr
+    failed = next(line for line in result.stderr.splitlines() if line.startswith("FAILED broken_lora:"))
+    # The reason quotes the real error line of the job's log, not just an exit code.
+    assert failed.startswith("FAILED broken_lora: exit code 1: ") and "no_such_module" in failed, failed
     status = json.loads((tiny_project.root / "runs-tiny/broken_lora/mprtune-status.json").read_text())
     assert status["state"] == "failed" and status["attempt"] == 3 and "no_such_module" in status["log_tail"]
     assert (tiny_project.root / "runs-tiny" / A / "adapter_model.safetensors").is_file()

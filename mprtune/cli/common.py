@@ -9,7 +9,7 @@ from typing import Any, Callable
 import click
 
 from mprtune import paths
-from mprtune.errors import MprtuneError
+from mprtune.errors import MprtuneError, from_os_error
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 110}
 
@@ -33,6 +33,8 @@ def domain_errors(command: Callable) -> Callable:
             return command(*args, **kwargs)
         except MprtuneError as error:
             raise UserError(error) from None
+        except OSError as error:  # a full disk, an unreadable path: one line, never a traceback
+            raise UserError(from_os_error(error)) from None
 
     return wrapper
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import click
 
+from mprtune import paths
 from mprtune.cli.common import cli, config_option, domain_errors, open_workspace
 
 PREPARE_HELP = """Write alpaca JSONL for TASKs (+ manifest.json) that LLaMA-Factory loads.
@@ -54,7 +55,8 @@ def prepare_data(tasks: tuple[str, ...], source: str, out: Path | None, skip_bad
     from mprtune.views import prepare_table
 
     ws = open_workspace(config_path, profile)
-    lines, notes = prepare_table(prepare(ws.matrix, list(tasks), source, out or ws.data_dir, skip_bad, on_overlong))
+    out = paths.check_folder(out, "--out") if out else ws.data_dir
+    lines, notes = prepare_table(prepare(ws.matrix, list(tasks), source, out, skip_bad, on_overlong))
     for note in notes:
         click.echo(note, err=True)
     click.echo("\n".join(lines))

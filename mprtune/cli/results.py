@@ -38,8 +38,9 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
-    outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit,
-                          reports_dir or ws.reports_dir, on_event=lambda e: click.echo(e.line()))
+    reports = paths.check_folder(reports_dir, "--reports-dir") if reports_dir else ws.reports_dir
+    outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit, reports,
+                          on_event=lambda e: click.echo(e.line()))
     click.echo(f"Report: {outcome.report_dir / 'report.md'}")
 
 

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from mprtune import paths
 from mprtune.cli.common import (
     chosen_variants,
     cli,
@@ -36,7 +37,7 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
     from mprtune.config.render import render_project
 
     ws = open_workspace(config_path, profile)
-    out = out or ws.render_dir
+    out = paths.check_folder(out, "--out") if out else ws.render_dir
     outcome = render_project(ws.matrix, out, ws.data_dir, check_only=check, lf_check=not no_lf_check,
                              cache_dir=ws.cache_dir)
     for message in outcome.warnings:
@@ -70,7 +71,7 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     """Train variants: longest first, one job per slot, resuming."""
     from mprtune.launch import backends
     from mprtune.launch import train as launch
-    from mprtune.views import Progress, plan_lines
+    from mprtune.views import Progress, plan_lines, train_summary
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
@@ -90,20 +91,10 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
-    if detach:
-        for status in results.values():
-            click.echo(f"submitted {status.name} as Slurm job {status.job_id}")
-        click.echo(f"{len(results)} submitted; follow with `mprtune status`, stop with `mprtune cancel`")
-        return
-    failed = [s for s in results.values() if s.state == "failed"]
-    for status in failed:
-        click.echo(f"FAILED {status.name}: {status.reason}", err=True)
-        for line in (status.log_tail or "").splitlines()[-8:]:
-            click.echo(f"    {line}", err=True)
-    done = sum(1 for s in results.values() if s.state == "done")
-    click.echo(f"{done} trained, {len(failed)} failed, {len(chosen) - len(results)} already finished or running; "
-               f"runs in {ws.runs}")
-    if failed:
+    summary = train_summary(results, len(chosen), ws.runs, detach)
+    for line, problem in summary:
+        click.echo(line, err=problem)
+    if any(problem for _, problem in summary):
         sys.exit(1)
 
 
@@ -164,7 +155,7 @@ def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_
     from mprtune.launch.train import cancel_jobs
 
     ws = open_workspace(config_path, profile, runs_dir)
-    done = cancel_jobs(ws, chosen_variants(ws, variants, all_))
+    done = cancel_jobs(ws, chosen_variants(ws, variants, all_), warn)
     click.echo(f"Cancelled: {', '.join(done)}" if done else "Nothing running to cancel.")
 
 
@@ -180,6 +171,6 @@ def collect(out: Path | None, runs_dir: Path | None, config_path: Path | None, p
     from mprtune.views import collect_table
 
     ws = open_workspace(config_path, profile, runs_dir)
-    records, written = collect_all(ws, out or ws.runs, warn)
+    records, written = collect_all(ws, paths.check_folder(out, "--out") if out else ws.runs, warn)
     click.echo("\n".join(collect_table(records)))
     click.echo("Wrote " + ", ".join(str(p) for p in written))

@@ -10,15 +10,17 @@ import math
 import re
 from typing import Any
 
+from mprtune.errors import show
+
 Kind = type | tuple[type, ...]
 NUMBER = (int, float)
 MAX_INT = 2**31 - 1  # what LLaMA-Factory, torch and Slurm take as an integer setting
-SHOWN_CHARS = 80
 MAX_GPUS = 4096
 DEEPSPEED_STAGES = ("zero2", "zero3")
 # Folder names and torchrun arguments: LLaMA-Factory re-splits arguments on spaces under torchrun.
-SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
-UNSAFE_NAME = "unsafe name: use letters, digits, '_', '-', '.' (no spaces, '/', quotes)"
+SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+UNSAFE_NAME = "unsafe name: use up to 100 letters, digits, '_', '-', '.' (no spaces, '/', quotes)"
+NAME_MAX = 255  # bytes per folder or file name on Linux file systems
 
 # Recipe keys mprtune knows the type of. Anything else goes under `extra_args`, which
 # LLaMA-Factory's own parser checks at render time.
@@ -54,7 +56,7 @@ PREDICT_RANGES = {"per_device_eval_batch_size": (1, MAX_INT, False), "max_new_to
 MODEL_TYPES: dict[str, Kind] = {
     "path": str, "template": str, "params": NUMBER, "tiny_seed": int,
     "note": str,  # what the model really is, shown at the top of reports (e.g. a stand-in for a bigger one)
-    "source": dict,  # where the weights come from (config/sources.py); replaces `path`
+    "source": dict,  # where the weights come from (config/model_source.py); replaces `path`
     "gpus": int,  # GPUs every variant of this model gets unless the variant says otherwise
 }
 MODEL_RANGES = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, False), "gpus": (1, MAX_GPUS, False)}
@@ -70,15 +72,6 @@ SLURM_TYPES: dict[str, Kind] = {
     "sbatch_args": list, "setup": list,  # setup: shell lines (module load, conda activate) run before the job
 }
 SLURM_RANGES = {"cpus_per_task": (1, 4096, False)}
-
-
-def show(value: Any) -> str:
-    """A value as an error message quotes it: repr, cut so a huge bad value gives a short line."""
-    try:
-        text = repr(value)
-    except (ValueError, RecursionError):  # ints beyond Python's str() limit, absurdly nested lists
-        text = f"<{type(value).__name__}>"
-    return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
 
 
 def did_you_mean(name: str, known: Any) -> str:

@@ -16,6 +16,8 @@ import json
 from pathlib import Path
 from typing import Any
 
+from mprtune.errors import show
+
 DATASET_ENTRY_KEYS = {
     "file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name",
     "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags",
@@ -51,7 +53,7 @@ def check_dataset_info(text: str, label: str, data_dir: Path | None = None) -> t
         if name.startswith("_"):
             continue
         if not isinstance(entry, dict):
-            errors.append(f"{label}: {name}: expected an object, got {entry!r}")
+            errors.append(f"{label}: {name}: expected an object, got {show(entry)}")
             continue
         for key in sorted(set(entry) - DATASET_ENTRY_KEYS):
             errors.append(f"{label}: {name}.{key}: LLaMA-Factory ignores this key "
@@ -114,7 +116,7 @@ def _parse_one(parser: Any, label: str, text: str, templates: set[str]) -> list[
     args = yaml.safe_load(text)
     problems = []
     if args.get("template") not in templates:
-        problems.append(f"{label}: template: unknown LLaMA-Factory template {args.get('template')!r}")
+        problems.append(f"{label}: template: unknown LLaMA-Factory template {show(args.get('template'))}")
     return problems + _parse_arguments(parser, label, args)
 
 

@@ -7,20 +7,37 @@ wrong` to one list (config/checks.py), and a single ConfigError carries them all
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+import math
 from pathlib import Path
 from typing import Any
 
-from mprtune.config.checks import (DATASET_TYPES, DEEPSPEED_STAGES, HARDWARE_RANGES, HARDWARE_TYPES, MODEL_RANGES,
-                                   MODEL_TYPES, PREDICT_RANGES, PREDICT_TYPES, RECIPE_RANGES, RECIPE_TYPES, SAFE_NAME,
-                                   SLURM_RANGES, SLURM_TYPES, TASK_RANGES, TASK_TYPES, UNSAFE_NAME, WANDB_TYPES,
-                                   Problems, did_you_mean, show)
+from mprtune.config.checks import (
+    DEEPSPEED_STAGES,
+    PREDICT_RANGES,
+    PREDICT_TYPES,
+    RECIPE_RANGES,
+    RECIPE_TYPES,
+    SAFE_NAME,
+    UNSAFE_NAME,
+    WANDB_TYPES,
+    Problems,
+    did_you_mean,
+    show,
+)
+from mprtune.config.entities import BaseModel, Dataset, Matrix, Task, Variant
+from mprtune.config.sections import (
+    parse_datasets,
+    parse_hardware,
+    parse_models,
+    parse_slurm,
+    parse_tasks,
+    shown_name,
+    too_long,
+)
 from mprtune.config.sweeps import Sweep, SweepOrigin, expand_sweeps
-from mprtune.config.sources import ModelSource, parse_source, source_problems
 from mprtune.config.yamlfile import read_yaml
 from mprtune.errors import ConfigError
-from mprtune.paths import REFERENCE_PROFILE, STATE_DIR
-from mprtune.tasks import TASK_KINDS
+from mprtune.paths import REFERENCE_PROFILE
 
 TOP_LEVEL = ("wandb", "data_dir", "models", "datasets", "tasks", "recipe", "predict", "hardware", "slurm",
              "variants", "sweeps", "profiles")
@@ -29,77 +46,6 @@ VARIANT_KEYS = ("name", "model", "task")
 
 __all__ = ["RECIPE_TYPES", "PREDICT_TYPES", "BaseModel", "Dataset", "Task", "Variant", "Matrix", "Sweep",
            "SweepOrigin", "load_matrix", "parse_matrix", "did_you_mean", "REFERENCE_PROFILE"]
-
-
-@dataclass(frozen=True)
-class BaseModel:
-    name: str
-    path: str
-    template: str
-    params: float
-    tiny_seed: int | None = None  # set: build a tiny random Llama at `path` when missing
-    note: str = ""
-    source: ModelSource | None = None  # set: `path` is derived from it (hub id, local folder, materialised folder)
-    gpus: int | None = None  # GPUs its variants get unless they say otherwise
-
-    @property
-    def is_random(self) -> bool:
-        """Random weights (a tiny test model): its scores prove plumbing, never that fine-tuning helped."""
-        return self.tiny_seed is not None
-
-
-@dataclass(frozen=True)
-class Dataset:
-    name: str
-    file: str  # relative to the data dir
-
-
-@dataclass(frozen=True)
-class Task:
-    name: str
-    kind: str
-    prompt: str
-    train: tuple[str, ...]
-    eval: tuple[str, ...]
-    cutoff_len: int
-    train_tokens: int  # planning estimate until prepared data is on disk
-
-
-@dataclass(frozen=True)
-class Variant:
-    name: str
-    model: BaseModel
-    task: Task
-    recipe: dict[str, Any]  # shared recipe + this variant's overrides, LLaMA-Factory keys (+ mprtune's `gpus`)
-    sweep: SweepOrigin | None = None  # set when a sweep expanded it: the sweep and its axis values
-
-    @property
-    def gpus(self) -> int:
-        """GPUs (or CPU slots) one job of this variant holds at once; > 1 runs under torchrun (DDP)."""
-        return int(self.recipe.get("gpus", 1))
-
-
-@dataclass(frozen=True)
-class Matrix:
-    source: Path
-    profile: str
-    data_dir: str
-    wandb_project: str
-    models: dict[str, BaseModel]
-    datasets: dict[str, Dataset]
-    tasks: dict[str, Task]
-    predict: dict[str, Any]
-    gpus: tuple[int, ...]
-    slots: int
-    variants: dict[str, Variant] = field(default_factory=dict)
-    slurm: dict[str, Any] = field(default_factory=dict)
-    sweeps: dict[str, Sweep] = field(default_factory=dict)
-
-    def select(self, names: list[str] | tuple[str, ...]) -> list[Variant]:
-        unknown = [n for n in names if n not in self.variants]
-        if unknown:
-            raise ConfigError([f"unknown variant {n!r}" + did_you_mean(n, self.variants) for n in unknown])
-        return [self.variants[n] for n in (names or list(self.variants))]
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -119,7 +65,7 @@ def apply_profile(raw: dict, profile: str) -> dict:
     profiles = raw.get("profiles") or {}
     if not isinstance(profiles, dict) or profile not in profiles:
         known = [REFERENCE_PROFILE, *(profiles if isinstance(profiles, dict) else [])]
-        raise ConfigError([f"--profile: unknown profile {profile!r}" + did_you_mean(profile, known)])
+        raise ConfigError([f"--profile: unknown profile {show(profile)}" + did_you_mean(profile, known)])
     overlay = profiles[profile] or {}
     merged = _deep_merge(raw, overlay)
     # `path` and `source` are two ways to say where a model comes from: a profile that gives one
@@ -150,110 +96,6 @@ def _check_profiles(p: Problems, profiles: Any) -> None:
                 p.add(f"profiles.{name}.{key}", f"a profile may set only {', '.join(PROFILE_KEYS)}")
 
 
-def _named_section(p: Problems, section: str, value: Any) -> list[tuple[str, Any]]:
-    if value is None:
-        return []
-    if not isinstance(value, dict):
-        p.add(section, f"expected a mapping of names, got {type(value).__name__}")
-        return []
-    out = []
-    for name, spec in value.items():
-        if not isinstance(name, str) or not SAFE_NAME.match(name):
-            p.add(f"{section}.{show(name) if not isinstance(name, str) else name}", UNSAFE_NAME)
-            continue
-        out.append((name, spec))
-    return out
-
-
-def _model_source(p: Problems, name: str, spec: dict) -> tuple[dict, ModelSource | None]:
-    """The entry with `path` derived from its `source` (hub id, local folder, .mprtune/models/<name>)."""
-    if not isinstance(spec.get("source"), dict):
-        return spec, None
-    if "path" in spec:
-        p.add(f"models.{name}", "give either path or source, not both")
-    problems = source_problems(f"models.{name}.source", spec["source"])
-    p.items.extend(problems)
-    if problems:
-        return spec, None
-    weights = parse_source(spec["source"])
-    path = weights.location if weights.kind in ("hub", "path") else f"{STATE_DIR}/models/{name}"
-    return {**spec, "path": path}, weights
-
-
-def _parse_models(p: Problems, raw: dict) -> dict[str, BaseModel]:
-    models = {}
-    for name, spec in _named_section(p, "models", raw.get("models")):
-        has_source = isinstance(spec, dict) and isinstance(spec.get("source"), dict)
-        required = ("template", "params") if has_source else ("path", "template", "params")
-        spec, weights = _model_source(p, name, p.check_mapping(f"models.{name}", spec, MODEL_TYPES, required,
-                                                               MODEL_RANGES))
-        if all(p.valid(spec, MODEL_TYPES, MODEL_RANGES, k) for k in ("path", "template", "params")):
-            seed = spec.get("tiny_seed")
-            models[name] = BaseModel(name, spec["path"], spec["template"], float(spec["params"]),
-                                     seed if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "tiny_seed") else None,
-                                     spec.get("note") if isinstance(spec.get("note"), str) else "", weights,
-                                     spec["gpus"] if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "gpus") else None)
-    return models
-
-
-def _parse_datasets(p: Problems, raw: dict) -> dict[str, Dataset]:
-    datasets = {}
-    for name, spec in _named_section(p, "datasets", raw.get("datasets")):
-        spec = p.check_mapping(f"datasets.{name}", spec, DATASET_TYPES, required=("file",))
-        file = spec.get("file")
-        if isinstance(file, str):
-            if not file or Path(file).is_absolute() or ".." in Path(file).parts or "\0" in file:
-                p.add(f"datasets.{name}.file", f"must be a relative path inside the data dir, got {show(file)}")
-            datasets[name] = Dataset(name, file)
-    return datasets
-
-
-def _parse_tasks(p: Problems, raw: dict, datasets: dict[str, Dataset]) -> dict[str, Task]:
-    tasks = {}
-    for name, spec in _named_section(p, "tasks", raw.get("tasks")):
-        spec = p.check_mapping(f"tasks.{name}", spec, TASK_TYPES,
-                               ("kind", "prompt", "train", "eval", "cutoff_len", "train_tokens"), TASK_RANGES)
-        if spec.get("kind") is not None and spec.get("kind") not in TASK_KINDS:
-            p.add(f"tasks.{name}.kind", f"expected one of {', '.join(TASK_KINDS)}, got {show(spec.get('kind'))}")
-        for role in ("train", "eval"):
-            refs = spec.get(role)
-            if isinstance(refs, list):
-                if not refs:
-                    p.add(f"tasks.{name}.{role}", "needs at least one dataset")
-                for ref in refs:
-                    if not isinstance(ref, str) or ref not in datasets and ref not in (raw.get("datasets") or {}):
-                        p.add(f"tasks.{name}.{role}", f"unknown dataset {show(ref)} (define it under datasets)")
-        if all(p.valid(spec, TASK_TYPES, TASK_RANGES, k) for k in TASK_TYPES) and spec["kind"] in TASK_KINDS \
-                and all(isinstance(r, str) for r in spec["train"] + spec["eval"]):
-            tasks[name] = Task(name, spec["kind"], spec["prompt"], tuple(spec["train"]), tuple(spec["eval"]),
-                               spec["cutoff_len"], spec["train_tokens"])
-    return tasks
-
-
-def _parse_hardware(p: Problems, raw: dict) -> tuple[tuple[int, ...], int]:
-    hardware = p.check_mapping("hardware", raw.get("hardware", {}), HARDWARE_TYPES, ranges=HARDWARE_RANGES)
-    gpus = hardware.get("gpus", [])
-    if not isinstance(gpus, list):
-        gpus = []
-    elif not all(isinstance(g, int) and not isinstance(g, bool) and 0 <= g < 4096 for g in gpus):
-        p.add("hardware.gpus", f"expected a list of GPU ids (integers >= 0), got {show(gpus)}")
-        gpus = []
-    elif len(set(gpus)) != len(gpus):
-        p.add("hardware.gpus", f"duplicate GPU id in {show(gpus)}")
-    slots = hardware.get("slots", len(gpus) or 1)
-    if not p.valid({"slots": slots}, HARDWARE_TYPES, HARDWARE_RANGES, "slots"):
-        slots = 1
-    return tuple(gpus), slots
-
-
-def _parse_slurm(p: Problems, raw: dict) -> dict[str, Any]:
-    slurm = p.check_mapping("slurm", raw.get("slurm", {}) or {}, SLURM_TYPES, ranges=SLURM_RANGES)
-    for key in ("setup", "sbatch_args"):
-        if isinstance(slurm.get(key), list) and not all(isinstance(x, str) for x in slurm[key]):
-            p.add(f"slurm.{key}", "expected a list of strings")
-    return dict(slurm)
-
-
 def _check_recipe_values(p: Problems, path: str, recipe: dict) -> None:
     """Cross-key and enumerated values; types and ranges are checked with the mapping."""
     stage = recipe.get("deepspeed")
@@ -267,8 +109,8 @@ def _check_recipe_values(p: Problems, path: str, recipe: dict) -> None:
             if not isinstance(key, str) or not SAFE_NAME.match(key):
                 p.add(f"{path}.extra_args", f"argument names are LLaMA-Factory keys, got {show(key)}")
             elif not isinstance(value, (str, int, float, bool, type(None))) or isinstance(value, float) and \
-                    value != value:
-                p.add(f"{path}.extra_args.{key}", f"expected a string, number or boolean, got {show(value)}")
+                    not math.isfinite(value) or isinstance(value, int) and abs(value) >= 2**63:
+                p.add(f"{path}.extra_args.{key}", f"expected a string, a finite number or a boolean, got {show(value)}")
 
 
 def _recipe_or_empty(recipe: dict) -> dict:
@@ -286,9 +128,9 @@ def _build_variant(p: Problems, path: str, spec: dict, models: dict[str, BaseMod
         p.add(f"{path}.name", UNSAFE_NAME)
     model, task = spec.get("model"), spec.get("task")
     if isinstance(model, str) and model not in models and model not in (raw.get("models") or {}):
-        p.add(f"{path}.model", f"unknown model {model!r}" + did_you_mean(model, models))
+        p.add(f"{path}.model", f"unknown model {show(model)}" + did_you_mean(model, models))
     if isinstance(task, str) and task not in tasks and task not in (raw.get("tasks") or {}):
-        p.add(f"{path}.task", f"unknown task {task!r}" + did_you_mean(task, tasks))
+        p.add(f"{path}.task", f"unknown task {show(task)}" + did_you_mean(task, tasks))
     overrides = _recipe_or_empty({k: v for k, v in spec.items() if k not in VARIANT_KEYS and k in RECIPE_TYPES})
     _check_recipe_values(p, path, overrides)
     if not (isinstance(name, str) and SAFE_NAME.match(name) and model in models and task in tasks):
@@ -311,7 +153,7 @@ def _parse_variants(p: Problems, value: Any, models: dict[str, BaseModel], tasks
             p.add(f"variants[{index}]", f"expected a mapping with name, model, task, got {show(spec)}")
             continue
         name = spec.get("name")
-        path = f"variants.{name}" if isinstance(name, str) else f"variants[{index}]"
+        path = f"variants.{shown_name(name)}" if isinstance(name, str) else f"variants[{index}]"
         before = len(p.items)
         variant = _build_variant(p, path, spec, models, tasks, recipe, raw)
         if isinstance(name, str) and (name in variants or any(
@@ -366,17 +208,17 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
         p.add("variants", "missing required section (or a `sweeps:` section)")
     wandb = p.check_mapping("wandb", raw.get("wandb", {}), WANDB_TYPES)
     data_dir = raw.get("data_dir", "data")
-    if not isinstance(data_dir, str) or not data_dir or "\0" in data_dir:
+    if not isinstance(data_dir, str) or not data_dir or "\0" in data_dir or too_long(data_dir):
         p.add("data_dir", f"expected a folder path, got {show(data_dir)}")
         data_dir = "data"
-    models = _parse_models(p, raw)
-    datasets = _parse_datasets(p, raw)
-    tasks = _parse_tasks(p, raw, datasets)
+    models = parse_models(p, raw)
+    datasets = parse_datasets(p, raw)
+    tasks = parse_tasks(p, raw, datasets)
     recipe = _recipe_or_empty(p.check_mapping("recipe", raw.get("recipe", {}), RECIPE_TYPES, ranges=RECIPE_RANGES))
     _check_recipe_values(p, "recipe", recipe)
     predict = p.check_mapping("predict", raw.get("predict", {}), PREDICT_TYPES, ranges=PREDICT_RANGES)
-    gpus, slots = _parse_hardware(p, raw)
-    slurm = _parse_slurm(p, raw)
+    gpus, slots = parse_hardware(p, raw)
+    slurm = parse_slurm(p, raw)
     variants = _parse_variants(p, raw.get("variants"), models, tasks, recipe, raw)
     sweeps = _parse_sweeps(p, raw, variants, models, tasks, recipe)
     if p.items:

@@ -29,8 +29,19 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
 
-from mprtune.config.checks import (DEEPSPEED_STAGES, RECIPE_RANGES, RECIPE_TYPES, SAFE_NAME, UNSAFE_NAME, Problems,
-                                   did_you_mean, range_problem, show, type_name, type_ok)
+from mprtune.config.checks import (
+    DEEPSPEED_STAGES,
+    RECIPE_RANGES,
+    RECIPE_TYPES,
+    SAFE_NAME,
+    UNSAFE_NAME,
+    Problems,
+    did_you_mean,
+    range_problem,
+    show,
+    type_name,
+    type_ok,
+)
 
 SWEEP_KEYS = ("variant", "model", "task", "prefix", "axes", "zip")
 EXTRA_PREFIX = "extra_args."  # an axis over a LLaMA-Factory key mprtune does not know: extra_args.<key>

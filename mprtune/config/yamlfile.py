@@ -13,7 +13,7 @@ from typing import Any
 
 import yaml
 
-from mprtune.errors import ConfigError
+from mprtune.errors import ConfigError, show
 
 
 class _UniqueKeyLoader(getattr(yaml, "CSafeLoader", yaml.SafeLoader)):  # type: ignore[misc]  # libyaml: ~8x faster
@@ -32,11 +32,20 @@ def _construct_mapping(loader: _UniqueKeyLoader, node: yaml.MappingNode, deep: b
         except TypeError:  # an unhashable key (a list or mapping): the mapping constructor reports it
             continue
         if duplicate:
-            loader.duplicates.append(f"line {key_node.start_mark.line + 1}: duplicate key {key!r}")
+            loader.duplicates.append(f"line {key_node.start_mark.line + 1}: duplicate key {show(key)}")
     return yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
 
 
+def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
+    try:
+        return yaml.SafeLoader.construct_yaml_int(loader, node)
+    except ValueError:  # more digits than Python converts (4300): a typo, never a setting
+        raise yaml.constructor.ConstructorError(
+            None, None, f"integer with {len(str(node.value))} digits is too long", node.start_mark) from None
+
+
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 # YAML 1.1 reads `5e-5` and `3.21e9` as strings; users mean numbers (YAML 1.2 agrees).
 _UniqueKeyLoader.add_implicit_resolver(
     "tag:yaml.org,2002:float",

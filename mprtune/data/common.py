@@ -11,6 +11,8 @@ Definitions used by every corpus module:
   length) always raise. Rows are validated as far as they are used: a QQP non-duplicate with an
   empty question is ignored like any other non-duplicate.
 - A *prepared row* is one alpaca JSONL line: ``{"id", "instruction", "input": "", "output", ...}``.
+- Text files are read as UTF-8 line by line: a UTF-8 BOM (what some editors write) is dropped, and
+  a line with bytes that are not UTF-8 is a bad row naming `file:line` and its byte offset.
 - Writes are staged: every output goes to a temporary file in the output folder and all of them
   replace their targets (os.replace) only when the whole run succeeded; on any error the previous
   files stay byte-identical and the temporaries are removed.
@@ -18,7 +20,6 @@ Definitions used by every corpus module:
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
@@ -28,22 +29,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mprtune.errors import DataError
+from mprtune.data.sources import Record, RowError, RowErrorAt
+from mprtune.errors import DataError, show
 from mprtune.io import publish
 
 MANIFEST_FILE = "manifest.json"
 MAX_EXAMPLES = 3  # examples of bad / over-long rows kept for the report
 FLUSH_ROWS = 1024  # rows measured by the truncation guard per batch
-
-
-class RowError(Exception):
-    """Raised by a row parser: the message says what is wrong, the caller adds `file:line`."""
-
-
-@dataclass(frozen=True)
-class Record:
-    where: str  # "path:line" (or "hf:name[split]:row")
-    fields: dict[str, Any]
 
 
 def clean(value: Any, name: str) -> str:
@@ -62,7 +54,7 @@ def label01(value: Any, name: str) -> int:
     """A 0/1 label (int or the strings '0'/'1'); RowError otherwise."""
     text = str(value).strip() if value is not None else ""
     if isinstance(value, bool) or text not in ("0", "1"):
-        raise RowError(f"{name} must be 0 or 1, got {value!r}")
+        raise RowError(f"{name} must be 0 or 1, got {show(value)}")
     return int(text)
 
 
@@ -74,106 +66,6 @@ def norm_key(text: str) -> str:
 def digest(*parts: str) -> bytes:
     """16-byte hash of a tuple of strings (sets of these stay small for millions of rows)."""
     return hashlib.blake2b("\x1f".join(parts).encode("utf-8"), digest_size=16).digest()
-
-
-def require_file(path: Path, what: str) -> Path:
-    if not path.is_file():
-        raise DataError(f"{path}: file not found ({what})")
-    return path
-
-
-def iter_jsonl(path: Path, label: str) -> Iterator[Record | RowErrorAt]:
-    """Stream a JSONL file: one Record per non-blank line, or a RowErrorAt for an invalid one."""
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            where = f"{label}:{number}"
-            try:
-                value = json.loads(line)
-            except json.JSONDecodeError as exc:
-                yield RowErrorAt(where, f"invalid JSON: {exc.msg}")
-                continue
-            if not isinstance(value, dict):
-                yield RowErrorAt(where, f"expected a JSON object, got {type(value).__name__}")
-                continue
-            yield Record(where, value)
-
-
-@dataclass(frozen=True)
-class RowErrorAt:
-    """A bad row found while reading (before any parser saw it)."""
-
-    where: str
-    message: str
-
-
-def _unquote(field_text: str) -> str:
-    """`"a ""b"" c"` -> `a "b" c` when the field is one complete CSV-quoted string, else unchanged."""
-    if len(field_text) >= 2 and field_text[0] == '"' and field_text[-1] == '"':
-        inner = field_text[1:-1]
-        if '"' not in inner.replace('""', ""):
-            return inner.replace('""', '"')
-    return field_text
-
-
-def iter_tsv(path: Path, label: str, required: tuple[str, ...], unquote: bool = False) -> Iterator[Record | RowErrorAt]:
-    """Stream a TSV with a header line using csv with ``quoting=csv.QUOTE_NONE``.
-
-    Quotes are text (GLUE/PAWS layout). With ``unquote`` (QQP) a field that is one complete
-    CSV-quoted string is unquoted too, and a quoted field holding a newline (the Quora dump
-    layout) is joined back with the next physical line(s), up to 8 lines.
-    """
-    with open(path, encoding="utf-8", newline="") as handle:
-        reader = csv.reader(handle, delimiter="\t", quoting=csv.QUOTE_NONE)
-        try:
-            header = [h.strip() for h in next(reader)]
-        except StopIteration:
-            raise DataError(f"{label}:1: empty file (expected a header line with {', '.join(required)})") from None
-        missing = [c for c in required if c not in header]
-        if missing:
-            raise DataError(f"{label}:1: missing column {missing[0]!r} in the header "
-                            f"(expected {', '.join(required)}; got {', '.join(header)})")
-        width = len(header)
-        for fields in reader:
-            start = reader.line_num
-            if not fields or fields == [""]:
-                continue
-            joins = 0
-            while unquote and len(fields) < width and fields[-1].startswith('"') \
-                    and fields[-1].count('"') % 2 == 1 and joins < 8:
-                try:
-                    more = next(reader)
-                except StopIteration:
-                    break
-                joins += 1
-                fields = fields[:-1] + [fields[-1] + "\n" + (more[0] if more else "")] + more[1:]
-            where = f"{label}:{start}"
-            if len(fields) != width:
-                yield RowErrorAt(where, f"expected {width} tab-separated fields, got {len(fields)}")
-                continue
-            if unquote:
-                fields = [_unquote(f) if f[:1] == "\"" else f for f in fields]
-            yield Record(where, dict(zip(header, fields, strict=True)))
-
-
-def iter_hf(rows: Iterable[dict[str, Any]], label: str) -> Iterator[Record]:
-    for number, row in enumerate(rows, 1):
-        yield Record(f"{label}:{number}", dict(row))
-
-
-def load_hf(name: str, config: str | None, split: str, streaming: bool = False) -> Iterable[dict[str, Any]]:
-    """`datasets.load_dataset` (imported lazily); any failure becomes one DataError line."""
-    try:
-        import datasets
-
-        return datasets.load_dataset(name, config, split=split, streaming=streaming)
-    except Exception as exc:  # noqa: BLE001 -- offline, gated, renamed, scripts unsupported: one line
-        first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-        first = first if len(first) <= 240 else first[:239] + "…"
-        what = f"{name}" + (f" ({config})" if config else "") + f" split {split}"
-        raise DataError(f"cannot load {what} from the Hugging Face Hub: {type(exc).__name__}: {first}; "
-                        f"download it and pass --source PATH instead (layout: `mprtune prepare-data --help`)") from None
 
 
 @dataclass

@@ -37,19 +37,21 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Iterable, Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 from mprtune.data.common import (
     BuildContext,
+    clean,
+    norm_key,
+)
+from mprtune.data.sources import (
     Record,
     RowError,
     RowErrorAt,
-    clean,
     iter_hf,
     load_hf,
-    norm_key,
     require_file,
+    text_lines,
 )
 from mprtune.errors import DataError
 from mprtune.metrics.tokens import detokenize
@@ -59,19 +61,24 @@ HF_SPLITS = {"dev": "validation", "test": "test"}
 N_REFS = 4
 
 
-def local_records(folder: Path, split: str, display) -> Iterator[Record]:
-    """Lines of `<split>.src` zipped with `<split>.ref0..3`; unequal lengths raise DataError."""
+def local_records(folder: Path, split: str, display) -> Iterator[Record | RowErrorAt]:
+    """Lines of `<split>.src` zipped with `<split>.ref0..3`; unequal lengths raise DataError.
+
+    A line that is not UTF-8 in any of the five files makes that row a bad row naming the file.
+    """
     names = [f"{split}.src"] + [f"{split}.ref{k}" for k in range(N_REFS)]
     paths = [require_file(folder / name, "JFLEG layout: dev/test .src and .ref0..3") for name in names]
-    with ExitStack() as stack:
-        handles = [stack.enter_context(open(p, encoding="utf-8")) for p in paths]
-        for number, lines in enumerate(itertools.zip_longest(*handles), 1):
-            if any(line is None for line in lines):
-                short = next(i for i, line in enumerate(lines) if line is None)
-                raise DataError(f"{display(paths[short])}:{number}: reference files of unequal length "
-                                f"({names[short]} ends at line {number - 1}, other files go on)")
-            texts = [line.rstrip("\r\n") for line in lines]
-            yield Record(f"{display(paths[0])}:{number}", {"sentence": texts[0], "corrections": texts[1:]})
+    for number, lines in enumerate(itertools.zip_longest(*(text_lines(p) for p in paths)), 1):
+        if any(line is None for line in lines):
+            short = next(i for i, line in enumerate(lines) if line is None)
+            raise DataError(f"{display(paths[short])}:{number}: reference files of unequal length "
+                            f"({names[short]} ends at line {number - 1}, other files go on)")
+        bad = next((i for i, (_, _, problem) in enumerate(lines) if problem), None)
+        if bad is not None:
+            yield RowErrorAt(f"{display(paths[bad])}:{number}", lines[bad][2])
+            continue
+        texts = [text.rstrip("\r\n") for _, text, _ in lines]
+        yield Record(f"{display(paths[0])}:{number}", {"sentence": texts[0], "corrections": texts[1:]})
 
 
 def hf_records(split: str) -> Iterator[Record]:

@@ -38,15 +38,17 @@ from typing import Any
 
 from mprtune.data.common import (
     BuildContext,
+    clean,
+    digest,
+    norm_key,
+)
+from mprtune.data.sources import (
     Record,
     RowError,
     RowErrorAt,
-    clean,
-    digest,
     iter_hf,
     iter_jsonl,
     load_hf,
-    norm_key,
     require_file,
 )
 

@@ -37,17 +37,20 @@ from pathlib import Path
 from mprtune.data.common import (
     BuildContext,
     DatasetWriter,
+    clean,
+    label01,
+    norm_key,
+)
+from mprtune.data.sources import (
     Record,
     RowError,
     RowErrorAt,
-    clean,
     iter_hf,
     iter_tsv,
-    label01,
     load_hf,
-    norm_key,
     require_file,
 )
+from mprtune.errors import show
 from mprtune.metrics.tokens import detokenize
 
 PAWS_HF = ("google-research-datasets/paws", "labeled_final")
@@ -103,7 +106,7 @@ def parser(layout: Layout) -> Callable[[Record], Pair | None]:
 def _quora_is_eval(record: Record) -> bool:
     value = str(record.fields.get("id", "")).strip()
     if not value.isdigit():
-        raise RowError(f"id must be a non-negative integer in the Quora layout, got {value!r}")
+        raise RowError(f"id must be a non-negative integer in the Quora layout, got {show(value)}")
     return int(value) % QUORA_EVAL_MOD == 0
 
 

@@ -14,6 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
+from mprtune.config.matrix import Matrix
 from mprtune.data import jfleg, knowledge, paraphrase
 from mprtune.data.common import (
     MANIFEST_FILE,
@@ -24,8 +25,7 @@ from mprtune.data.common import (
     read_manifest,
 )
 from mprtune.data.truncation import LengthGuard, limits_for
-from mprtune.errors import DataError
-from mprtune.config.matrix import Matrix
+from mprtune.errors import DataError, show
 
 ON_OVERLONG = ("drop", "fail")
 HF_SOURCE = "hf"
@@ -63,7 +63,7 @@ class PrepareReport:
 def corpora_for(matrix: Matrix, tasks: list[str]) -> list[Corpus]:
     unknown = [t for t in tasks if t not in matrix.tasks]
     if unknown:
-        raise DataError(f"unknown task {unknown[0]!r} (known: {', '.join(matrix.tasks)})")
+        raise DataError(f"unknown task {show(unknown[0])} (known: {', '.join(matrix.tasks)})")
     needed: list[Corpus] = []
     for task in tasks:
         for dataset in (*matrix.tasks[task].train, *matrix.tasks[task].eval):
@@ -82,7 +82,7 @@ def prompt_for(matrix: Matrix, corpus: Corpus) -> str:
     prompts = {t.name: t.prompt for t in matrix.tasks.values()
                if {corpus.train, corpus.eval} & {*t.train, *t.eval}}
     if len(set(prompts.values())) > 1:
-        listed = ", ".join(f"{name} {p!r}" for name, p in prompts.items())
+        listed = ", ".join(f"{name} {show(p)}" for name, p in prompts.items())
         raise DataError(f"datasets {corpus.train}/{corpus.eval} are used by tasks with different prompts "
                         f"({listed}); one file has one prompt: make them equal or use other datasets")
     return next(iter(prompts.values()))
@@ -117,8 +117,13 @@ def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, s
     source_root = None
     if source != HF_SOURCE:
         source_root = Path(source)
-        if not source_root.is_dir():
-            raise DataError(f"{source}: --source must be `hf` or a folder (layout: `mprtune prepare-data --help`)")
+        try:
+            is_folder = source_root.is_dir()
+        except OSError:  # a name too long for the file system
+            is_folder = False
+        if not is_folder:
+            raise DataError(f"--source {show(source)}: must be `hf` or a folder "
+                            f"(layout: `mprtune prepare-data --help`)")
     out_dir = Path(out_dir)
     manifest = out_dir / MANIFEST_FILE
     existing = read_manifest(manifest)  # a broken manifest fails before anything is built

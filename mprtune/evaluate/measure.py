@@ -75,9 +75,8 @@ def main(argv: list[str]) -> int:
     folder = config_path.parent
     config = yaml.safe_load(config_path.read_text(encoding="utf-8"))
     sys.argv = ["llamafactory-cli", str(config_path), *argv[1:]]
-    from llamafactory.train.tuner import run_exp
-
     import torch
+    from llamafactory.train.tuner import run_exp
 
     started = time.perf_counter()
     run_exp()

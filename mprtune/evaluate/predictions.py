@@ -81,7 +81,7 @@ def _eval_row(path: Path, number: int, raw: bytes, dataset: str, variant: Varian
         row = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
     except UnicodeDecodeError as exc:
         raise DataError(f"{where}: not UTF-8 (byte {exc.start} of the line); re-run `mprtune prepare-data`") from None
-    except (json.JSONDecodeError, RecursionError):
+    except (ValueError, RecursionError):  # bad JSON, absurd nesting, a number with thousands of digits
         raise DataError(f"{where}: not a JSON line; re-run `mprtune prepare-data`") from None
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
@@ -127,13 +127,19 @@ def _no_space(text: str) -> str:
 def read_predictions(folder: Path, rows: list[EvalRow]) -> list[str]:
     """The predictions, one per row, each proven to belong to its row by LLaMA-Factory's echoed label."""
     path = folder / PREDICTIONS
-    lines = [line for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     if len(lines) != len(rows):
         raise MprtuneError(f"{path}: {len(lines)} predictions for {len(rows)} eval rows; re-run `mprtune compare` "
                            f"(stale predictions are replaced)")
     outputs = []
     for number, (line, row) in enumerate(zip(lines, rows), 1):
-        record = json.loads(line)
+        try:
+            record = json.loads(line)
+        except (ValueError, RecursionError):
+            record = None
+        if not isinstance(record, dict):
+            raise MprtuneError(f"{path}:{number}: damaged prediction line; delete {path.name} and re-run "
+                               f"`mprtune compare`")
         if _no_space(str(record.get("label", ""))) != _no_space(row.output):
             raise MprtuneError(f"{path}:{number}: prediction belongs to another row (its label is not the output "
                                f"of eval row {row.id}): the eval file changed or cutoff_len cut the label; "

@@ -16,9 +16,20 @@ from pathlib import Path
 from typing import Any
 
 from mprtune.config.render import render_template, yaml_scalar
-from mprtune.evaluate.formatting import (MISSING, format_diff, format_duration, format_memory, format_rate,
-                                         format_seconds, format_stat, label, md_cell, optional, verdict,
-                                         within_noise)
+from mprtune.evaluate.formatting import (
+    MISSING,
+    format_diff,
+    format_duration,
+    format_memory,
+    format_rate,
+    format_seconds,
+    format_stat,
+    label,
+    md_cell,
+    optional,
+    verdict,
+    within_noise,
+)
 from mprtune.evaluate.schema import validate_results
 from mprtune.evaluate.sweeps import SweepSection, Verdict, sweep_sections
 from mprtune.io import atomic_write

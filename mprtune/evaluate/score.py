@@ -15,7 +15,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from mprtune.errors import MprtuneError
+from mprtune.errors import MprtuneError, show
 from mprtune.tasks import KNOWLEDGE_ROW_KINDS, TASK_KINDS
 
 
@@ -30,15 +30,18 @@ def task_kind(task: str, matrix_path: Path | None) -> str:
             raise KeyError(task)
         return load_matrix(matrix_path).tasks[task].kind
     except (MprtuneError, KeyError):
-        raise MprtuneError(f"--task: unknown task {task!r}; use one of {', '.join(TASK_KINDS)} "
+        raise MprtuneError(f"--task: unknown task {show(task)}; use one of {', '.join(TASK_KINDS)} "
                            f"or a task of mprtune.yaml") from None
 
 
 def read_lines(path: Path) -> list[str]:
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        text = data.decode("utf-8-sig")  # an editor's BOM is not part of the first line
     except UnicodeDecodeError as exc:
-        raise MprtuneError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
+        line = data[: exc.start].count(b"\n") + 1
+        raise MprtuneError(f"{path}:{line}: not UTF-8 text ({exc.reason} at byte offset {exc.start}); "
+                           f"save the file as UTF-8") from None
     lines = text.split("\n")
     if lines and lines[-1] == "":
         lines.pop()  # the final newline ends the last line; it does not start an empty one

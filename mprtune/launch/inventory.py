@@ -10,7 +10,7 @@ from typing import Any, Callable
 
 from mprtune.io import atomic_write
 from mprtune.launch.jobs import JobPaths
-from mprtune.launch.state import derive_state
+from mprtune.launch.state import derive_state, read_train_results
 from mprtune.launch.trainer_log import loss_curve
 from mprtune.workspace import Workspace
 
@@ -33,21 +33,6 @@ class RunRecord:
     checkpoints: list[str]
 
 
-def _train_results(folder: Path, warn: Warn) -> dict[str, Any]:
-    path = folder / "train_results.json"
-    try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
-    except FileNotFoundError:
-        return {}
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        warn(f"{path}: damaged ({type(exc).__name__}); its runtime and throughput are not shown")
-        return {}
-    if not isinstance(data, dict):
-        warn(f"{path}: expected a JSON object; its runtime and throughput are not shown")
-        return {}
-    return data
-
-
 def _number(value: Any) -> float | None:
     ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
     return float(value) if ok else None
@@ -58,11 +43,11 @@ def collect_runs(ws: Workspace, warn: Warn = lambda message: None) -> list[RunRe
     for variant in ws.variants():
         paths = JobPaths(ws.run_dir(variant.name))
         curve = loss_curve(paths.trainer_log, warn)
-        results = _train_results(paths.folder, warn)
+        results = read_train_results(paths.folder)  # derive_state below reports a damaged one
         adapter = paths.folder / "adapter_model.safetensors"
         records.append(RunRecord(
             variant=variant.name, task=variant.task.name, model=variant.model.name,
-            state=derive_state(paths, "train"),
+            state=derive_state(paths, "train", warn),
             adapter_path=str(paths.folder) if adapter.is_file() else None,
             adapter_bytes=adapter.stat().st_size if adapter.is_file() else None,
             final_loss=curve[-1][1] if curve else None,

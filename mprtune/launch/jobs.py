@@ -9,6 +9,7 @@ lives behind the Executor interface only.
 
 from __future__ import annotations
 
+import errno
 import json
 import math
 import time
@@ -121,7 +122,7 @@ class JobStatus:
             data = json.loads(path.read_bytes().decode("utf-8"))
         except FileNotFoundError:
             return None
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
             warn(f"{path}: damaged status file ignored ({type(exc).__name__}); state is rebuilt from the run folder")
             return None
         problem = _shape_problem(data)
@@ -132,7 +133,21 @@ class JobStatus:
         return cls(**known)
 
     def write(self, path: Path) -> None:
-        atomic_write(path, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        """Atomically; on a full disk, rewrite the existing file in place without the log tail.
+
+        The in-place copy fits in the blocks the file already holds, so a failure can still be
+        recorded when the disk is full (a crash halfway leaves a damaged file, which `read` reports
+        and the run folder's files replace).
+        """
+        try:
+            atomic_write(path, json.dumps(asdict(self), indent=2, sort_keys=True) + "\n")
+        except OSError as exc:
+            if exc.errno not in (errno.ENOSPC, errno.EDQUOT) or not path.is_file():
+                raise
+            compact = (json.dumps({**asdict(self), "log_tail": None}, sort_keys=True) + "\n").encode()
+            with path.open("r+b") as handle:
+                handle.write(compact)
+                handle.truncate()
 
 
 def _finite_number(value: Any) -> bool:

@@ -78,11 +78,11 @@ def dataset_tokens(data_dir: Path, files: list[str]) -> tuple[float, int] | None
                 if not raw.strip():
                     continue
                 try:
-                    row = json.loads(raw.decode("utf-8"))
+                    row = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
                 except UnicodeDecodeError as exc:
                     raise DataError(f"{path}:{number}: not UTF-8 (byte {exc.start} of the line); "
                                     f"re-run `mprtune prepare-data`") from None
-                except (json.JSONDecodeError, RecursionError):
+                except (ValueError, RecursionError):  # bad JSON, absurd nesting, thousands of digits
                     raise DataError(f"{path}:{number}: not a JSON line; re-run `mprtune prepare-data`") from None
                 if not isinstance(row, dict):
                     raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}; "

@@ -14,10 +14,22 @@ import time
 from dataclasses import dataclass
 from typing import Callable
 
-from mprtune.launch.jobs import (CANCELLED, DONE, FAILED, INTERRUPTED, RUNNING, Executor, JobHandle, JobSpec,
-                                 SLOT_SEP, JobStatus, now, slot_parts)
+from mprtune.launch.jobs import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    INTERRUPTED,
+    RUNNING,
+    SLOT_SEP,
+    Executor,
+    JobHandle,
+    JobSpec,
+    JobStatus,
+    now,
+    slot_parts,
+)
 from mprtune.launch.policy import Busy, Waiting, pick
-from mprtune.launch.state import classify_failure, config_digest
+from mprtune.launch.state import classify_failure, config_digest, free_bytes
 
 POLL_S = 0.01
 
@@ -30,7 +42,9 @@ class Event:
     message: str = ""
 
     def line(self) -> str:
-        """The one format every command prints events in."""
+        """The one format every command prints events in (warnings as every command prints warnings)."""
+        if self.kind == "warning":
+            return f"Warning: {self.message}"
         where = f" (slot {self.slot})" if self.slot else ""
         return f"[{self.kind}] {self.name}{where} {self.message}".rstrip()
 
@@ -143,7 +157,7 @@ class WorkQueue:
             self.on_event(Event("finished", name, handle.slot))
             return
         status.log_tail = handle.logs(30)
-        status.reason = (classify_failure(code, status.log_tail) if code != 0
+        status.reason = (classify_failure(code, status.log_tail, free_bytes(spec.folder)) if code != 0
                          else "exited 0 but its outputs are missing")
         if status.retries < self.retries and not self.stop.is_set():
             status.retries += 1

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 import struct
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mprtune.launch import backends
 from mprtune.launch.jobs import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, JobPaths, JobStatus, Warn, _ignore
@@ -19,15 +21,40 @@ from mprtune.launch.jobs import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, Job
 # What Trainer.train(resume_from_checkpoint=...) reads from a LoRA checkpoint (torch.save files are zips).
 CHECKPOINT_ZIPS = ("optimizer.pt", "scheduler.pt")
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
+LOW_DISK_BYTES = 1 << 20  # less free space than this on a run's disk after a failure: the disk is full
 
 
 def config_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def read_train_results(folder: Path, warn: Warn = _ignore) -> dict[str, Any]:
+    """train_results.json as a mapping ({} when absent); a damaged one is reported through `warn`.
+
+    LLaMA-Factory writes it after the adapter, so a damaged copy (a kill or a full disk during its
+    write) still means a complete adapter: the run stays finished, only its summary is lost.
+    """
+    path = folder / "train_results.json"
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except FileNotFoundError:
+        return {}
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        warn(f"{path}: damaged ({type(exc).__name__}); the run counts as finished (its adapter was saved "
+             f"first) but its runtime and throughput are unknown")
+        return {}
+    if not isinstance(data, dict):
+        warn(f"{path}: damaged (expected a JSON object, got {type(data).__name__}); the run counts as finished "
+             f"but its runtime and throughput are unknown")
+        return {}
+    return data
+
+
 def derive_state(paths: JobPaths, kind: str, warn: Warn = _ignore) -> str:
     """done > running (provably ours) > failed (retries spent) > interrupted (checkpoint or cut) > pending."""
     if paths.is_complete(kind):
+        if kind == "train":
+            read_train_results(paths.folder, warn)
         return DONE
     status = JobStatus.read(paths.status, warn)
     if status and status.state == RUNNING and backends.for_status(status).alive(status):
@@ -65,7 +92,7 @@ def checkpoint_problem(folder: Path) -> str | None:
         state = json.loads((folder / "trainer_state.json").read_text(encoding="utf-8"))
     except FileNotFoundError:
         return "trainer_state.json is missing"
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
         return f"trainer_state.json is damaged ({type(exc).__name__})"
     if not isinstance(state, dict) or not isinstance(state.get("global_step"), int):
         return "trainer_state.json has no global_step"
@@ -92,16 +119,29 @@ def resume_point(paths: JobPaths) -> ResumePoint:
     return ResumePoint(None, skipped)
 
 
-def classify_failure(returncode: int | None, log_tail: str) -> str:
-    """A short reason users can act on, quoting the error line of the log where there is one."""
+def free_bytes(folder: Path) -> int | None:
+    """Free space on the disk holding `folder` (None when it cannot be told)."""
+    try:
+        return shutil.disk_usage(folder).free
+    except OSError:
+        return None
+
+
+def classify_failure(returncode: int | None, log_tail: str, free: int | None = None) -> str:
+    """A short reason users can act on, quoting the error line of the log where there is one.
+
+    `free` is the free space on the run folder's disk: a job that died on a full disk often could
+    not even write its traceback, so a (nearly) full disk is named even when the log is silent.
+    """
     text = log_tail.lower()
     error_line = next((line.strip() for line in reversed(log_tail.splitlines())
                        if "error" in line.lower() and line.strip()), "")
     quoted = f": {error_line[:200]}" if error_line else ""
     if "out of memory" in text or "outofmemoryerror" in text:
         return "CUDA out of memory: lower per_device_train_batch_size or cutoff_len" + quoted
-    if "no space left on device" in text or "errno 28" in text:
-        return "disk full (no space left on device): free space, then rerun; the run resumes" + quoted
+    if "no space left on device" in text or "errno 28" in text or free is not None and free < LOW_DISK_BYTES:
+        left = f", {free} bytes free" if free is not None and free < LOW_DISK_BYTES else ""
+        return f"disk full (no space left on device{left}): free space, then rerun; the run resumes" + quoted
     if returncode is not None and returncode < 0:
         return f"killed by signal {-returncode}"
     if "not used by the hfargumentparser" in text or "valueerror" in text and "argument" in text:

@@ -35,9 +35,9 @@ def status_rows(ws: Workspace, warn: Callable[[str], None] = lambda message: Non
     rows = []
     for name in ws.matrix.variants:
         paths = JobPaths(ws.run_dir(name))
-        status = JobStatus.read(paths.status, warn) or JobStatus(name, "train")
+        state = derive_state(paths, "train", warn)  # reports a damaged status file or train_results.json
+        status = JobStatus.read(paths.status) or JobStatus(name, "train")
         progress = read_progress(paths.trainer_log, warn)
-        state = derive_state(paths, "train")
         rows.append(StatusRow(
             variant=name, state=state, slot=status.slot, started_at=status.started_at,
             finished_at=status.finished_at, step=progress.step, total_steps=progress.total_steps,

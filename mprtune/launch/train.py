@@ -12,7 +12,7 @@ import fcntl
 import os
 import signal
 import threading
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Iterator
@@ -22,8 +22,18 @@ from mprtune.config.render import training_yaml
 from mprtune.errors import LockError, MprtuneError
 from mprtune.launch import backends
 from mprtune.launch.env import job_env, venv_bin
-from mprtune.launch.jobs import CANCELLED, DONE, FAILED, RUNNING, Executor, JobPaths, JobSpec, JobStatus, now, \
-    public_env
+from mprtune.launch.jobs import (
+    CANCELLED,
+    DONE,
+    FAILED,
+    RUNNING,
+    Executor,
+    JobPaths,
+    JobSpec,
+    JobStatus,
+    now,
+    public_env,
+)
 from mprtune.launch.planner import Schedule, calibration_from_runs, check_widths, estimate, lpt_order, lpt_schedule
 from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest, derive_state, resume_point
@@ -124,29 +134,28 @@ def plan_training(ws: Workspace, variants: list[Variant], slots: list[str] | Non
 
 @contextmanager
 def runs_lock(runs: Path) -> Iterator[None]:
-    """One `train` per runs dir. flock dies with its holder, so a stale lock is taken over for free."""
+    """One `train` per runs dir. flock dies with its holder, so a stale lock is taken over for free.
+
+    The file is used through its raw descriptor: no buffered pid left to flush into a full disk.
+    """
     runs.mkdir(parents=True, exist_ok=True)
-    path = runs / LOCK_FILE
-    handle = path.open("a+")
+    fd = os.open(runs / LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        handle.seek(0)
-        holder = handle.read().strip() or "unknown"
-        handle.close()
+        holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+        os.close(fd)
         raise LockError(f"{runs}: another `mprtune train` (pid {holder}) is using this runs dir; wait for it, "
                         f"or use --runs-dir") from None
     try:
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
     except OSError:
-        pass  # the pid is only a hint for the message above; the flock is what locks
+        pass  # the pid is only a hint for the message above (a full disk may refuse it); the flock is what locks
     try:
         yield
     finally:
-        handle.close()
+        os.close(fd)
 
 
 @contextmanager
@@ -171,7 +180,7 @@ def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: i
     for problem in data_warnings(ws, unfinished):  # before the lock: a refused train creates nothing
         raise MprtuneError(problem)
     with runs_lock(ws.runs), stop_on_signals() as stop:
-        warn = lambda message: on_event(Event("warning", "status", None, message))
+        warn = lambda message: on_event(Event("warning", "train", None, message))
         plan = plan_training(ws, variants, executor.slots(), warn)
         on_plan(plan)
         if not plan.specs:
@@ -181,7 +190,8 @@ def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: i
             status = JobStatus.read(spec.paths.status)
             if status and status.state == FAILED:
                 status.retries = 0
-                status.write(spec.paths.status)
+                with suppress(OSError):  # a full disk: the queue reports it when the job starts
+                    status.write(spec.paths.status)
 
         def respec(spec: JobSpec) -> JobSpec:
             return train_spec(ws, ws.matrix.variants[spec.name], spec.estimate_s)
@@ -192,12 +202,12 @@ def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: i
     return results
 
 
-def cancel_jobs(ws: Workspace, variants: list[Variant]) -> list[str]:
+def cancel_jobs(ws: Workspace, variants: list[Variant], warn: Callable[[str], None] = lambda m: None) -> list[str]:
     """Stop running jobs for good (no retry); only jobs the backend proves are ours are signalled."""
     cancelled = []
     for variant in variants:
         paths = JobPaths(ws.run_dir(variant.name))
-        status = JobStatus.read(paths.status)
+        status = JobStatus.read(paths.status, warn)
         if status is None or status.state != RUNNING:
             continue
         backend = backends.for_status(status)

@@ -50,7 +50,7 @@ def read_rows(trainer_log: Path, warn: Warn = _ignore) -> Iterator[dict[str, Any
             continue
         try:
             row = json.loads(raw.decode("utf-8"))
-        except (UnicodeDecodeError, json.JSONDecodeError):
+        except (UnicodeDecodeError, ValueError, RecursionError):
             if number != last:  # the last line may be being written right now
                 damaged.append(number)
             continue

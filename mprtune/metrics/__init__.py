@@ -7,8 +7,13 @@ task with bootstrap confidence intervals; :func:`per_row` gives the per-row tags
 tokenization convention every grammar/paraphrase comparison follows is in :mod:`.tokens`.
 """
 
-from .bootstrap import (bootstrap_ci, bootstrap_corpus_ci, paired_bootstrap_corpus_diff,
-                        paired_bootstrap_diff, resample_counts)
+from .bootstrap import (
+                        bootstrap_ci,
+                        bootstrap_corpus_ci,
+                        paired_bootstrap_corpus_diff,
+                        paired_bootstrap_diff,
+                        resample_counts,
+)
 from .registry import METRICS, MetricSpec, improvement
 from .scoring import N_RESAMPLES, compare_rows, paired_diffs, per_row, score_rows
 from .tokens import as_references, detokenize

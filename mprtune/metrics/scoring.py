@@ -51,8 +51,8 @@ from .gleu import CorpusGleu
 from .grammar import OVER_CORRECT_MARGIN, acceptable, changed_words, unjustified_edits
 from .knowledge import qa_exact_match, rouge_l, token_f1
 from .paraphrase import IBLEU_ALPHA, CorpusBleu
-from .tokens import as_references
 from .text import extract_answer, normalize_ws, verbosity_reasons, word_count
+from .tokens import as_references
 
 N_RESAMPLES = 10_000
 CONFIDENCE = 0.95

