@@ -120,10 +120,10 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
 @domain_errors
 def tiny_model(directory: Path, seed: int, corpus_files: tuple[Path, ...]) -> None:
     """Build a tiny random Llama for tests (CPU, seconds)."""
-    from mprtune.models.tiny import TinyLlamaSpec, build_tiny_llama
+    from mprtune.models.tiny import build_log, build_tiny_llama_logged
 
-    build_tiny_llama(directory, TinyLlamaSpec(seed=seed), list(corpus_files))
-    click.echo(f"Tiny Llama written to {directory}")
+    build_tiny_llama_logged(directory, seed, list(corpus_files))
+    click.echo(f"Tiny Llama written to {directory} (build log: {build_log(directory)})")
 
 
 @cli.command()
@@ -149,7 +149,7 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     """Train variants: longest first, one job per slot, resuming."""
     from mprtune.launch import backends
     from mprtune.launch import train as launch
-    from mprtune.views import Progress, plan_lines
+    from mprtune.views import Progress, detach_lines, failure_lines, plan_lines, train_summary
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
@@ -165,23 +165,17 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     try:
         with Progress(ws, [v.name for v in chosen], echo=click.echo) as progress:
             results = launch.train(ws, chosen, executor, retries, progress.event,
-                                   on_plan=lambda plan: click.echo("\n".join(plan_lines(plan, executor, False))))
+                                   on_plan=lambda plan: progress.show_plan(plan, executor))
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
     if detach:
-        for status in results.values():
-            click.echo(f"submitted {status.name} as Slurm job {status.job_id}")
-        click.echo(f"{len(results)} submitted; follow with `mprtune status`, stop with `mprtune cancel`")
+        click.echo("\n".join(detach_lines(results)))
         return
-    failed = [s for s in results.values() if s.state == "failed"]
-    for status in failed:
-        click.echo(f"FAILED {status.name}: {status.reason}", err=True)
-        for line in (status.log_tail or "").splitlines()[-8:]:
-            click.echo(f"    {line}", err=True)
-    done = sum(1 for s in results.values() if s.state == "done")
-    click.echo(f"{done} trained, {len(failed)} failed, {len(chosen) - len(results)} already finished or running; "
-               f"runs in {ws.runs}")
+    failed = failure_lines(results)
+    for line in failed:
+        click.echo(line, err=True)
+    click.echo(train_summary(progress.plan, results, ws.runs))
     if failed:
         sys.exit(1)
 
@@ -301,6 +295,7 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
     chosen = chosen_variants(ws, variants, all_)
     outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit,
                           reports_dir or ws.reports_dir, on_event=lambda e: click.echo(e.line()))
+    click.echo("\n".join(outcome.summary_lines()))
     click.echo(f"Report: {outcome.report_dir / 'report.md'}")
 
 
