@@ -455,6 +455,8 @@ do_up() {
     [[ -z ${missing// /} ]] ||
         die "Slurm is not installed (missing ${missing% }): run \`$0 install\` (or \`make slurm-install\`) as root first"
     [[ $(id -u) == 0 ]] || die "must run as root (daemons run as root, fake GPUs need mknod)"
+    # A Unix socket path has at most 107 bytes (sun_path); munged only says so in its own log.
+    ((${#MUNGE_SOCK} <= 107)) || die "BASE_DIR too long: $MUNGE_SOCK exceeds the 107-byte socket path limit"
     local t0=$SECONDS host
     host=$(hostname -s)
     [[ -n $host ]] || die "empty hostname"

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -227,11 +228,12 @@ def test_a_second_checkout_gets_its_own_cluster_on_other_ports(
 ) -> None:
     # What a second checkout testing at the same time does: start its own cluster in its own
     # temporary folder, from what is installed, while ours keeps running.
-    environ = {k: v for k, v in os.environ.items() if k != "MPRTUNE_SLURM_CONF"}
-    second_run = clusters(environ, temp_root=tmp_path)
+    # Ours is up, so Slurm is installed and we are root: failing to start must fail, not skip.
+    environ = {**{k: v for k, v in os.environ.items() if k != "MPRTUNE_SLURM_CONF"}, "MPRTUNE_SLURM_REQUIRED": "1"}
+    second_run = clusters(environ)
     other = next(second_run)
     try:
-        assert other.base_dir.parent == tmp_path
+        assert other.base_dir.parent == Path(tempfile.gettempdir()).resolve()
         assert set(ports(other.conf)).isdisjoint(ports(slurm_cluster.conf))
         job = other.run("sbatch", "--parsable", "--job-name=second-checkout", f"--chdir={tmp_path}",
                         "--output=/dev/null", "--wrap=true")
