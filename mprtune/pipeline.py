@@ -37,5 +37,7 @@ def run_demo(say: Callable[[str], None], slots: int = 2, limit: int | None = Non
     _, written = collect(ws, ws.runs)
     say(f"4/5 collected: {', '.join(p.name for p in written)}")
     report = compare(ws, variants, LocalExecutor(cpu_slots=slots), limit, ws.reports_dir, on_event=event)
-    say(f"5/5 compared base vs tuned for {len(variants)} variants")
+    say(f"5/5 compared base vs tuned for {len(variants)} variants ({report.predictions_line()})")
+    if report.wandb:
+        say(f"    {report.wandb}")
     return report.report_dir / "report.md"

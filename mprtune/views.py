@@ -38,21 +38,6 @@ def sweep_lines(variants: list[Any], actions: dict[str, str]) -> list[str]:
     return lines
 
 
-def train_summary(results: dict[str, Any], chosen: int, runs: Any, detach: bool) -> list[tuple[str, bool]]:
-    """(line, is_problem) after `train`: the submissions, or the failures with their log tails, then the totals."""
-    if detach:
-        return [(f"submitted {s.name} as Slurm job {s.job_id}", False) for s in results.values()] + [
-            (f"{len(results)} submitted; follow with `mprtune status`, stop with `mprtune cancel`", False)]
-    failed = [s for s in results.values() if s.state == "failed"]
-    lines = []
-    for status in failed:
-        lines.append((f"FAILED {status.name}: {status.reason}", True))
-        lines += [(f"    {line}", True) for line in (status.log_tail or "").splitlines()[-8:]]
-    done = sum(1 for s in results.values() if s.state == "done")
-    return lines + [(f"{done} trained, {len(failed)} failed, {chosen - len(results)} already finished or running; "
-                     f"runs in {runs}", False)]
-
-
 def plan_lines(plan: Any, executor: Any, show_commands: bool) -> list[str]:
     """Sweep grids, decisions, the schedule (slots, start/end, makespan vs lower bound), each job's command."""
     from mprtune.launch.train import describe_spec
@@ -81,6 +66,36 @@ def plan_lines(plan: Any, executor: Any, show_commands: bool) -> list[str]:
             if script:
                 lines += [f"# what the backend submits for {spec.name}:", script.rstrip()]
     return lines
+
+
+def train_summary(plan: Any, results: dict[str, Any], runs: Any) -> str:
+    """What this `train` did: trained, failed, and what it left alone (reused, running, held back)."""
+    trained = sum(1 for s in results.values() if s.state == "done")
+    failed = sum(1 for s in results.values() if s.state == "failed")
+    parts = [f"{trained} trained", f"{failed} failed"]
+    skipped = [d.reason for d in (plan.decisions if plan else []) if d.action == "skip"]
+    reused = sum(1 for r in skipped if r.startswith("finished"))
+    running = sum(1 for r in skipped if r.startswith("running"))
+    for count, what in ((reused, "reused (finished earlier, not retrained)"), (running, "already running"),
+                        (len(skipped) - reused - running, "held back (see the reasons above)")):
+        if count:
+            parts.append(f"{count} {what}")
+    return ", ".join(parts) + f"; runs in {runs}"
+
+
+def failure_lines(results: dict[str, Any]) -> list[str]:
+    """Each failed job with its reason and the end of its log."""
+    lines = []
+    for status in results.values():
+        if status.state == "failed":
+            lines.append(f"FAILED {status.name}: {status.reason}")
+            lines += [f"    {line}" for line in (status.log_tail or "").splitlines()[-8:]]
+    return lines
+
+
+def detach_lines(results: dict[str, Any]) -> list[str]:
+    lines = [f"submitted {status.name} as Slurm job {status.job_id}" for status in results.values()]
+    return lines + [f"{len(results)} submitted; follow with `mprtune status`, stop with `mprtune cancel`"]
 
 
 def status_table(rows: list[StatusRow]) -> str:
@@ -196,15 +211,24 @@ class Progress:
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._live: Any = None
+        self.plan: Any = None  # the train plan, once shown
 
     def _rows(self) -> list[StatusRow]:
         return [r for r in status_rows(self.ws) if r.variant in self.names]
 
     def event(self, event: Event) -> None:
+        self._say(event.line())
+
+    def show_plan(self, plan: Any, executor: Any) -> None:
+        """Print the plan's decisions and schedule, and keep it for the summary (`train_summary`)."""
+        self.plan = plan
+        self._say("\n".join(plan_lines(plan, executor, show_commands=False)))
+
+    def _say(self, text: str) -> None:
         if self._live is not None:
-            self._live.console.print(event.line(), highlight=False)
+            self._live.console.print(text, highlight=False)
         else:
-            self.echo(event.line())
+            self.echo(text)
 
     def __enter__(self) -> "Progress":
         if self.live:

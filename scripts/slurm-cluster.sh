@@ -1,42 +1,57 @@
 #!/usr/bin/env bash
-# Bring up / tear down a private single-node Slurm cluster for tests.
+# A private single-node Slurm cluster for the tests.
 #
+#   scripts/slurm-cluster.sh install
 #   scripts/slurm-cluster.sh up|down|status|env [BASE_DIR]
 #
-# BASE_DIR defaults to $MPRTUNE_SLURM_BASE, else /tmp/mprtune-slurm. Everything
-# (munge key and socket, slurm.conf, gres.conf, state, spool, logs, pid files,
-# fake GPU devices, jobcomp file) lives under BASE_DIR; the daemons listen on
-# private ports (16817/16818) so a distro Slurm cannot clash.
-#
-#   up      install the Debian packages if missing, start munged, slurmctld and
-#           slurmd, wait for the node to be idle and a warm-up job to complete.
-#           Idempotent. Prints `export SLURM_CONF=BASE_DIR/slurm.conf` on stdout
-#           (progress goes to stderr), so `eval "$(scripts/slurm-cluster.sh up)"`.
+#   install install the Debian packages (slurmctld slurmd slurm-client munge) with
+#           apt-get when they are missing; needs root. Starts nothing. This is
+#           the only command that changes the system: `make slurm-install` and
+#           CI (.ci/run) call it, the tests never do.
+#   up      start munged, slurmctld and slurmd from what is installed (never
+#           installs), wait for the node to be idle and a warm-up job to
+#           complete. Idempotent. Prints `export SLURM_CONF=BASE_DIR/slurm.conf`
+#           on stdout (progress goes to stderr), so
+#           `eval "$(scripts/slurm-cluster.sh up)"`.
 #   down    cancel all jobs, wait for an empty queue, stop the daemons by pid.
 #           Idempotent.
 #   status  exit 0 if the cluster answers `sinfo`, else 1.
 #   env     print the export line only.
 #
-# Needs root (daemons run as root, fake GPUs are made with mknod) and, when the
-# packages are missing, apt-get. Must run without systemd: every daemon is
-# started by hand with a pid file and stopped by that pid, never by name.
+# Everything the cluster writes (munge key and socket, slurm.conf, gres.conf,
+# state, spool, logs, pid files, fake GPU devices, jobcomp file) lives under
+# BASE_DIR. BASE_DIR defaults to $MPRTUNE_SLURM_BASE, else to a folder in
+# ${TMPDIR:-/tmp} named after this checkout. The two ports are picked free per
+# start (below the kernel's ephemeral range) and written into BASE_DIR/slurm.conf,
+# which is all the clients read: two checkouts can run two clusters at once.
+#
+# `up` needs root (daemons run as root, fake GPUs are made with mknod). Must run
+# without systemd: every daemon is started by hand with a pid file and stopped
+# by that pid, never by name.
 #
 # Tunables (env): MPRTUNE_SLURM_CPUS   CPUs to advertise (default: the real count,
 #                                      or 4 via config_overrides when fewer than 2
 #                                      cores could run two 1-CPU jobs at once)
 #                 MPRTUNE_SLURM_TIMEOUT seconds to wait for each start-up phase (60)
+#                 MPRTUNE_SLURM_SBIN   folders searched after PATH for the daemons
+#                                      (default /usr/local/sbin:/usr/sbin:/sbin)
 set -euo pipefail
 
-export PATH="/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin:${PATH:-}"
+export PATH="${PATH:-/usr/bin:/bin}:${MPRTUNE_SLURM_SBIN-/usr/local/sbin:/usr/sbin:/sbin}"
+
+# What `up` runs; `install` provides them (Debian: slurmctld, slurmd, slurm-client, munge).
+REQUIRED_BINARIES=(slurmctld slurmd sbatch squeue scancel sinfo scontrol munged munge unmunge)
+DEBIAN_PACKAGES=(slurmctld slurmd slurm-client munge)
 
 usage() {
-    echo "usage: $0 up|down|status|env [BASE_DIR]" >&2
+    echo "usage: $0 install | $0 up|down|status|env [BASE_DIR]" >&2
     exit 2
 }
 
 [[ $# -ge 1 && $# -le 2 ]] || usage
 CMD=$1
-BASE=${2:-${MPRTUNE_SLURM_BASE:-/tmp/mprtune-slurm}}
+CHECKOUT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd -P)
+BASE=${2:-${MPRTUNE_SLURM_BASE:-${TMPDIR:-/tmp}/mprtune-slurm-$(cksum <<<"$CHECKOUT" | cut -d' ' -f1)}}
 [[ -n $BASE ]] || usage
 case $BASE in
 /*) ;;
@@ -44,8 +59,9 @@ case $BASE in
 esac
 BASE=${BASE%/}
 
-SLURMCTLD_PORT=16817
-SLURMD_PORT=16818
+# Set by pick_ports (up) or read back from $CONF (nothing else needs them).
+SLURMCTLD_PORT=
+SLURMD_PORT=
 PHASE_TIMEOUT=${MPRTUNE_SLURM_TIMEOUT:-60}
 
 CONF=$BASE/slurm.conf
@@ -246,24 +262,78 @@ do_down() {
     fi
     stop_daemons slurmd slurmctld
     stop_daemons munged
-    stop_leftovers
+    # Only a base that ran daemons (they log into BASE/log) can have leftovers; the /proc scan
+    # takes seconds on a busy machine, so a fresh base skips it.
+    if [[ -d $BASE/log ]]; then
+        stop_leftovers
+    fi
     rm -f "$MUNGE_SOCK" "$MUNGE_SOCK.lock"
 }
 
 # --- up -----------------------------------------------------------------------
 
-install_packages() {
-    local missing=0 b
-    for b in slurmctld slurmd sbatch munged munge; do
-        command -v "$b" >/dev/null 2>&1 || missing=1
+# missing_binaries: print the names of REQUIRED_BINARIES not on PATH.
+missing_binaries() {
+    local b
+    for b in "${REQUIRED_BINARIES[@]}"; do
+        command -v "$b" >/dev/null 2>&1 || echo "$b"
     done
-    [[ $missing == 0 ]] && return 0
-    [[ $(id -u) == 0 ]] || die "Slurm/munge not installed and not root: cannot apt-get install"
-    command -v apt-get >/dev/null 2>&1 || die "Slurm/munge not installed and no apt-get"
-    log "installing slurmctld slurmd slurm-client munge (apt-get)"
+}
+
+do_install() {
+    local missing
+    missing=$(missing_binaries | tr '\n' ' ')
+    if [[ -z ${missing// /} ]]; then
+        log "Slurm and munge are installed ($(command -v slurmctld))"
+        return 0
+    fi
+    [[ $(id -u) == 0 ]] || die "missing ${missing% }; installing needs root: sudo $0 install"
+    command -v apt-get >/dev/null 2>&1 || die "missing ${missing% } and no apt-get: install Slurm and munge by hand"
+    log "installing ${DEBIAN_PACKAGES[*]} (apt-get)"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -q >&2 || die "apt-get update failed"
-    apt-get install -y -q slurmctld slurmd slurm-client munge >&2 || die "apt-get install failed"
+    apt-get install -y -q --no-install-recommends "${DEBIAN_PACKAGES[@]}" >&2 || die "apt-get install failed"
+    missing=$(missing_binaries | tr '\n' ' ')
+    [[ -z ${missing// /} ]] || die "still missing after apt-get install: ${missing% }"
+    log "installed"
+}
+
+# --- ports --------------------------------------------------------------------
+
+# Local TCP ports with any socket on them (listening or connected), IPv4 and 6.
+ports_in_use() {
+    local f sl local_addr rest
+    for f in /proc/net/tcp /proc/net/tcp6; do
+        [[ -r $f ]] || continue
+        while read -r sl local_addr rest; do
+            [[ $sl == sl ]] && continue
+            echo $((16#${local_addr##*:}))
+        done <"$f"
+    done
+}
+
+port_free() {
+    ! grep -qxF "$1" <<<"$USED_PORTS" && ! (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null
+}
+
+# pick_ports: set SLURMCTLD_PORT and SLURMD_PORT to two free neighbours in
+# 20000-32767 (below Linux's default ephemeral range, so no outgoing connection
+# takes them later). The first candidate comes from BASE's checksum: a cluster
+# gets the same ports on every start when they are free, and two bases rarely
+# start on the same candidate.
+pick_ports() {
+    local span=6384 start i p
+    USED_PORTS=$(ports_in_use | sort -u)
+    start=$(($(cksum <<<"$BASE" | cut -d' ' -f1) % span))
+    for ((i = 0; i < span; i++)); do
+        p=$((20000 + 2 * ((start + i) % span)))
+        if port_free "$p" && port_free $((p + 1)); then
+            SLURMCTLD_PORT=$p
+            SLURMD_PORT=$((p + 1))
+            return 0
+        fi
+    done
+    die "no two free neighbouring TCP ports in 20000-32767"
 }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.2 s.
@@ -380,8 +450,13 @@ do_up() {
         env_line
         return 0
     fi
+    local missing
+    missing=$(missing_binaries | tr '\n' ' ')
+    [[ -z ${missing// /} ]] ||
+        die "Slurm is not installed (missing ${missing% }): run \`$0 install\` (or \`make slurm-install\`) as root first"
     [[ $(id -u) == 0 ]] || die "must run as root (daemons run as root, fake GPUs need mknod)"
-    install_packages
+    # A Unix socket path has at most 107 bytes (sun_path); munged only says so in its own log.
+    ((${#MUNGE_SOCK} <= 107)) || die "BASE_DIR too long: $MUNGE_SOCK exceeds the 107-byte socket path limit"
     local t0=$SECONDS host
     host=$(hostname -s)
     [[ -n $host ]] || die "empty hostname"
@@ -389,14 +464,8 @@ do_up() {
     # Whatever is left of an earlier (crashed or half-started) run goes first.
     do_down
 
-    local port
-    for port in "$SLURMCTLD_PORT" "$SLURMD_PORT"; do
-        if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
-            die "port $port is in use (a cluster of another BASE_DIR still up?)"
-        fi
-    done
-
-    log "starting cluster in $BASE (node $host)"
+    pick_ports
+    log "starting cluster in $BASE (node $host, ports $SLURMCTLD_PORT/$SLURMD_PORT)"
     mkdir -p "$BASE"
     chmod 755 "$BASE"
     rm -rf "$BASE/state" "$BASE/spool" "$BASE/run"
@@ -476,6 +545,10 @@ with_lock() {
 }
 
 case $CMD in
+install)
+    [[ $# -eq 1 ]] || usage
+    do_install
+    ;;
 up) with_lock do_up ;;
 down)
     if [[ -d $BASE ]]; then

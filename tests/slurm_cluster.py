@@ -1,22 +1,21 @@
 """Session fixture giving tests a real single-node Slurm cluster.
 
-Not a test module: import the fixture into the test module that needs it::
-
-    from slurm_cluster import SlurmCluster, slurm_cluster  # noqa: F401
+Not a test module: conftest.py imports the fixture (``slurm_cluster``).
 
 How the cluster is found, in this order:
 
-1. ``MPRTUNE_SLURM_CONF`` names a slurm.conf whose cluster answers ``sinfo``
-   (CI brings the cluster up itself with ``scripts/slurm-cluster.sh up``): use
-   it, never tear it down. The base dir is the folder of that slurm.conf.
-2. Otherwise run ``scripts/slurm-cluster.sh up`` (bounded by
-   ``MPRTUNE_SLURM_UP_TIMEOUT``, default 120 s) in ``MPRTUNE_SLURM_BASE``
-   (default: the folder of ``MPRTUNE_SLURM_CONF`` if set, else
-   /tmp/mprtune-slurm) and ``down`` at the end of the session. A cluster that
-   is already up there (started by hand) is used and left up.
-3. If it cannot be started (not root, no packages and no apt-get, start-up
-   failed): ``pytest.skip`` with the reason, or ``pytest.fail`` when
-   ``MPRTUNE_SLURM_REQUIRED=1`` (so CI cannot silently skip the Slurm tests).
+1. ``MPRTUNE_SLURM_CONF`` names the slurm.conf of a running cluster (e.g. one started with
+   ``scripts/slurm-cluster.sh up``): use it, never stop it. The base dir is its folder.
+2. Otherwise start a private cluster with ``scripts/slurm-cluster.sh up`` in a fresh temporary
+   folder (``tempfile``, so ``$TMPDIR``; two test runs get two clusters on two port pairs) from
+   the Slurm that is installed, bounded by ``MPRTUNE_SLURM_UP_TIMEOUT`` (default 120 s); stop it
+   and remove the folder at the end of the session.
+
+Tests never install anything nor write outside their temporary folders: without Slurm (or
+without root, which the daemons and the fake GPUs need) the Slurm tests skip with the reason;
+``make slurm-install`` or CI (``.ci/run``) installs Slurm. With ``MPRTUNE_SLURM_REQUIRED=1`` (CI
+sets it once Slurm is installed) a cluster that cannot start fails the tests instead, so CI cannot
+silently skip them.
 """
 
 from __future__ import annotations
@@ -25,7 +24,8 @@ import os
 import shutil
 import signal
 import subprocess
-from collections.abc import Iterator
+import tempfile
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,8 +33,13 @@ import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = PROJECT_ROOT / "scripts" / "slurm-cluster.sh"
-DEFAULT_BASE = Path("/tmp/mprtune-slurm")
-_SBIN_PATH = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin"
+# Where Debian puts the daemons; a non-root PATH often lacks them.
+SBIN_DIRS: tuple[str, ...] = ("/usr/local/sbin", "/usr/sbin", "/sbin")
+# What scripts/slurm-cluster.sh up runs (the same list as its REQUIRED_BINARIES).
+REQUIRED_BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "scontrol",
+                     "munged", "munge", "unmunge")
+INSTALL_HINT = ("install it with `make slurm-install` (root, apt-get) or set MPRTUNE_SLURM_CONF to a running "
+                "cluster's slurm.conf")
 
 
 @dataclass(frozen=True)
@@ -50,64 +55,65 @@ class SlurmCluster:
         """The ``jobcomp/filetxt`` file: one line per finished job."""
         return self.base_dir / "jobcomp.txt"
 
-    def run(
-        self, *args: str, timeout: float = 30, check: bool = True
-    ) -> subprocess.CompletedProcess[str]:
+    def run(self, *args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a Slurm client (``sbatch``, ``squeue``, ...) against this cluster."""
-        return subprocess.run(
-            list(args),
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=timeout,
-            check=check,
-        )
+        return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=timeout,
+                              check=check)
 
 
-def _env_with_conf(conf: Path) -> dict[str, str]:
-    env = dict(os.environ)
+def search_path(environ: Mapping[str, str], sbin_dirs: Sequence[str] = SBIN_DIRS) -> str:
+    """PATH as the cluster script sees it: the caller's PATH, then the sbin folders."""
+    return ":".join([p for p in environ.get("PATH", "").split(":") if p] + list(sbin_dirs))
+
+
+def cluster_env(conf: Path, environ: Mapping[str, str], sbin_dirs: Sequence[str] = SBIN_DIRS) -> dict[str, str]:
+    env = dict(environ)
     env["SLURM_CONF"] = str(conf)
-    path = env.get("PATH", "")
-    env["PATH"] = f"{path}:{_SBIN_PATH}" if path else _SBIN_PATH
+    env["PATH"] = search_path(environ, sbin_dirs)
+    env["MPRTUNE_SLURM_SBIN"] = ":".join(sbin_dirs)  # the script searches exactly what we checked
     return env
 
 
-def _sinfo_ok(conf: Path) -> bool:
+def missing_binaries(path: str) -> list[str]:
+    return [b for b in REQUIRED_BINARIES if shutil.which(b, path=path) is None]
+
+
+def cannot_start_reason(path: str) -> str | None:
+    """Why no private cluster can start here (None: it can), checked before running anything."""
+    if os.name != "posix" or shutil.which("bash", path=path) is None:
+        return "the Slurm test cluster needs bash on Linux"
+    if not SCRIPT.is_file():
+        return f"{SCRIPT} is missing"
+    missing = missing_binaries(path)
+    if missing:
+        return f"Slurm is not installed (no {', '.join(missing)} on PATH): {INSTALL_HINT}"
+    if os.geteuid() != 0:
+        return ("the private Slurm test cluster must be started as root (daemons run as root, fake GPUs "
+                "need mknod): run the tests as root or set MPRTUNE_SLURM_CONF to a running cluster's slurm.conf")
+    return None
+
+
+def _sinfo_ok(conf: Path, env: Mapping[str, str]) -> bool:
     if not conf.is_file():
         return False
     try:
-        proc = subprocess.run(
-            ["sinfo", "--noheader"],
-            check=False,
-            env=_env_with_conf(conf),
-            capture_output=True,
-            timeout=20,
-        )
+        proc = subprocess.run(["sinfo", "--noheader"], check=False, env=dict(env), capture_output=True, timeout=20)
     except (OSError, subprocess.TimeoutExpired):
         return False
     return proc.returncode == 0
 
 
-def _script(command: str, base: Path, timeout: float) -> tuple[int | None, str]:
-    """Run the cluster script in its own process group.
-
-    Returns (exit code, or None on timeout; combined output).
-    """
-    proc = subprocess.Popen(
-        ["bash", str(SCRIPT), command, str(base)],
-        stdin=subprocess.DEVNULL,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-        env=_env_with_conf(base / "slurm.conf"),
-        start_new_session=True,
-    )
+def _script(command: str, base: Path, env: Mapping[str, str], timeout: float) -> tuple[int | None, str]:
+    """Run the cluster script in its own process group: (exit code or None on timeout, output)."""
+    proc = subprocess.Popen(["bash", str(SCRIPT), command, str(base)], stdin=subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env),
+                            start_new_session=True)
     try:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out
     except subprocess.TimeoutExpired:
-        # The daemons detach into their own sessions: this only ends the script
-        # and what it was waiting on (apt-get, a client).
+        # The daemons detach into their own sessions: this only ends the script and what it was
+        # waiting on (a client); `down` stops the daemons by their pid files.
         try:
             os.killpg(proc.pid, signal.SIGKILL)
         except ProcessLookupError:
@@ -120,71 +126,55 @@ def _tail(text: str, lines: int = 25) -> str:
     return "\n".join(text.strip().splitlines()[-lines:])
 
 
-def _give_up(reason: str) -> None:
-    if os.environ.get("MPRTUNE_SLURM_REQUIRED", "") not in ("", "0"):
-        pytest.fail(
-            f"Slurm cluster required (MPRTUNE_SLURM_REQUIRED) but {reason}",
-            pytrace=False,
-        )
+def _give_up(reason: str, environ: Mapping[str, str]) -> None:
+    if environ.get("MPRTUNE_SLURM_REQUIRED", "") not in ("", "0"):
+        pytest.fail(f"Slurm cluster required (MPRTUNE_SLURM_REQUIRED) but {reason}", pytrace=False)
     pytest.skip(reason)
 
 
-def _cannot_start_reason() -> str | None:
-    if os.name != "posix" or shutil.which("bash") is None:
-        return "the Slurm test cluster needs bash on Linux"
-    if not SCRIPT.is_file():
-        return f"{SCRIPT} is missing"
-    if os.geteuid() != 0:
-        return (
-            "the Slurm test cluster must be started as root (or set MPRTUNE_SLURM_CONF)"
-        )
-    path = _env_with_conf(DEFAULT_BASE)["PATH"]
-    have_slurm = all(
-        shutil.which(b, path=path) for b in ("slurmctld", "slurmd", "sbatch", "munged")
-    )
-    if not have_slurm and shutil.which("apt-get", path=path) is None:
-        return "Slurm is not installed and there is no apt-get to install it"
-    return None
+def _stop(base: Path, env: Mapping[str, str]) -> None:
+    rc, out = _script("down", base, env, 90)
+    if rc == 0:
+        shutil.rmtree(base, ignore_errors=True)
+    else:  # leave the folder (logs, pid files) for whoever stops what is left
+        print(f"scripts/slurm-cluster.sh down {base} failed ({rc}):\n{_tail(out)}")
 
 
-def _start(base: Path, timeout: float) -> Iterator[SlurmCluster]:
-    conf = base / "slurm.conf"
-    # Already up (e.g. started by hand): use it, and leave it up afterwards.
-    # The script's status is quick when nothing runs (sinfo would retry ~10 s).
-    if SCRIPT.is_file() and _script("status", base, 30)[0] == 0 and _sinfo_ok(conf):
-        yield SlurmCluster(conf=conf, base_dir=base, env=_env_with_conf(conf))
+def clusters(environ: Mapping[str, str], temp_root: Path | None = None,
+             sbin_dirs: Sequence[str] = SBIN_DIRS) -> Iterator[SlurmCluster]:
+    """Yield one cluster (found or started, see the module docstring), or skip/fail with the reason.
+
+    ``temp_root`` is where the private cluster's folder is made (default: the system temp dir).
+    """
+    given = environ.get("MPRTUNE_SLURM_CONF")
+    if given:
+        conf = Path(given).resolve()
+        env = cluster_env(conf, environ, sbin_dirs)
+        if not _sinfo_ok(conf, env):
+            _give_up(f"MPRTUNE_SLURM_CONF={given}: that cluster does not answer sinfo", environ)
+        yield SlurmCluster(conf=conf, base_dir=conf.parent, env=env)
         return
-    reason = _cannot_start_reason()
+    reason = cannot_start_reason(search_path(environ, sbin_dirs))
     if reason is not None:
-        _give_up(reason)
-    rc, out = _script("up", base, timeout)
-    if rc != 0:
-        _script("down", base, 60)
+        _give_up(reason, environ)
+    base = Path(tempfile.mkdtemp(prefix="mprtune-slurm-", dir=temp_root)).resolve()
+    conf = base / "slurm.conf"
+    env = cluster_env(conf, environ, sbin_dirs)
+    timeout = float(environ.get("MPRTUNE_SLURM_UP_TIMEOUT") or 120)
+    rc, out = _script("up", base, env, timeout)
+    if rc != 0 or not _sinfo_ok(conf, env):
+        _stop(base, env)
         what = f"timed out after {timeout:.0f}s" if rc is None else f"exited {rc}"
-        _give_up(f"scripts/slurm-cluster.sh up {what}:\n{_tail(out)}")
-    if not _sinfo_ok(conf):
-        _script("down", base, 60)
-        _give_up(f"cluster in {base} does not answer sinfo after up:\n{_tail(out)}")
+        if rc == 0:
+            what = "started but does not answer sinfo"
+        _give_up(f"scripts/slurm-cluster.sh up {base} {what}:\n{_tail(out)}", environ)
     try:
-        yield SlurmCluster(conf=conf, base_dir=base, env=_env_with_conf(conf))
+        yield SlurmCluster(conf=conf, base_dir=base, env=env)
     finally:
-        rc, out = _script("down", base, 90)
-        if rc != 0:
-            print(f"scripts/slurm-cluster.sh down failed ({rc}):\n{_tail(out)}")
+        _stop(base, env)
 
 
 @pytest.fixture(scope="session")
 def slurm_cluster() -> Iterator[SlurmCluster]:
     """A running single-node Slurm cluster (2 fake GPUs, jobcomp file)."""
-    given = os.environ.get("MPRTUNE_SLURM_CONF")
-    if given:
-        conf = Path(given).resolve()
-        if _sinfo_ok(conf):
-            yield SlurmCluster(
-                conf=conf, base_dir=conf.parent, env=_env_with_conf(conf)
-            )
-            return
-    base_env = os.environ.get("MPRTUNE_SLURM_BASE")
-    base = Path(base_env or (Path(given).parent if given else DEFAULT_BASE)).resolve()
-    timeout = float(os.environ.get("MPRTUNE_SLURM_UP_TIMEOUT") or 120)
-    yield from _start(base, timeout)
+    yield from clusters(os.environ)

@@ -82,9 +82,10 @@ def test_the_adapter_is_really_used(tiny_project) -> None:
     assert (report_dir / "samples.csv").is_file() and (report_dir / "metrics.png").is_file()
     assert list((report_dir / "wandb").glob("offline-run-*")), "the comparison is logged to an offline W&B run"
 
-    # A second compare reuses the predictions (same configs) and still writes a report.
+    # A second compare reuses the predictions (same configs), says so, and still writes a report.
     again = run("compare", "--slots", "2", "fit_lora")
     assert again.returncode == 0 and "[started]" not in again.stdout
+    assert "Predictions: 0 ran, 2 reused from earlier runs" in again.stdout
 
     # Editing the eval data (two rows swapped) re-runs the predictions instead of reusing stale ones,
     # and every output stays under its own row.
@@ -97,6 +98,32 @@ def test_the_adapter_is_really_used(tiny_project) -> None:
     report_dir = Path(swapped.stdout.strip().splitlines()[-1].split("Report: ")[1]).parent
     rows = json.loads((report_dir / "results.json").read_text())["variants"][0]
     assert rows["tuned"]["metrics"]["exact_match"]["value"] == tuned["exact_match"]["value"]
+
+
+# What W&B, transformers, datasets and DeepSpeed print when left alone; none of it belongs on the terminal.
+CHATTER = ("wandb:", "Setting accelerator to CPU", "it/s]", "Map:", "Generating train split")
+
+
+@pytest.mark.slow
+def test_compare_prints_only_its_own_lines_and_a_rerun_says_what_it_reused(tiny_project) -> None:
+    variant = "llama32_3b_grammar_lora"
+    run = lambda *a: subprocess.run([sys.executable, "-m", "mprtune", *a, "--profile", "tiny"],
+                                    capture_output=True, text=True)
+    assert run("train", "--slots", "1", variant).returncode == 0
+    first = run("compare", "--slots", "2", "--limit", "2", variant)
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert not [c for c in CHATTER if c in first.stdout + first.stderr], first.stdout + first.stderr
+    assert first.stderr == ""
+    assert "Predictions: 2 ran, 0 reused from earlier runs" in first.stdout
+    wandb_line = next(line for line in first.stdout.splitlines() if line.startswith("W&B: "))
+    assert Path(wandb_line.split("offline run in ")[1].split(" (")[0]).is_dir(), wandb_line
+
+    again = run("compare", "--slots", "2", "--limit", "2", variant)
+    assert again.returncode == 0 and again.stderr == ""
+    assert "[started]" not in again.stdout
+    reused = [line for line in again.stdout.splitlines() if line.startswith("[reused] predict:")]
+    assert len(reused) == 2, again.stdout  # the baseline and the adapter
+    assert "Predictions: 0 ran, 2 reused from earlier runs" in again.stdout
 
 
 def write_lines(path: Path, lines: list[str]) -> Path:

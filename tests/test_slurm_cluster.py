@@ -5,7 +5,9 @@ Skipped when the cluster cannot be started (see tests/slurm_cluster.py).
 
 from __future__ import annotations
 
+import os
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -19,7 +21,7 @@ _TESTS_DIR = str(Path(__file__).resolve().parent)
 if _TESTS_DIR not in sys.path:  # tests/ is not a package: make the helper importable
     sys.path.insert(0, _TESTS_DIR)
 
-from slurm_cluster import SlurmCluster  # noqa: E402
+from slurm_cluster import SlurmCluster, clusters  # noqa: E402
 
 pytestmark = pytest.mark.slurm
 
@@ -213,3 +215,34 @@ def test_squeue_lists_running_job(
         return [line.split("|")[0] for line in proc.stdout.splitlines()]
 
     wait_for("runner to leave the default squeue", lambda: job not in listed())
+
+
+def ports(conf: Path) -> tuple[str, str]:
+    values = dict(line.split("=", 1) for line in conf.read_text().splitlines() if "Port=" in line)
+    return values["SlurmctldPort"], values["SlurmdPort"]
+
+
+def test_a_second_checkout_gets_its_own_cluster_on_other_ports(
+    slurm_cluster: SlurmCluster,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # What a second checkout testing at the same time does: start its own cluster in its own
+    # temporary folder, from what is installed, while ours keeps running.
+    # Ours is up, so Slurm is installed and we are root: failing to start must fail, not skip.
+    environ = {**{k: v for k, v in os.environ.items() if k != "MPRTUNE_SLURM_CONF"}, "MPRTUNE_SLURM_REQUIRED": "1"}
+    second_run = clusters(environ)
+    other = next(second_run)
+    try:
+        assert other.base_dir.parent == Path(tempfile.gettempdir()).resolve()
+        assert set(ports(other.conf)).isdisjoint(ports(slurm_cluster.conf))
+        job = other.run("sbatch", "--parsable", "--job-name=second-checkout", f"--chdir={tmp_path}",
+                        "--output=/dev/null", "--wrap=true")
+        job_id = job.stdout.strip().split(";")[0]
+        rec = wait_for("the job on the second cluster", lambda: read_jobcomp(other.jobcomp).get(job_id))
+        assert (rec.name, rec.state) == ("second-checkout", "COMPLETED")
+        assert all(r.name != "second-checkout" for r in read_jobcomp(slurm_cluster.jobcomp).values())
+        assert slurm_cluster.run("sinfo", "--noheader").returncode == 0, "ours still answers"
+    finally:
+        second_run.close()  # stops the second cluster and removes its folder
+    assert not other.base_dir.exists()
+    assert slurm_cluster.run("sinfo", "--noheader").returncode == 0

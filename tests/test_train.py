@@ -57,6 +57,8 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(tiny_proj
     runs = tiny_project.root / "runs-tiny"
     result = mprtune("train", "--profile", "tiny", "--slots", "2", A, B, env={**os.environ, **SECRETS})
     assert result.returncode == 0, result.stderr[-3000:]
+    assert f"2 trained, 0 failed; runs in {runs}" in result.stdout
+    assert result.stderr == "" and "wandb:" not in result.stdout, "library chatter goes to the run logs"
     for name in (A, B):
         assert (runs / name / "adapter_model.safetensors").is_file()
         assert (runs / name / "train_results.json").is_file()
@@ -83,7 +85,8 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(tiny_proj
     before = {name: digests(runs / name) for name in (A, B)}
     again = mprtune("train", "--profile", "tiny", "--slots", "2", A, B)
     assert again.returncode == 0, again.stderr[-2000:]
-    assert "0 trained" in again.stdout and "[started]" not in again.stdout
+    assert "[started]" not in again.stdout
+    assert "0 trained, 0 failed, 2 reused (finished earlier, not retrained)" in again.stdout
     assert before == {name: digests(runs / name) for name in (A, B)}, "adapters are bit-for-bit unchanged"
 
     # collect: inventory + loss curves; export: a merged model transformers loads.

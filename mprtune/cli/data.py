@@ -70,7 +70,7 @@ def prepare_data(tasks: tuple[str, ...], source: str, out: Path | None, skip_bad
 @domain_errors
 def tiny_model(directory: Path, seed: int, corpus_files: tuple[Path, ...]) -> None:
     """Build a tiny random Llama for tests (CPU, seconds)."""
-    from mprtune.models.tiny import TinyLlamaSpec, build_tiny_llama
+    from mprtune.models.tiny import build_log, build_tiny_llama_logged
 
-    build_tiny_llama(directory, TinyLlamaSpec(seed=seed), list(corpus_files))
-    click.echo(f"Tiny Llama written to {directory}")
+    build_tiny_llama_logged(directory, seed, list(corpus_files))
+    click.echo(f"Tiny Llama written to {directory} (build log: {build_log(directory)})")

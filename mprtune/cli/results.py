@@ -41,6 +41,7 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
     reports = paths.check_folder(reports_dir, "--reports-dir") if reports_dir else ws.reports_dir
     outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit, reports,
                           on_event=lambda e: click.echo(e.line()))
+    click.echo("\n".join(outcome.summary_lines()))
     click.echo(f"Report: {outcome.report_dir / 'report.md'}")
 
 

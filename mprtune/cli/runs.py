@@ -71,7 +71,7 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     """Train variants: longest first, one job per slot, resuming."""
     from mprtune.launch import backends
     from mprtune.launch import train as launch
-    from mprtune.views import Progress, plan_lines, train_summary
+    from mprtune.views import Progress, detach_lines, failure_lines, plan_lines, train_summary
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
@@ -87,14 +87,18 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
     try:
         with Progress(ws, [v.name for v in chosen], echo=click.echo) as progress:
             results = launch.train(ws, chosen, executor, retries, progress.event,
-                                   on_plan=lambda plan: click.echo("\n".join(plan_lines(plan, executor, False))))
+                                   on_plan=lambda plan: progress.show_plan(plan, executor))
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
-    summary = train_summary(results, len(chosen), ws.runs, detach)
-    for line, problem in summary:
-        click.echo(line, err=problem)
-    if any(problem for _, problem in summary):
+    if detach:
+        click.echo("\n".join(detach_lines(results)))
+        return
+    failed = failure_lines(results)
+    for line in failed:
+        click.echo(line, err=True)
+    click.echo(train_summary(progress.plan, results, ws.runs))
+    if failed:
         sys.exit(1)
 
 

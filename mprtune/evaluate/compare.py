@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
@@ -27,6 +27,16 @@ from mprtune.workspace import Workspace
 class CompareOutcome:
     report_dir: Path
     results: dict[str, Any]
+    predictions_run: list[str] = field(default_factory=list)  # prediction jobs that ran in this call
+    predictions_reused: list[str] = field(default_factory=list)  # ...and those reused from an earlier one
+    wandb: str | None = None  # where the comparison was logged, when the recipe reports to W&B
+
+    def predictions_line(self) -> str:
+        return (f"predictions: {len(self.predictions_run)} ran, {len(self.predictions_reused)} reused "
+                f"from earlier runs")
+
+    def summary_lines(self) -> list[str]:
+        return [self.predictions_line().capitalize(), *([self.wandb] if self.wandb else [])]
 
 
 def scoring_columns(variant: Variant, rows: list[EvalRow]) -> tuple[list[str], list[list[str]], list[str] | None]:
@@ -101,10 +111,10 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
     }
 
 
-def log_to_wandb(ws: Workspace, results: dict[str, Any], report_dir: Path, plots: list[Path]) -> None:
+def log_to_wandb(ws: Workspace, results: dict[str, Any], report_dir: Path, plots: list[Path]) -> str:
     """The comparison table and plots as a W&B run of job type `compare` (offline without a login).
 
-    W&B's own console lines go to the report folder's wandb.log, not the terminal.
+    W&B prints nothing (its own log is in the run folder); returns the one line that says where the run is.
     """
     import wandb
 
@@ -118,7 +128,10 @@ def log_to_wandb(ws: Workspace, results: dict[str, Any], report_dir: Path, plots
             for metric, value in sorted(entry[system]["metrics"].items()):
                 table.add_data(entry["variant"], system, metric, value["value"], value["ci_low"], value["ci_high"])
     run.log({"comparison": table, **{f"plots/{p.stem}": wandb.Image(str(p)) for p in plots}})
+    where = f"W&B: {run.url}" if not run.offline and run.url else \
+        f"W&B: offline run in {run.settings.sync_dir} (`wandb sync` that folder to upload it)"
     run.finish()
+    return where
 
 
 def new_report_dir(reports: Path) -> Path:
@@ -135,10 +148,17 @@ def compare(ws: Workspace, variants: list[Variant], executor: Executor, limit: i
     from mprtune.evaluate.report import write_report
     from mprtune.launch.inventory import loss_curves
 
-    folders = run_predictions(ws, variants, executor, limit, on_event)
+    seen: dict[str, set[str]] = {"finished": set(), "reused": set()}
+
+    def tally(event: Event) -> None:
+        seen.get(event.kind, set()).add(event.name)
+        on_event(event)
+
+    folders = run_predictions(ws, variants, executor, limit, tally)
     results = build_results(ws, variants, folders)
     report_dir = new_report_dir(reports)
     files = write_report(results, report_dir, loss_curves(ws, {v.name for v in variants}))
+    logged = None
     if any(v.recipe.get("report_to") == "wandb" for v in variants):
-        log_to_wandb(ws, results, report_dir, list(files.plots))
-    return CompareOutcome(report_dir, results)
+        logged = log_to_wandb(ws, results, report_dir, list(files.plots))
+    return CompareOutcome(report_dir, results, sorted(seen["finished"]), sorted(seen["reused"]), logged)

@@ -182,10 +182,12 @@ def run_predictions(ws: Workspace, variants: list[Variant], executor: Executor, 
     for job in jobs:
         status = JobStatus.read(job.paths.status)
         fresh = status is not None and status.config_sha256 == config_digest(job.config_text)
-        if not (fresh and job.paths.is_complete("predict")):
-            for stale in (PREDICTIONS, "predict_results.json", MEASURE_FILE):
-                (job.folder / stale).unlink(missing_ok=True)
-            todo.append(job)
+        if fresh and job.paths.is_complete("predict"):
+            on_event(Event("reused", job.name, None, f"same model, adapter, settings and eval rows: {job.folder}"))
+            continue
+        for stale in (PREDICTIONS, "predict_results.json", MEASURE_FILE):
+            (job.folder / stale).unlink(missing_ok=True)
+        todo.append(job)
     todo.sort(key=lambda j: -j.estimate_s)
     if todo:
         models = {spec.key: spec.model.name for spec in specs}

@@ -36,7 +36,7 @@ POLL_S = 0.01
 
 @dataclass(frozen=True)
 class Event:
-    kind: str  # started | finished | retrying | failed | interrupted | cancelled | warning
+    kind: str  # started | finished | retrying | failed | interrupted | cancelled | warning | reused
     name: str
     slot: str | None
     message: str = ""

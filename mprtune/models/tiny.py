@@ -10,6 +10,8 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
+from mprtune.errors import MprtuneError
+from mprtune.io import tail
 from mprtune.models.folders import check_replaceable, replace_folder
 
 LLAMA3_SPECIAL_TOKENS = (
@@ -118,8 +120,52 @@ def build_tiny_llama(out_dir: Path, spec: TinyLlamaSpec = TinyLlamaSpec(),
     return replace_folder(out_dir, write, {"kind": "tiny-llama", "seed": spec.seed})
 
 
+def build_log(out_dir: Path) -> Path:
+    """Where a model build's output goes: beside the model folder (which is swapped in atomically)."""
+    return out_dir.parent / f"{out_dir.name}.build.log"
+
+
+def build_tiny_llama_logged(out_dir: Path, seed: int, corpus_files: list[Path] | None = None) -> Path:
+    """`build_tiny_llama` in a child process whose output goes to `build_log(out_dir)`, not the terminal.
+
+    Building imports transformers, whose accelerate import pulls in DeepSpeed (it prints "Setting
+    accelerator to CPU" on every CPU machine) and writes progress bars: chatter for the log.
+    """
+    import subprocess
+    import sys
+
+    out_dir = Path(out_dir)
+    check_replaceable(out_dir)  # refuse before spending a process on it
+    out_dir.parent.mkdir(parents=True, exist_ok=True)
+    log = build_log(out_dir)
+    command = [sys.executable, "-m", "mprtune.models.tiny", str(out_dir), str(seed), *map(str, corpus_files or [])]
+    with log.open("w", encoding="utf-8") as handle:
+        code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
+                              check=False).returncode
+    if code != 0:
+        last = (tail(log, 1) or "no output").strip()
+        raise MprtuneError(f"{out_dir}: building the tiny model failed (exit {code}): {last}; full log: {log}")
+    return out_dir
+
+
 def ensure_tiny_llama(out_dir: Path, seed: int, corpus_files: list[Path] | None = None) -> Path:
-    """The cached tiny model at out_dir, built on first use."""
+    """The cached tiny model at out_dir, built on first use (in a child process, output to its log)."""
     if (out_dir / "config.json").is_file() and (out_dir / "tokenizer.json").is_file():
         return out_dir
-    return build_tiny_llama(out_dir, TinyLlamaSpec(seed=seed), corpus_files)
+    return build_tiny_llama_logged(out_dir, seed, corpus_files)
+
+
+def main(argv: list[str]) -> int:
+    """`python -m mprtune.models.tiny OUT_DIR SEED [CORPUS_FILE...]` (what build_tiny_llama_logged runs)."""
+    try:
+        build_tiny_llama(Path(argv[0]), TinyLlamaSpec(seed=int(argv[1])), [Path(a) for a in argv[2:]])
+    except MprtuneError as error:
+        print(f"Error: {error}")
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    import sys
+
+    sys.exit(main(sys.argv[1:]))
