@@ -348,7 +348,9 @@ def test_export_writes_the_model_card_next_to_the_merged_weights(compared: Compa
                              "infer_backend": "huggingface", "do_sample": False, "max_new_tokens": 48}
     report = json.loads((compared.report / "results.json").read_text())["variants"][0]
     gleu = report["tuned"]["metrics"]["gleu"]
-    assert f"{gleu['value']:.3f} [{gleu['ci_low']:.3f}, {gleu['ci_high']:.3f}]" in card
+    from mprtune.evaluate.formatting import format_stat
+
+    assert format_stat(gleu, "points") in card  # the metrics as the report shows them (GLEU on 0-100)
 
 
 def group_members(pgid: int) -> list[int]:
