@@ -75,7 +75,15 @@ def emit(results: list[tuple[str, Any]]) -> None:
 
 def target(metric: str, value: float, op: str, limit: float) -> tuple[str, str]:
     """`<metric> target: <= 1.05 met` (the result line of a target from the issue)."""
-    met = value <= limit if op == "<=" else value < limit if op == "<" else value >= limit if op == ">=" else value > limit
+    met = (
+        value <= limit
+        if op == "<="
+        else value < limit
+        if op == "<"
+        else value >= limit
+        if op == ">="
+        else value > limit
+    )
     return f"{metric} target", f"{op} {fmt(limit)} {'met' if met else 'MISSED'}"
 
 
@@ -121,21 +129,24 @@ def machine() -> dict[str, str]:
 
 # ---------------------------------------------------------------- LLaMA-Factory on the tiny model
 
+
 def lf_env() -> dict[str, str]:
     env = dict(os.environ)
-    env.update({
-        "DISABLE_VERSION_CHECK": "1",
-        "WANDB_MODE": "disabled",
-        "HF_HUB_OFFLINE": "1",
-        "HF_DATASETS_OFFLINE": "1",
-        "CUDA_VISIBLE_DEVICES": "",
-        "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
-        "TOKENIZERS_PARALLELISM": "false",
-        # One compute thread: on a shared 2-core box a 2-thread torch run slows down 3-4x whenever anything
-        # else runs (its threads wait for each other); one thread keeps the ratios between runs stable.
-        "OMP_NUM_THREADS": os.environ.get("BENCH_THREADS", "1"),
-        "MKL_NUM_THREADS": os.environ.get("BENCH_THREADS", "1"),
-    })
+    env.update(
+        {
+            "DISABLE_VERSION_CHECK": "1",
+            "WANDB_MODE": "disabled",
+            "HF_HUB_OFFLINE": "1",
+            "HF_DATASETS_OFFLINE": "1",
+            "CUDA_VISIBLE_DEVICES": "",
+            "PATH": f"{VENV_BIN}{os.pathsep}{env.get('PATH', '')}",
+            "TOKENIZERS_PARALLELISM": "false",
+            # One compute thread: on a shared 2-core box a 2-thread torch run slows down 3-4x whenever anything
+            # else runs (its threads wait for each other); one thread keeps the ratios between runs stable.
+            "OMP_NUM_THREADS": os.environ.get("BENCH_THREADS", "1"),
+            "MKL_NUM_THREADS": os.environ.get("BENCH_THREADS", "1"),
+        }
+    )
     return env
 
 
@@ -156,8 +167,9 @@ def write_dataset_dir(cwd: Path, files: dict[str, Path]) -> Path:
     return data
 
 
-def run_measured(cmd: list[str], cwd: Path, logfile: Path, env: dict[str, str] | None = None,
-                 timeout: float = 3600) -> tuple[int, float, int]:
+def run_measured(
+    cmd: list[str], cwd: Path, logfile: Path, env: dict[str, str] | None = None, timeout: float = 3600
+) -> tuple[int, float, int]:
     """Run cmd (stdout+stderr to logfile); (returncode, wall seconds, peak RSS in bytes of that child).
 
     The peak RSS comes from wait4() on this very child, i.e. what getrusage(RUSAGE_CHILDREN) reports
@@ -191,8 +203,9 @@ def run_lf(cwd: Path, config: dict[str, Any], name: str, timeout: float = 3600) 
     cfg = cwd / f"{name}.yaml"
     cfg.write_text(yaml.safe_dump(config, sort_keys=False))
     logfile = cwd / f"{name}.log"
-    code, wall, rss = run_measured([str(VENV_BIN / "llamafactory-cli"), "train", str(cfg)], cwd, logfile,
-                                   lf_env(), timeout)
+    code, wall, rss = run_measured(
+        [str(VENV_BIN / "llamafactory-cli"), "train", str(cfg)], cwd, logfile, lf_env(), timeout
+    )
     if code != 0:
         raise RuntimeError(f"llamafactory-cli train {cfg.name} exited {code}:\n{log_tail(logfile)}")
     return wall, rss
@@ -206,18 +219,51 @@ def build_tiny(out_dir: Path, corpus: list[Path], seed: int = 1) -> Path:
 
 # ---------------------------------------------------------------- grammar-like data
 
-_SUBJECTS = ["She", "He", "My brother", "The teacher", "Our neighbours", "I", "They", "The students",
-             "My friend", "The company", "People in my city", "Everyone in the class"]
-_VERBS = [("go", "goes", "went"), ("have", "has", "had"), ("want", "wants", "wanted"),
-          ("like", "likes", "liked"), ("study", "studies", "studied"), ("visit", "visits", "visited"),
-          ("think", "thinks", "thought"), ("buy", "buys", "bought"), ("write", "writes", "wrote")]
-_OBJECTS = ["to school every day by bus", "a lot of homework this week", "the museum with their family",
-            "English because it is useful for the future", "a new computer for the office",
-            "about the environment and the pollution of the rivers", "many friends from other countries",
-            "the letter to the manager before the meeting", "in a small house near the station"]
-_TAILS = ["", "", " , but it was very expensive", " because the weather was bad",
-          " and I think it is a good idea for everyone", " when I was a child",
-          " , which is important for our society in many different ways"]
+_SUBJECTS = [
+    "She",
+    "He",
+    "My brother",
+    "The teacher",
+    "Our neighbours",
+    "I",
+    "They",
+    "The students",
+    "My friend",
+    "The company",
+    "People in my city",
+    "Everyone in the class",
+]
+_VERBS = [
+    ("go", "goes", "went"),
+    ("have", "has", "had"),
+    ("want", "wants", "wanted"),
+    ("like", "likes", "liked"),
+    ("study", "studies", "studied"),
+    ("visit", "visits", "visited"),
+    ("think", "thinks", "thought"),
+    ("buy", "buys", "bought"),
+    ("write", "writes", "wrote"),
+]
+_OBJECTS = [
+    "to school every day by bus",
+    "a lot of homework this week",
+    "the museum with their family",
+    "English because it is useful for the future",
+    "a new computer for the office",
+    "about the environment and the pollution of the rivers",
+    "many friends from other countries",
+    "the letter to the manager before the meeting",
+    "in a small house near the station",
+]
+_TAILS = [
+    "",
+    "",
+    " , but it was very expensive",
+    " because the weather was bad",
+    " and I think it is a good idea for everyone",
+    " when I was a child",
+    " , which is important for our society in many different ways",
+]
 
 
 def grammar_rows(n: int, seed: int = 0, prompt: str = "Fix: ") -> list[dict[str, str]]:
@@ -228,8 +274,15 @@ def grammar_rows(n: int, seed: int = 0, prompt: str = "Fix: ") -> list[dict[str,
         subject = rnd.choice(_SUBJECTS)
         base, third, past = rnd.choice(_VERBS)
         obj, tail = rnd.choice(_OBJECTS), rnd.choice(_TAILS)
-        singular = subject in ("She", "He", "My brother", "The teacher", "My friend", "The company",
-                               "Everyone in the class")
+        singular = subject in (
+            "She",
+            "He",
+            "My brother",
+            "The teacher",
+            "My friend",
+            "The company",
+            "Everyone in the class",
+        )
         right = third if singular else base
         wrong = base if singular else third
         if rnd.random() < 0.3:
@@ -264,8 +317,9 @@ def grammar_data(path: Path, min_rows: int, sample: Path, seed: int = 0) -> tupl
             out = []
             while len(out) < min_rows:
                 for row in rows:
-                    out.append({"instruction": row["instruction"], "input": row.get("input", ""),
-                                "output": row["output"]})
+                    out.append(
+                        {"instruction": row["instruction"], "input": row.get("input", ""), "output": row["output"]}
+                    )
             random.Random(seed).shuffle(out)
             shown = sample.relative_to(ROOT) if sample.is_relative_to(ROOT) else sample
             return write_jsonl(path, out[:min_rows]), f"{shown} (x{min_rows / len(rows):.0f})"

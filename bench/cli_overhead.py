@@ -68,13 +68,14 @@ def wall(cmd: list[str]) -> float:
 
 def importtime(args: list[str], top: int = 12) -> list[tuple[int, str]]:
     """(cumulative microseconds, module) of the slowest imports of `python -X importtime -m mprtune ARGS`."""
-    proc = subprocess.run([sys.executable, "-X", "importtime", "-m", "mprtune", *args], cwd=c.ROOT,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "mprtune", *args], cwd=c.ROOT, capture_output=True, text=True
+    )
     rows = []
     for line in proc.stderr.splitlines():
         if not line.startswith("import time:") or "cumulative" in line:
             continue
-        _self_us, cumulative, name = line[len("import time:"):].split("|")
+        _self_us, cumulative, name = line[len("import time:") :].split("|")
         depth = (len(name) - len(name.lstrip()) - 1) // 2
         if depth <= 1:  # top-level imports and their direct children
             rows.append((int(cumulative), name.strip()))
@@ -93,7 +94,7 @@ def main() -> int:
             "render": [mprtune, "render", "--config", matrix, "--no-lf-check", "--out", str(work / "render")],
         }
         times: dict[str, list[float]] = {name: [] for name in commands}
-        for name, cmd in commands.items():  # warm-up: page cache, .pyc files
+        for cmd in commands.values():  # warm-up: page cache, .pyc files
             wall(cmd)
         for _ in range(runs):
             for name, cmd in commands.items():
@@ -107,17 +108,23 @@ def main() -> int:
         render_ratio = medians["render"] / medians["baseline"]
         slow: list[tuple[str, str]] = []
         if help_ratio > TARGET or render_ratio > TARGET:
-            for label, cli_args in (("help", ["--help"]),
-                                    ("render", ["render", "--config", matrix, "--no-lf-check", "--out",
-                                                str(work / "profile")])):
+            for label, cli_args in (
+                ("help", ["--help"]),
+                ("render", ["render", "--config", matrix, "--no-lf-check", "--out", str(work / "profile")]),
+            ):
                 top = importtime(cli_args)
                 c.log(f"\nslowest imports of `mprtune {' '.join(cli_args[:1])}` (cumulative, python -X importtime):")
                 for us, module in top:
                     c.log(f"  {us / 1000:7.1f} ms  {module}")
-                slow.append((f"{label}_slowest_imports",
-                             ", ".join(f"{m} {us / 1000:.0f}ms" for us, m in top[:6] if not m.startswith("encodings"))))
-            phases = subprocess.run([sys.executable, "-c", PHASES, matrix, str(work / "phases")], cwd=c.ROOT,
-                                    capture_output=True, text=True)
+                slow.append(
+                    (
+                        f"{label}_slowest_imports",
+                        ", ".join(f"{m} {us / 1000:.0f}ms" for us, m in top[:6] if not m.startswith("encodings")),
+                    )
+                )
+            phases = subprocess.run(
+                [sys.executable, "-c", PHASES, matrix, str(work / "phases")], cwd=c.ROOT, capture_output=True, text=True
+            )
             c.log("\nrender phases (one fresh interpreter):")
             for line in phases.stdout.splitlines():
                 key, ms, what = line.split("\t")
@@ -127,17 +134,19 @@ def main() -> int:
                 c.log(phases.stderr[-2000:])
         interpreter = statistics.median(wall([sys.executable, "-c", "pass"]) for _ in range(runs))
 
-    c.emit([
-        ("runs", runs),
-        ("files_rendered", rendered),
-        ("baseline_ms", medians["baseline"] * 1000),
-        ("bare_interpreter/baseline", interpreter / medians["baseline"]),
-        ("help/baseline", help_ratio),
-        ("render/baseline", render_ratio),
-        *slow,
-        c.target("help/baseline", help_ratio, "<=", TARGET),
-        c.target("render/baseline", render_ratio, "<=", TARGET),
-    ])
+    c.emit(
+        [
+            ("runs", runs),
+            ("files_rendered", rendered),
+            ("baseline_ms", medians["baseline"] * 1000),
+            ("bare_interpreter/baseline", interpreter / medians["baseline"]),
+            ("help/baseline", help_ratio),
+            ("render/baseline", render_ratio),
+            *slow,
+            c.target("help/baseline", help_ratio, "<=", TARGET),
+            c.target("render/baseline", render_ratio, "<=", TARGET),
+        ]
+    )
     return 0
 
 

@@ -60,34 +60,61 @@ def _matrix_and_variant(name: str):
 def configs(work: Path, name: str, steps: int, rows: int) -> None:
     import yaml
 
-    from mprtune.models import ensure_base_models, resolved_path
     from mprtune.config.render import PredictSpec, predict_yaml, training_yaml
+    from mprtune.models import ensure_base_models, resolved_path
 
     matrix, variant = _matrix_and_variant(name)
     data_dir = ROOT / matrix.data_dir
-    missing = [matrix.datasets[d].file for d in (*variant.task.train, *variant.task.eval)
-               if not (data_dir / matrix.datasets[d].file).is_file()]
+    missing = [
+        matrix.datasets[d].file
+        for d in (*variant.task.train, *variant.task.eval)
+        if not (data_dir / matrix.datasets[d].file).is_file()
+    ]
     if missing:
-        sys.exit(f"gpu_helper: {', '.join(missing)} missing in {data_dir}: run "
-                 f"`mprtune prepare-data {variant.task.name}` first")
+        sys.exit(
+            f"gpu_helper: {', '.join(missing)} missing in {data_dir}: run "
+            f"`mprtune prepare-data {variant.task.name}` first"
+        )
     ensure_base_models(matrix, ROOT, [variant.model.name])  # tiny models of the demo profile only
     model = resolved_path(variant.model, ROOT)
-    train = yaml.safe_load(training_yaml(matrix, variant, output_dir=str(work / "train"), data_dir=str(data_dir),
-                                         model_path=model))
-    train.update({"max_steps": steps, "save_steps": 10**6, "report_to": "none", "plot_loss": False,
-                  "overwrite_output_dir": True, "logging_steps": max(1, steps // 10)})
+    train = yaml.safe_load(
+        training_yaml(matrix, variant, output_dir=str(work / "train"), data_dir=str(data_dir), model_path=model)
+    )
+    train.update(
+        {
+            "max_steps": steps,
+            "save_steps": 10**6,
+            "report_to": "none",
+            "plot_loss": False,
+            "overwrite_output_dir": True,
+            "logging_steps": max(1, steps // 10),
+        }
+    )
     (work / "train.yaml").write_text(yaml.safe_dump(train, sort_keys=False))
     spec = PredictSpec(variant.name, variant.model, variant.task, variant.name)
-    predict = yaml.safe_load(predict_yaml(matrix, spec, output_dir=str(work / "predict"),
-                                          adapter_dir=str(work / "train"), data_dir=str(data_dir),
-                                          model_path=model, max_samples=rows))
+    predict = yaml.safe_load(
+        predict_yaml(
+            matrix,
+            spec,
+            output_dir=str(work / "predict"),
+            adapter_dir=str(work / "train"),
+            data_dir=str(data_dir),
+            model_path=model,
+            max_samples=rows,
+        )
+    )
     predict["overwrite_output_dir"] = True
     (work / "predict.yaml").write_text(yaml.safe_dump(predict, sort_keys=False))
-    info = {"variant": variant.name, "model": model, "params": variant.model.params,
-            "train_files": [str(data_dir / matrix.datasets[d].file) for d in variant.task.train],
-            "template": variant.model.template,
-            "rows_per_step": train.get("per_device_train_batch_size", 1) * train.get("gradient_accumulation_steps", 1),
-            "steps": steps, "predict_rows": rows}
+    info = {
+        "variant": variant.name,
+        "model": model,
+        "params": variant.model.params,
+        "train_files": [str(data_dir / matrix.datasets[d].file) for d in variant.task.train],
+        "template": variant.model.template,
+        "rows_per_step": train.get("per_device_train_batch_size", 1) * train.get("gradient_accumulation_steps", 1),
+        "steps": steps,
+        "predict_rows": rows,
+    }
     (work / "info.json").write_text(json.dumps(info, indent=2))
 
 
@@ -128,8 +155,11 @@ def report(work: Path, gpu_name: str) -> None:
     tokens_s = samples_s * per_row
     peak, peak_from = peak_flops(gpu_name)
     mfu = 6 * float(info["params"]) * tokens_s / peak if peak else None
-    generated = [json.loads(line)["predict"] for line in
-                 (work / "predict" / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+    generated = [
+        json.loads(line)["predict"]
+        for line in (work / "predict" / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()
+        if line.strip()
+    ]
     try:
         from transformers import AutoTokenizer
 

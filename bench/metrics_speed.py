@@ -31,7 +31,7 @@ def load() -> tuple[list[str], list[list[str]], str]:
     else:
         name = "JFLEG test"
     read = lambda f: [" ".join(line.split()) for line in (folder / f).read_text().splitlines()]
-    return read("test.src"), [list(r) for r in zip(*(read(f"test.ref{k}") for k in range(4)))], name
+    return read("test.src"), [list(r) for r in zip(*(read(f"test.ref{k}") for k in range(4)), strict=False)], name
 
 
 CPU: dict[str, float] = {}
@@ -56,7 +56,7 @@ def main() -> int:
     if args.smoke:
         sources, references, resamples, args.seeds = sources[:20], references[:20], (200,), 2
     baseline = [detokenize(r[0]) for r in references]  # perfect, normal punctuation
-    tuned = [s if i % 3 == 0 else r[0] for i, (s, r) in enumerate(zip(sources, references))]
+    tuned = [s if i % 3 == 0 else r[0] for i, (s, r) in enumerate(zip(sources, references, strict=False))]
     per_row("grammar", baseline[:1], sources[:1], references[:1])  # import nltk outside the timings
     results: dict[str, float | int] = {"rows": len(sources)}
     results["per_row_s"] = timed(per_row, "grammar", baseline, sources, references)
@@ -66,11 +66,14 @@ def main() -> int:
     for n in resamples:
         results[f"score_ci_{n}_s"] = timed(score_rows, "grammar", baseline, sources, references, n_resamples=n)
         results[f"score_ci_{n}_cpu_s"] = CPU["score_rows"]
-        results[f"compare_rows_{n}_s"] = timed(compare_rows, "grammar", tuned, baseline, sources, references,
-                                               n_resamples=n)
+        results[f"compare_rows_{n}_s"] = timed(
+            compare_rows, "grammar", tuned, baseline, sources, references, n_resamples=n
+        )
         results[f"compare_rows_{n}_cpu_s"] = CPU["compare_rows"]
-        bounds = [score_rows("grammar", sources, sources, references, seed=seed, n_resamples=n)["gleu"]
-                  for seed in range(args.seeds)]
+        bounds = [
+            score_rows("grammar", sources, sources, references, seed=seed, n_resamples=n)["gleu"]
+            for seed in range(args.seeds)
+        ]
         results[f"gleu_low_spread_{n}_points"] = max(b["ci_low"] for b in bounds) - min(b["ci_low"] for b in bounds)
         results[f"gleu_high_spread_{n}_points"] = max(b["ci_high"] for b in bounds) - min(b["ci_high"] for b in bounds)
         print(f"{n} resamples done", file=sys.stderr)

@@ -55,18 +55,33 @@ def main() -> int:
             name = f"batch{batch}"
             out = work / "out" / name
             config = {
-                "model_name_or_path": str(model), "template": "llama3", "finetuning_type": "lora",
-                "stage": "sft", "do_predict": True, "predict_with_generate": True,
-                "eval_dataset": "grammar_eval", "dataset_dir": "data", "cutoff_len": 256,
-                "preprocessing_num_workers": 1, "output_dir": str(out), "overwrite_output_dir": True,
-                "report_to": "none", "per_device_eval_batch_size": batch, "do_sample": False,
-                "max_new_tokens": new_tokens, "bf16": False, "seed": 42,
+                "model_name_or_path": str(model),
+                "template": "llama3",
+                "finetuning_type": "lora",
+                "stage": "sft",
+                "do_predict": True,
+                "predict_with_generate": True,
+                "eval_dataset": "grammar_eval",
+                "dataset_dir": "data",
+                "cutoff_len": 256,
+                "preprocessing_num_workers": 1,
+                "output_dir": str(out),
+                "overwrite_output_dir": True,
+                "report_to": "none",
+                "per_device_eval_batch_size": batch,
+                "do_sample": False,
+                "max_new_tokens": new_tokens,
+                "bf16": False,
+                "seed": 42,
             }
             c.log(f"predicting with batch {batch} ...")
             wall, _ = c.run_lf(work, config, name)
             results = json.loads((out / "predict_results.json").read_text())
-            predictions = [json.loads(line)["predict"] for line in
-                           (out / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines() if line.strip()]
+            predictions = [
+                json.loads(line)["predict"]
+                for line in (out / "generated_predictions.jsonl").read_text(encoding="utf-8").splitlines()
+                if line.strip()
+            ]
             c.log(f"  batch {batch}: {results['predict_samples_per_second']} samples/s, wall {wall:.1f} s")
             return results, predictions
 
@@ -76,39 +91,58 @@ def main() -> int:
         outcome: dict[int, tuple[dict, list[str]]] = {}
         with ThreadPoolExecutor(max_workers=2 if args.smoke else 1) as pool:
             for _ in range(rounds):
-                for batch, (results, predictions) in zip(batches, pool.map(run, batches)):
+                for batch, (results, predictions) in zip(batches, pool.map(run, batches), strict=False):
                     if batch in outcome and outcome[batch][1] != predictions:
                         c.log(f"batch {batch}: outputs differ between two runs of the same batch size")
                         return 1
-                    if batch not in outcome or float(results["predict_samples_per_second"]) > \
-                            float(outcome[batch][0]["predict_samples_per_second"]):
+                    if batch not in outcome or float(results["predict_samples_per_second"]) > float(
+                        outcome[batch][0]["predict_samples_per_second"]
+                    ):
                         outcome[batch] = (results, predictions)
 
     base_results, base_predictions = outcome[1]
     if len(base_predictions) != len(rows):
         c.log(f"batch 1 wrote {len(base_predictions)} predictions for {len(rows)} rows")
         return 1
-    lines: list[tuple[str, object]] = [("rows", len(rows)), ("data", origin), ("max_new_tokens", new_tokens),
-                                       ("mean_prompt_tokens", sum(prompt_tokens) / len(prompt_tokens)),
-                                       ("min_max_prompt_tokens", f"{min(prompt_tokens)} {max(prompt_tokens)}"),
-                                       ("mean_generated_chars", sum(map(len, base_predictions)) / len(base_predictions))]
+    lines: list[tuple[str, object]] = [
+        ("rows", len(rows)),
+        ("data", origin),
+        ("max_new_tokens", new_tokens),
+        ("mean_prompt_tokens", sum(prompt_tokens) / len(prompt_tokens)),
+        ("min_max_prompt_tokens", f"{min(prompt_tokens)} {max(prompt_tokens)}"),
+        ("mean_generated_chars", sum(map(len, base_predictions)) / len(base_predictions)),
+    ]
     identical = True
     for batch in batches[1:]:
         results, predictions = outcome[batch]
-        lines.append((f"batch{batch}/batch1 samples_per_s",
-                      c.ratio(float(results["predict_samples_per_second"]), float(base_results["predict_samples_per_second"]))))
-        differ = [i for i, (a, b) in enumerate(zip(base_predictions, predictions)) if a != b]
-        differ += list(range(min(len(predictions), len(base_predictions)), max(len(predictions), len(base_predictions))))
+        lines.append(
+            (
+                f"batch{batch}/batch1 samples_per_s",
+                c.ratio(
+                    float(results["predict_samples_per_second"]), float(base_results["predict_samples_per_second"])
+                ),
+            )
+        )
+        differ = [i for i, (a, b) in enumerate(zip(base_predictions, predictions, strict=False)) if a != b]
+        differ += list(
+            range(min(len(predictions), len(base_predictions)), max(len(predictions), len(base_predictions)))
+        )
         if differ:
             identical = False
             c.log(f"\nbatch {batch}: {len(differ)} of {len(rows)} rows differ from batch 1 (left padding), e.g.")
             for i in differ[:3]:
-                c.log(f"  row {i} ({prompt_tokens[i]} prompt tokens): {rows[i]['instruction']!r}\n"
-                      f"    batch 1:  {base_predictions[i]!r}\n"
-                      f"    batch {batch}: {predictions[i] if i < len(predictions) else None!r}")
-        lines.append((f"rows_differing batch{batch}",
-                      f"{len(differ)} of {len(rows)}" + (f" (rows {', '.join(map(str, differ[:20]))}"
-                                                         f"{' ...' if len(differ) > 20 else ''})" if differ else "")))
+                c.log(
+                    f"  row {i} ({prompt_tokens[i]} prompt tokens): {rows[i]['instruction']!r}\n"
+                    f"    batch 1:  {base_predictions[i]!r}\n"
+                    f"    batch {batch}: {predictions[i] if i < len(predictions) else None!r}"
+                )
+        lines.append(
+            (
+                f"rows_differing batch{batch}",
+                f"{len(differ)} of {len(rows)}"
+                + (f" (rows {', '.join(map(str, differ[:20]))}{' ...' if len(differ) > 20 else ''})" if differ else ""),
+            )
+        )
     lines.append(("rounds", rounds))
     lines.append(("outputs_identical", identical))
     c.emit(lines)

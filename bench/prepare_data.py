@@ -38,21 +38,95 @@ API = (
     "print({f.file: f.rows for f in report.files})\n"
 )
 
-_WH = ["How can I", "What is the best way to", "How do I", "Why should I", "Is it possible to", "Where can I",
-       "What are good ways to", "How long does it take to", "Can anyone", "When should I"]
-_VERBS = ["learn", "improve", "start", "stop", "find", "build", "choose", "understand", "prepare for", "avoid",
-          "fix", "explain", "compare", "sell", "buy", "clean", "teach", "measure", "write", "speak"]
-_OBJECTS = ["Python", "my English", "a startup", "weight loss", "a used car", "machine learning", "the GRE",
-            "my credit score", "a good laptop", "public speaking", "a novel", "Spanish", "my sleep",
-            "stock investing", "a website", "the guitar", "a job interview", "Quora answers", "a resume",
-            "photography", "chess", "calculus", "a small garden", "cold emails", "my first marathon"]
-_TAILS = ["", "", "", " quickly", " at home", " for free", " in 2017", " as a beginner", " without a degree",
-          " on a budget", " in India", " after 30", " with no experience", " in six months"]
-_PARAPHRASE = {"How can I": "What is the best way to", "What is the best way to": "How can I",
-               "How do I": "What should I do to", "Why should I": "What are the reasons to",
-               "Is it possible to": "Can I", "Where can I": "Which place is best to",
-               "What are good ways to": "How should I", "How long does it take to": "How much time is needed to",
-               "Can anyone": "Could someone", "When should I": "At what point should I"}
+_WH = [
+    "How can I",
+    "What is the best way to",
+    "How do I",
+    "Why should I",
+    "Is it possible to",
+    "Where can I",
+    "What are good ways to",
+    "How long does it take to",
+    "Can anyone",
+    "When should I",
+]
+_VERBS = [
+    "learn",
+    "improve",
+    "start",
+    "stop",
+    "find",
+    "build",
+    "choose",
+    "understand",
+    "prepare for",
+    "avoid",
+    "fix",
+    "explain",
+    "compare",
+    "sell",
+    "buy",
+    "clean",
+    "teach",
+    "measure",
+    "write",
+    "speak",
+]
+_OBJECTS = [
+    "Python",
+    "my English",
+    "a startup",
+    "weight loss",
+    "a used car",
+    "machine learning",
+    "the GRE",
+    "my credit score",
+    "a good laptop",
+    "public speaking",
+    "a novel",
+    "Spanish",
+    "my sleep",
+    "stock investing",
+    "a website",
+    "the guitar",
+    "a job interview",
+    "Quora answers",
+    "a resume",
+    "photography",
+    "chess",
+    "calculus",
+    "a small garden",
+    "cold emails",
+    "my first marathon",
+]
+_TAILS = [
+    "",
+    "",
+    "",
+    " quickly",
+    " at home",
+    " for free",
+    " in 2017",
+    " as a beginner",
+    " without a degree",
+    " on a budget",
+    " in India",
+    " after 30",
+    " with no experience",
+    " in six months",
+]
+_PARAPHRASE = {
+    "How can I": "What is the best way to",
+    "What is the best way to": "How can I",
+    "How do I": "What should I do to",
+    "Why should I": "What are the reasons to",
+    "Is it possible to": "Can I",
+    "Where can I": "Which place is best to",
+    "What are good ways to": "How should I",
+    "How long does it take to": "How much time is needed to",
+    "Can anyone": "Could someone",
+    "When should I": "At what point should I",
+}
 
 
 def write_quora(path: Path, n: int, seed: int = 0) -> None:
@@ -111,8 +185,17 @@ def cli_available() -> bool:
 def prepare(source: Path, out: Path, logfile: Path, use_cli: bool) -> tuple[float, int, dict[str, int]]:
     matrix = str(c.ROOT / "mprtune.yaml")
     if use_cli:
-        cmd = [str(c.VENV_BIN / "mprtune"), "prepare-data", TASK, "--config", matrix, "--source", str(source),
-               "--out", str(out)]
+        cmd = [
+            str(c.VENV_BIN / "mprtune"),
+            "prepare-data",
+            TASK,
+            "--config",
+            matrix,
+            "--source",
+            str(source),
+            "--out",
+            str(out),
+        ]
     else:
         cmd = [sys.executable, "-c", API, matrix, TASK, str(source), str(out)]
     code, wall, rss = c.run_measured(cmd, c.ROOT, logfile)
@@ -143,21 +226,23 @@ def main() -> int:
     b, s, k = results["big"], results["small"], results["1k"]
     label_b, label_s = ("20k", "5k") if args.smoke else ("400k", "100k")
     per_100k = (b["rss"] - s["rss"]) / ((b["n"] - s["n"]) / 100_000) / 2**20
-    c.emit([
-        ("runner", how),
-        (f"rows_{label_b}", b["n"]),
-        (f"output_rows_{label_b}", " ".join(f"{name}={n}" for name, n in b["rows"].items())),
-        (f"rows_per_s_{label_b}", b["n"] / b["wall"]),
-        (f"rows_per_s_{label_s}", s["n"] / s["wall"]),
-        (f"seconds_{label_b}", f"{b['wall']:.1f} (target < {TARGET_S:.0f} s for 400k rows)"),
-        (f"seconds_{label_b}/seconds_{label_s}", c.ratio(b["wall"], s["wall"])),
-        ("peak_rss_mib_1k", k["rss"] / 2**20),
-        (f"peak_rss_mib_{label_s}", s["rss"] / 2**20),
-        (f"peak_rss_mib_{label_b}", b["rss"] / 2**20),
-        (f"rss_{label_b}/rss_{label_s}", c.ratio(b["rss"], s["rss"])),
-        ("rss_growth_mib_per_100k_rows", per_100k),
-        ("target_met", "skipped (--smoke)" if args.smoke else b["wall"] < TARGET_S),
-    ])
+    c.emit(
+        [
+            ("runner", how),
+            (f"rows_{label_b}", b["n"]),
+            (f"output_rows_{label_b}", " ".join(f"{name}={n}" for name, n in b["rows"].items())),
+            (f"rows_per_s_{label_b}", b["n"] / b["wall"]),
+            (f"rows_per_s_{label_s}", s["n"] / s["wall"]),
+            (f"seconds_{label_b}", f"{b['wall']:.1f} (target < {TARGET_S:.0f} s for 400k rows)"),
+            (f"seconds_{label_b}/seconds_{label_s}", c.ratio(b["wall"], s["wall"])),
+            ("peak_rss_mib_1k", k["rss"] / 2**20),
+            (f"peak_rss_mib_{label_s}", s["rss"] / 2**20),
+            (f"peak_rss_mib_{label_b}", b["rss"] / 2**20),
+            (f"rss_{label_b}/rss_{label_s}", c.ratio(b["rss"], s["rss"])),
+            ("rss_growth_mib_per_100k_rows", per_100k),
+            ("target_met", "skipped (--smoke)" if args.smoke else b["wall"] < TARGET_S),
+        ]
+    )
     return 0
 
 

@@ -16,7 +16,14 @@ import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
-SCRIPTS = ["scheduler.py", "cli_overhead.py", "train_throughput.py", "predict_throughput.py", "prepare_data.py", "gpu.sh"]
+SCRIPTS = [
+    "scheduler.py",
+    "cli_overhead.py",
+    "train_throughput.py",
+    "predict_throughput.py",
+    "prepare_data.py",
+    "gpu.sh",
+]
 SKIPPED = 77
 
 
@@ -37,8 +44,11 @@ def main() -> int:
     from _common import machine
 
     info = machine()
-    print(f"machine: nproc {info['nproc']}, RAM {info['ram']}, CPU {info['cpu']}; "
-          f"{time.strftime('%Y-%m-%d %H:%M %Z')}{'; --smoke' if args.smoke else ''}", flush=True)
+    print(
+        f"machine: nproc {info['nproc']}, RAM {info['ram']}, CPU {info['cpu']}; "
+        f"{time.strftime('%Y-%m-%d %H:%M %Z')}{'; --smoke' if args.smoke else ''}",
+        flush=True,
+    )
     summary = []
     for script in scripts:
         print(f"\n=== {script}{' --smoke' if args.smoke else ''} ===", flush=True)
@@ -47,7 +57,9 @@ def main() -> int:
         proc = subprocess.run(command(script, args.smoke), cwd=HERE.parent, stdout=subprocess.PIPE, text=True, env=env)
         elapsed = time.perf_counter() - start
         sys.stdout.write(proc.stdout)
-        state = "ok" if proc.returncode == 0 else "skipped" if proc.returncode == SKIPPED else f"FAILED ({proc.returncode})"
+        state = (
+            "ok" if proc.returncode == 0 else "skipped" if proc.returncode == SKIPPED else f"FAILED ({proc.returncode})"
+        )
         summary.append((script, state, elapsed))
     print("\n=== summary ===")
     for script, state, elapsed in summary:

@@ -60,7 +60,7 @@ def naive(durations: list[tuple[str, float]], folder: Path) -> float:
     start = time.time()
     for i in range(0, len(durations), len(SLOTS)):
         procs = []
-        for name, seconds in durations[i:i + len(SLOTS)]:
+        for name, seconds in durations[i : i + len(SLOTS)]:
             job = folder / name
             job.mkdir(parents=True)
             procs.append(subprocess.Popen(job_command(seconds), cwd=job, stdin=subprocess.DEVNULL))
@@ -79,11 +79,22 @@ def mixed_matrix():  # noqa: ANN201 (mprtune is imported late, after the result 
     from mprtune.config.yamlfile import read_yaml
 
     raw = read_yaml(c.ROOT / "mprtune.yaml")
-    raw["variants"] += [{"name": "llama31_8b_paraphrase_2gpu", "model": "llama31_8b", "task": "paraphrase",
-                         "gpus": 2, "cutoff_len": 1024},
-                        {"name": "llama31_8b_knowledge_2gpu", "model": "llama31_8b", "task": "knowledge", "gpus": 2}]
-    raw["sweeps"] = {"lr_rank": {"variant": "llama32_3b_grammar_lora",
-                                 "axes": {"learning_rate": [1.0e-4, 2.0e-4, 5.0e-4], "lora_rank": [8, 16, 32]}}}
+    raw["variants"] += [
+        {
+            "name": "llama31_8b_paraphrase_2gpu",
+            "model": "llama31_8b",
+            "task": "paraphrase",
+            "gpus": 2,
+            "cutoff_len": 1024,
+        },
+        {"name": "llama31_8b_knowledge_2gpu", "model": "llama31_8b", "task": "knowledge", "gpus": 2},
+    ]
+    raw["sweeps"] = {
+        "lr_rank": {
+            "variant": "llama32_3b_grammar_lora",
+            "axes": {"learning_rate": [1.0e-4, 2.0e-4, 5.0e-4], "lora_rank": [8, 16, 32]},
+        }
+    }
     return parse_matrix(raw, c.ROOT / "mprtune.yaml")
 
 
@@ -92,7 +103,7 @@ def windows(specs: list) -> list[tuple[float, float, int]]:
     runs = []
     for spec in specs:
         status = json.loads(spec.paths.status.read_text())
-        (start, end), = status["windows"]
+        ((start, end),) = status["windows"]
         runs.append((start, end, len(status["slot"].split(","))))
     return runs
 
@@ -115,17 +126,29 @@ def mixed_widths(longest_s: float, work: Path) -> list[tuple[str, object]]:
     raw = [estimate(ws, v) for v in matrix.variants.values()]
     scale = longest_s / max(e.seconds for e in raw)
     scaled = [Estimate(e.variant, e.seconds * scale, e.tokens, e.source, e.width) for e in raw]
-    results: list[tuple[str, object]] = [("mixed_jobs", len(scaled)),
-                                         ("mixed_wide_jobs", sum(e.width > 1 for e in scaled))]
+    results: list[tuple[str, object]] = [
+        ("mixed_jobs", len(scaled)),
+        ("mixed_wide_jobs", sum(e.width > 1 for e in scaled)),
+    ]
     for gpus in MIXED_GPUS:
         slots = [str(i) for i in range(gpus)]
         bound = lower_bound(scaled, gpus)
         plan = lpt_schedule(scaled, slots)
         folder = work / f"mixed-{gpus}"
-        specs = [JobSpec(name=e.variant, kind="train", folder=folder / e.variant, command=job_command(e.seconds),
-                         env={"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": str(e.width)} if e.width > 1 else {},
-                         cwd=folder / e.variant, config_text="# bench job\n", estimate_s=e.seconds, width=e.width)
-                 for e in lpt_order(scaled)]
+        specs = [
+            JobSpec(
+                name=e.variant,
+                kind="train",
+                folder=folder / e.variant,
+                command=job_command(e.seconds),
+                env={"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": str(e.width)} if e.width > 1 else {},
+                cwd=folder / e.variant,
+                config_text="# bench job\n",
+                estimate_s=e.seconds,
+                width=e.width,
+            )
+            for e in lpt_order(scaled)
+        ]
         for spec in specs:
             spec.folder.mkdir(parents=True)
         start = time.time()
@@ -138,24 +161,30 @@ def mixed_widths(longest_s: float, work: Path) -> list[tuple[str, object]]:
         held = max_held(runs)
         if held > gpus:
             raise RuntimeError(f"{held} slots held at once on a {gpus}-slot machine")
-        replay = simulate([Waiting(spec.name, spec.width, end - start)
-                           for spec, (start, end, _) in zip(specs, runs, strict=True)], slots)
+        replay = simulate(
+            [Waiting(spec.name, spec.width, end - start) for spec, (start, end, _) in zip(specs, runs, strict=True)],
+            slots,
+        )
         replay_s = max(r.end_s for r in replay)
-        c.log(f"mixed widths on {gpus} slots: queue {makespan:.2f} s, plan {plan.makespan_s:.2f} s, "
-              f"lower bound {bound:.2f} s")
-        results += [(f"mixed_{gpus}gpu lower_bound_s", bound),
-                    (f"mixed_{gpus}gpu lpt_plan/lower_bound", c.ratio(plan.makespan_s, bound)),
-                    (f"mixed_{gpus}gpu makespan/lower_bound", c.ratio(makespan, bound)),
-                    (f"mixed_{gpus}gpu makespan/replay", c.ratio(makespan, replay_s)),
-                    (f"mixed_{gpus}gpu max_slots_held", held)]
+        c.log(
+            f"mixed widths on {gpus} slots: queue {makespan:.2f} s, plan {plan.makespan_s:.2f} s, "
+            f"lower bound {bound:.2f} s"
+        )
+        results += [
+            (f"mixed_{gpus}gpu lower_bound_s", bound),
+            (f"mixed_{gpus}gpu lpt_plan/lower_bound", c.ratio(plan.makespan_s, bound)),
+            (f"mixed_{gpus}gpu makespan/lower_bound", c.ratio(makespan, bound)),
+            (f"mixed_{gpus}gpu makespan/replay", c.ratio(makespan, replay_s)),
+            (f"mixed_{gpus}gpu max_slots_held", held),
+        ]
     return results
 
 
 def main() -> int:
     args = c.parse_args(__doc__.splitlines()[1])
-    from mprtune.launch.jobs import DONE, JobSpec
-    from mprtune.launch.backends.local import LocalExecutor
     from mprtune.config.matrix import load_matrix
+    from mprtune.launch.backends.local import LocalExecutor
+    from mprtune.launch.jobs import DONE, JobSpec
     from mprtune.launch.planner import Estimate, estimate, lpt_order, lpt_schedule
     from mprtune.launch.queue import run_queue
     from mprtune.workspace import Workspace
@@ -171,15 +200,27 @@ def main() -> int:
     total = sum(nominal.values())
     lower_bound = max(total / len(SLOTS), max(nominal.values()))
     plan = lpt_schedule(scaled, SLOTS)
-    c.log(f"{len(scaled)} jobs, {total:.2f} s of work on {len(SLOTS)} slots, lower bound {lower_bound:.2f} s "
-          f"(estimates from {sorted({e.source for e in raw})})")
+    c.log(
+        f"{len(scaled)} jobs, {total:.2f} s of work on {len(SLOTS)} slots, lower bound {lower_bound:.2f} s "
+        f"(estimates from {sorted({e.source for e in raw})})"
+    )
 
     with c.Workdir("scheduler", args.keep) as work:
+
         def queue_run(folder: Path) -> tuple[float, list]:
-            specs = [JobSpec(name=e.variant, kind="train", folder=folder / e.variant,
-                             command=job_command(e.seconds), env={}, cwd=folder / e.variant,
-                             config_text="# bench job\n", estimate_s=e.seconds)
-                     for e in lpt_order(scaled)]
+            specs = [
+                JobSpec(
+                    name=e.variant,
+                    kind="train",
+                    folder=folder / e.variant,
+                    command=job_command(e.seconds),
+                    env={},
+                    cwd=folder / e.variant,
+                    config_text="# bench job\n",
+                    estimate_s=e.seconds,
+                )
+                for e in lpt_order(scaled)
+            ]
             for spec in specs:
                 spec.folder.mkdir(parents=True)
             start = time.time()
@@ -197,14 +238,14 @@ def main() -> int:
         overheads = []
         for spec in specs:
             status = json.loads(spec.paths.status.read_text())
-            (w_start, w_end), = status["windows"]
+            ((w_start, w_end),) = status["windows"]
             job_end = json.loads((spec.folder / "train_results.json").read_text())["job_end"]
             by_slot.setdefault(status["slot"], []).append((w_start, w_end, job_end))
             overheads.append((w_end - w_start) - nominal[spec.name])
         gaps, exit_gaps = [], []
         for windows in by_slot.values():
             windows.sort()
-            for (_, prev_end, prev_exit), (next_start, _, _) in zip(windows, windows[1:]):
+            for (_, prev_end, prev_exit), (next_start, _, _) in zip(windows, windows[1:], strict=False):
                 gaps.append(next_start - prev_end)
                 exit_gaps.append(next_start - prev_exit)
 
@@ -222,28 +263,32 @@ def main() -> int:
 
         mixed = mixed_widths(longest_s, work)
 
-    c.log(f"mprtune queue {makespan:.2f} s, naive {naive_makespan:.2f} s, plan {plan.makespan_s:.2f} s, "
-          f"queue with 5 ms polling {fast_poll_makespan:.2f} s")
-    c.emit([
-        ("jobs", len(specs)),
-        ("slots", len(SLOTS)),
-        ("longest_job_s", longest_s),
-        ("lower_bound_s", lower_bound),
-        ("lpt_plan/lower_bound", c.ratio(plan.makespan_s, lower_bound)),
-        ("makespan/lower_bound", c.ratio(makespan, lower_bound)),
-        ("naive_makespan/lower_bound", c.ratio(naive_makespan, lower_bound)),
-        ("naive/mprtune", c.ratio(naive_makespan, makespan)),
-        ("mean_job_overhead_s", statistics.mean(overheads)),
-        ("max_slot_gap_s", max(gaps)),
-        ("mean_slot_gap_s", statistics.mean(gaps)),
-        ("max_exit_to_next_start_s", max(exit_gaps)),
-        ("mean_exit_to_next_start_s", statistics.mean(exit_gaps)),
-        ("whatif_poll_5ms makespan/lower_bound", c.ratio(fast_poll_makespan, lower_bound)),
-        ("queue_poll_s", shipped_poll),
-        c.target("makespan/lower_bound", c.ratio(makespan, lower_bound), "<=", 1.05),
-        c.target("max_slot_gap_s", max(gaps), "<", 0.5),
-        *mixed,
-    ])
+    c.log(
+        f"mprtune queue {makespan:.2f} s, naive {naive_makespan:.2f} s, plan {plan.makespan_s:.2f} s, "
+        f"queue with 5 ms polling {fast_poll_makespan:.2f} s"
+    )
+    c.emit(
+        [
+            ("jobs", len(specs)),
+            ("slots", len(SLOTS)),
+            ("longest_job_s", longest_s),
+            ("lower_bound_s", lower_bound),
+            ("lpt_plan/lower_bound", c.ratio(plan.makespan_s, lower_bound)),
+            ("makespan/lower_bound", c.ratio(makespan, lower_bound)),
+            ("naive_makespan/lower_bound", c.ratio(naive_makespan, lower_bound)),
+            ("naive/mprtune", c.ratio(naive_makespan, makespan)),
+            ("mean_job_overhead_s", statistics.mean(overheads)),
+            ("max_slot_gap_s", max(gaps)),
+            ("mean_slot_gap_s", statistics.mean(gaps)),
+            ("max_exit_to_next_start_s", max(exit_gaps)),
+            ("mean_exit_to_next_start_s", statistics.mean(exit_gaps)),
+            ("whatif_poll_5ms makespan/lower_bound", c.ratio(fast_poll_makespan, lower_bound)),
+            ("queue_poll_s", shipped_poll),
+            c.target("makespan/lower_bound", c.ratio(makespan, lower_bound), "<=", 1.05),
+            c.target("max_slot_gap_s", max(gaps), "<", 0.5),
+            *mixed,
+        ]
+    )
     return 0
 
 

@@ -74,7 +74,9 @@ def main() -> int:
     steps = 3 if args.smoke else 100  # 20 steps last ~1 s on one thread: too short to time
     n_rows = 400 if args.smoke else 3000
     with c.Workdir("train", args.keep) as work:
-        data, origin = c.grammar_data(work / "data" / "grammar.jsonl", n_rows, c.ROOT / "data" / "samples" / "jfleg_train.jsonl")
+        data, origin = c.grammar_data(
+            work / "data" / "grammar.jsonl", n_rows, c.ROOT / "data" / "samples" / "jfleg_train.jsonl"
+        )
         c.write_dataset_dir(work, {"grammar": data})
         c.log(f"data: {n_rows} rows from {origin}; building the tiny model")
         model = c.build_tiny(work / "model", [data])
@@ -92,7 +94,9 @@ def main() -> int:
         }
         if args.smoke:  # the path end to end (incl. packed-sequence counting) in < 1 min; no comparisons
             variations = {k: variations[k] for k in ("default", "packing")}
-        configs = {name: {**base, **extra, "output_dir": str(work / "out" / name)} for name, extra in variations.items()}
+        configs = {
+            name: {**base, **extra, "output_dir": str(work / "out" / name)} for name, extra in variations.items()
+        }
 
         def run(name: str) -> dict:
             c.log(f"training {name} ...")
@@ -104,11 +108,21 @@ def main() -> int:
             kept = sum(min(t, cutoff) for t in tokens)  # without packing LLaMA-Factory cuts rows at cutoff_len
             sps = float(results["train_samples_per_second"])
             rows_per_seq = len(rows) / sequences
-            out = {"samples_per_s": sps, "rows_per_s": sps * rows_per_seq, "tokens_per_s": sps * kept / sequences,
-                   "sequences": sequences, "rows_per_sequence": rows_per_seq, "rss": rss, "wall": wall,
-                   "runtime": float(results["train_runtime"]), "loss": float(results.get("train_loss", "nan"))}
-            c.log(f"  {name}: {sps:.2f} sequences/s, {out['rows_per_s']:.2f} rows/s, {out['tokens_per_s']:.0f} tokens/s, "
-                  f"{sequences} training sequences, peak RSS {rss / 2**20:.0f} MiB, wall {wall:.1f} s")
+            out = {
+                "samples_per_s": sps,
+                "rows_per_s": sps * rows_per_seq,
+                "tokens_per_s": sps * kept / sequences,
+                "sequences": sequences,
+                "rows_per_sequence": rows_per_seq,
+                "rss": rss,
+                "wall": wall,
+                "runtime": float(results["train_runtime"]),
+                "loss": float(results.get("train_loss", "nan")),
+            }
+            c.log(
+                f"  {name}: {sps:.2f} sequences/s, {out['rows_per_s']:.2f} rows/s, {out['tokens_per_s']:.0f} tokens/s, "
+                f"{sequences} training sequences, peak RSS {rss / 2**20:.0f} MiB, wall {wall:.1f} s"
+            )
             return out
 
         # The machine is shared: every variation runs `rounds` times, interleaved, and the fastest run
@@ -118,11 +132,13 @@ def main() -> int:
         runs: dict[str, list[dict]] = {name: [] for name in configs}
         with ThreadPoolExecutor(max_workers=2 if args.smoke else 1) as pool:
             for _ in range(rounds):
-                for name, out in zip(configs, pool.map(run, configs)):
+                for name, out in zip(configs, pool.map(run, configs), strict=False):
                     runs[name].append(out)
         res = {name: max(outs, key=lambda o: o["samples_per_s"]) for name, outs in runs.items()}
-        spread = {name: max(o["samples_per_s"] for o in outs) / min(o["samples_per_s"] for o in outs)
-                  for name, outs in runs.items()}
+        spread = {
+            name: max(o["samples_per_s"] for o in outs) / min(o["samples_per_s"] for o in outs)
+            for name, outs in runs.items()
+        }
         for name, outs in runs.items():
             per_round = " ".join(f"{o['samples_per_s']:.1f}" for o in outs)
             losses = " ".join(f"{o['loss']:.4f}" for o in outs)
@@ -132,29 +148,31 @@ def main() -> int:
         return c.ratio(res[a][key], res[b][key]) if a in res and b in res else "skipped (--smoke)"
 
     d, p = res["default"], res["packing"]
-    c.emit([
-        ("data", origin),
-        ("rows", len(rows)),
-        ("optimizer_steps", steps),
-        ("mean_row_tokens", mean_tokens),
-        ("max_row_tokens", max(tokens)),
-        ("rows_over_128_tokens", sum(t > 128 for t in tokens)),
-        ("rows_per_packed_sequence cutoff256", p["rows_per_sequence"]),
-        ("default samples_per_s", d["samples_per_s"]),
-        ("default tokens_per_s", d["tokens_per_s"]),
-        ("packing/no_packing samples_per_s", compare("packing", "default", "samples_per_s")),
-        ("packing/no_packing rows_per_s", compare("packing", "default", "rows_per_s")),
-        ("packing/no_packing tokens_per_s", compare("packing", "default", "tokens_per_s")),
-        ("packing/no_packing peak_rss", compare("packing", "default", "rss")),
-        ("cutoff128/cutoff2048 samples_per_s", compare("cutoff128", "cutoff2048", "samples_per_s")),
-        ("cutoff128/cutoff2048 tokens_per_s", compare("cutoff128", "cutoff2048", "tokens_per_s")),
-        ("cutoff128/default samples_per_s", compare("cutoff128", "default", "samples_per_s")),
-        ("batch16x1/batch4x4 samples_per_s", compare("batch16x1", "default", "samples_per_s")),
-        ("batch16x1/batch4x4 peak_rss", compare("batch16x1", "default", "rss")),
-        ("default peak_rss_mib", d["rss"] / 2**20),
-        ("rounds", rounds),
-        ("noise max/min samples_per_s over rounds", max(spread.values())),
-    ])
+    c.emit(
+        [
+            ("data", origin),
+            ("rows", len(rows)),
+            ("optimizer_steps", steps),
+            ("mean_row_tokens", mean_tokens),
+            ("max_row_tokens", max(tokens)),
+            ("rows_over_128_tokens", sum(t > 128 for t in tokens)),
+            ("rows_per_packed_sequence cutoff256", p["rows_per_sequence"]),
+            ("default samples_per_s", d["samples_per_s"]),
+            ("default tokens_per_s", d["tokens_per_s"]),
+            ("packing/no_packing samples_per_s", compare("packing", "default", "samples_per_s")),
+            ("packing/no_packing rows_per_s", compare("packing", "default", "rows_per_s")),
+            ("packing/no_packing tokens_per_s", compare("packing", "default", "tokens_per_s")),
+            ("packing/no_packing peak_rss", compare("packing", "default", "rss")),
+            ("cutoff128/cutoff2048 samples_per_s", compare("cutoff128", "cutoff2048", "samples_per_s")),
+            ("cutoff128/cutoff2048 tokens_per_s", compare("cutoff128", "cutoff2048", "tokens_per_s")),
+            ("cutoff128/default samples_per_s", compare("cutoff128", "default", "samples_per_s")),
+            ("batch16x1/batch4x4 samples_per_s", compare("batch16x1", "default", "samples_per_s")),
+            ("batch16x1/batch4x4 peak_rss", compare("batch16x1", "default", "rss")),
+            ("default peak_rss_mib", d["rss"] / 2**20),
+            ("rounds", rounds),
+            ("noise max/min samples_per_s over rounds", max(spread.values())),
+        ]
+    )
     return 0
 
 

@@ -59,8 +59,9 @@ def from_os_error(error: OSError) -> MprtuneError:
     where = f"{name if len(name) <= 160 else name[:100] + '...' + name[-57:]}: " if name else ""
     reason = error.strerror or str(error) or type(error).__name__
     if error.errno in (errno.ENOSPC, errno.EDQUOT):
-        return DiskError(f"{where}{reason} (disk full); free space, then rerun: finished work is kept, "
-                         f"unfinished runs resume")
+        return DiskError(
+            f"{where}{reason} (disk full); free space, then rerun: finished work is kept, unfinished runs resume"
+        )
     if error.errno == errno.EIO:
         return DiskError(f"{where}{reason}; check the disk, then rerun")
     return MprtuneError(f"{where}{reason}; check the path and its permissions")

@@ -84,8 +84,10 @@ def check_folder(folder: Path, what: str) -> Path:
     folder = Path(folder)
     long = next((part for part in folder.parts if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX), None)
     if long is not None:
-        raise MprtuneError(f"{what} {str(folder)[:80]}: a path component is longer than {NAME_MAX} bytes "
-                           f"({long[:40]}...); choose a shorter path")
+        raise MprtuneError(
+            f"{what} {str(folder)[:80]}: a path component is longer than {NAME_MAX} bytes "
+            f"({long[:40]}...); choose a shorter path"
+        )
     for parent in (folder, *folder.parents):
         if parent.is_dir():
             break

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from mprtune.errors import MprtuneError
 from mprtune.workspace import Workspace
@@ -11,8 +11,7 @@ from mprtune.workspace import Workspace
 DEMO_PROFILE = "demo"
 
 
-def run_demo(say: Callable[[str], None], slots: int = 2, limit: int | None = None,
-             profile: str = DEMO_PROFILE) -> Path:
+def run_demo(say: Callable[[str], None], slots: int = 2, limit: int | None = None, profile: str = DEMO_PROFILE) -> Path:
     """models -> render -> train every variant of the profile on `slots` CPU slots -> collect -> compare."""
     from mprtune.config.render import render_project
     from mprtune.evaluate.compare import compare

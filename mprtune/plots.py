@@ -7,9 +7,10 @@ metrics, so both the launch and the evaluate layers can use it. matplotlib is im
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from mprtune.io import atomic_write
 
@@ -53,17 +54,26 @@ def plot_panels(panels: Sequence[Panel], path: Path, title: str) -> Path:
     rows = max(1, -(-len(panels) // columns))
     fig = Figure(figsize=(5.5 * columns, 3.6 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False).flatten()
-    for ax, panel in zip(axes, panels):
+    for ax, panel in zip(axes, panels, strict=False):
         x = range(len(panel.labels))
-        for offset, name, bars, color in ((-0.2, "baseline", panel.baseline, "#9aa5b1"),
-                                          (0.2, "tuned", panel.tuned, "#2f6db5")):
-            ax.bar([i + offset for i in x], [b.value for b in bars], width=0.4, color=color, label=name,
-                   yerr=_errors(bars), capsize=4)
+        for offset, name, bars, color in (
+            (-0.2, "baseline", panel.baseline, "#9aa5b1"),
+            (0.2, "tuned", panel.tuned, "#2f6db5"),
+        ):
+            ax.bar(
+                [i + offset for i in x],
+                [b.value for b in bars],
+                width=0.4,
+                color=color,
+                label=name,
+                yerr=_errors(bars),
+                capsize=4,
+            )
         ax.set_xlim(-0.9, len(panel.labels) - 0.1)  # a lone variant's bars stay bar-shaped
         ax.set_xticks(list(x), panel.labels, rotation=30, ha="right", fontsize=8)
         ax.set_title(panel.title, fontsize=10)
         ax.legend(fontsize=8)
-    for ax in axes[len(panels):]:
+    for ax in axes[len(panels) :]:
         ax.axis("off")
     if not panels:
         axes[0].text(0.5, 0.5, "no variants", ha="center", va="center")
@@ -81,7 +91,7 @@ def plot_loss_curves(curves: Mapping[str, Sequence[tuple[int, float]]], path: Pa
         fig = Figure(figsize=(9, 4.5), layout="constrained")
         ax = fig.subplots()
         for name in names:
-            steps, losses = zip(*curves[name])
+            steps, losses = zip(*curves[name], strict=False)
             ax.plot(steps, losses, label=name, linewidth=1.4)
         if names:
             ax.set_xlabel("step")
@@ -97,13 +107,13 @@ def plot_loss_curves(curves: Mapping[str, Sequence[tuple[int, float]]], path: Pa
     rows = -(-len(names) // columns)
     fig = Figure(figsize=(4.2 * columns, 2.6 * rows), layout="constrained")
     axes = fig.subplots(rows, columns, squeeze=False, sharey=True).flatten()
-    for ax, name in zip(axes, names):
-        steps, losses = zip(*curves[name])
+    for ax, name in zip(axes, names, strict=False):
+        steps, losses = zip(*curves[name], strict=False)
         ax.plot(steps, losses, linewidth=1.3, color="#2f6db5")
         ax.set_title(name, fontsize=8)
         ax.grid(alpha=0.3)
         ax.tick_params(labelsize=7)
-    for ax in axes[len(names):]:
+    for ax in axes[len(names) :]:
         ax.axis("off")
     fig.suptitle("Training loss per variant (shared y axis)")
     return _save(fig, path)

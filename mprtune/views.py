@@ -6,8 +6,9 @@ from __future__ import annotations
 import sys
 import threading
 import time
+from collections.abc import Callable
 from types import TracebackType
-from typing import Any, Callable
+from typing import Any
 
 from mprtune.evaluate.sweeps import axis_value
 from mprtune.launch.queue import Event
@@ -28,13 +29,20 @@ def sweep_lines(variants: list[Any], actions: dict[str, str]) -> list[str]:
             grids.setdefault(variant.sweep.sweep, []).append(variant)
     for sweep, members in grids.items():
         keys = list(members[0].sweep.as_dict())
-        rows = [[v.name, *(axis_value(v.sweep.as_dict()[k]) for k in keys), str(v.gpus), actions.get(v.name, "-")]
-                for v in members]
+        rows = [
+            [v.name, *(axis_value(v.sweep.as_dict()[k]) for k in keys), str(v.gpus), actions.get(v.name, "-")]
+            for v in members
+        ]
         header = ["variant", *keys, "gpus", "action"]
         widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-        lines += [f"sweep {sweep}: {len(members)} variants", *("  ".join(cell.ljust(w) for cell, w in
-                                                                     zip(row, widths, strict=True)).rstrip()
-                                                           for row in [header, *rows]), ""]
+        lines += [
+            f"sweep {sweep}: {len(members)} variants",
+            *(
+                "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+                for row in [header, *rows]
+            ),
+            "",
+        ]
     return lines
 
 
@@ -50,18 +58,27 @@ def plan_lines(plan: Any, executor: Any, show_commands: bool) -> list[str]:
     if s.placements:
         slot_width = max([6, *(len(p.slot) for p in s.placements)])
         lines += ["", f"{'variant':<{name_width}} {'slot':<{slot_width}} {'start':>10} {'end':>10} {'hours':>7}"]
-        lines += [f"{p.variant:<{name_width}} {p.slot:<{slot_width}} {p.start_s / 3600:>9.2f}h "
-                  f"{p.end_s / 3600:>9.2f}h {(p.end_s - p.start_s) / 3600:>7.2f}" for p in s.placements]
-        lines.append(f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(slot-hours/slots, longest) "
-                     f"{s.lower_bound_s / 3600:.2f} h, ratio {s.ratio:.3f}")
+        lines += [
+            f"{p.variant:<{name_width}} {p.slot:<{slot_width}} {p.start_s / 3600:>9.2f}h "
+            f"{p.end_s / 3600:>9.2f}h {(p.end_s - p.start_s) / 3600:>7.2f}"
+            for p in s.placements
+        ]
+        lines.append(
+            f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(slot-hours/slots, longest) "
+            f"{s.lower_bound_s / 3600:.2f} h, ratio {s.ratio:.3f}"
+        )
     if show_commands:
         slots = {p.variant: p.slot for p in s.placements}
         for spec in plan.specs:
             info = describe_spec(spec)
             slot = slots.get(spec.name)
             env = " ".join(f"{k}={v}" for k, v in sorted(info["env"].items()) if k != "PATH")
-            lines += ["", f"# {spec.name} (slot {slot or '-'})", f"cd {info['cwd']}",
-                      f"CUDA_VISIBLE_DEVICES={executor.devices(slot)} {env} " + " ".join(info["command"])]
+            lines += [
+                "",
+                f"# {spec.name} (slot {slot or '-'})",
+                f"cd {info['cwd']}",
+                f"CUDA_VISIBLE_DEVICES={executor.devices(slot)} {env} " + " ".join(info["command"]),
+            ]
             script = executor.describe(spec)
             if script:
                 lines += [f"# what the backend submits for {spec.name}:", script.rstrip()]
@@ -76,8 +93,11 @@ def train_summary(plan: Any, results: dict[str, Any], runs: Any) -> str:
     skipped = [d.reason for d in (plan.decisions if plan else []) if d.action == "skip"]
     reused = sum(1 for r in skipped if r.startswith("finished"))
     running = sum(1 for r in skipped if r.startswith("running"))
-    for count, what in ((reused, "reused (finished earlier, not retrained)"), (running, "already running"),
-                        (len(skipped) - reused - running, "held back (see the reasons above)")):
+    for count, what in (
+        (reused, "reused (finished earlier, not retrained)"),
+        (running, "already running"),
+        (len(skipped) - reused - running, "held back (see the reasons above)"),
+    ):
         if count:
             parts.append(f"{count} {what}")
     return ", ".join(parts) + f"; runs in {runs}"
@@ -104,38 +124,59 @@ def status_table(rows: list[StatusRow]) -> str:
 
     name = max([32, *(len(r.variant) for r in rows)])
     slot = max([5, *(len(r.slot or "") for r in rows)])  # a wide job's slots: "0,1"
-    lines = [f"{'variant':<{name}} {'state':<11} {'slot':<{slot}} {'started':>8} {'finished':>8} {'step':>11} "
-             f"{'loss':>7} {'eta':>8} {'retries':>7}  log"]
+    lines = [
+        f"{'variant':<{name}} {'state':<11} {'slot':<{slot}} {'started':>8} {'finished':>8} {'step':>11} "
+        f"{'loss':>7} {'eta':>8} {'retries':>7}  log"
+    ]
     for r in rows:
         step = f"{r.step}/{r.total_steps}" if r.step is not None else "-"
-        lines.append(f"{r.variant:<{name}} {r.state:<11} {r.slot or '-':<{slot}} {when(r.started_at):>8} "
-                     f"{when(r.finished_at):>8} {step:>11} {_fmt(r.loss, '.4f'):>7} {r.eta or '-':>8} "
-                     f"{r.retries:>7}  {r.log}")
+        lines.append(
+            f"{r.variant:<{name}} {r.state:<11} {r.slot or '-':<{slot}} {when(r.started_at):>8} "
+            f"{when(r.finished_at):>8} {step:>11} {_fmt(r.loss, '.4f'):>7} {r.eta or '-':>8} "
+            f"{r.retries:>7}  {r.log}"
+        )
         if r.reason:
             lines.append(f"{'':<{name}} reason: {r.reason}")
     return "\n".join(lines)
 
 
 def collect_table(records: list[Any]) -> list[str]:
-    lines = [f"{'variant':<32} {'state':<11} {'final':>7} {'best':>7} {'time s':>8} {'samp/s':>7} "
-             f"{'adapter MB':>10}  checkpoints"]
+    lines = [
+        f"{'variant':<32} {'state':<11} {'final':>7} {'best':>7} {'time s':>8} {'samp/s':>7} "
+        f"{'adapter MB':>10}  checkpoints"
+    ]
     for r in records:
         size = r.adapter_bytes / 1e6 if r.adapter_bytes else None
-        lines.append(f"{r.variant:<32} {r.state:<11} {_fmt(r.final_loss, '.4f'):>7} {_fmt(r.best_loss, '.4f'):>7} "
-                     f"{_fmt(r.train_seconds, '.1f'):>8} {_fmt(r.samples_per_second, '.2f'):>7} "
-                     f"{_fmt(size, '.2f'):>10}  {','.join(r.checkpoints) or '-'}")
+        lines.append(
+            f"{r.variant:<32} {r.state:<11} {_fmt(r.final_loss, '.4f'):>7} {_fmt(r.best_loss, '.4f'):>7} "
+            f"{_fmt(r.train_seconds, '.1f'):>8} {_fmt(r.samples_per_second, '.2f'):>7} "
+            f"{_fmt(size, '.2f'):>10}  {','.join(r.checkpoints) or '-'}"
+        )
     return lines
 
 
 def prepare_table(report: Any) -> tuple[list[str], list[str]]:
     """(table lines for stdout, notes for stderr) of a prepare-data report."""
     header = ("file", "split", "rows", "bad", "overlong", "held-out", "dups")
-    rows = [(f.file, f.split, str(f.rows), str(f.skipped_bad), str(f.dropped_overlong),
-             str(f.counters.get("held_out_overlap_pairs", "-")), str(f.counters.get("duplicates", "-")))
-            for f in report.files]
+    rows = [
+        (
+            f.file,
+            f.split,
+            str(f.rows),
+            str(f.skipped_bad),
+            str(f.dropped_overlong),
+            str(f.counters.get("held_out_overlap_pairs", "-")),
+            str(f.counters.get("duplicates", "-")),
+        )
+        for f in report.files
+    ]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
-    lines = ["  ".join(cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths)))
-             for row in [header, *rows]]
+    lines = [
+        "  ".join(
+            cell.ljust(w) if i < 2 else cell.rjust(w) for i, (cell, w) in enumerate(zip(row, widths, strict=False))
+        )
+        for row in [header, *rows]
+    ]
     notes = []
     for f in report.files:
         notes += [f"skipped bad row: {example}" for example in f.bad_examples]
@@ -160,35 +201,49 @@ def ready_lines(server: Any) -> list[str]:
 
     curl, python = usage_examples(server)
     target = server.target
-    return [f"Serving {target.served_name} ({target.system}) at {server.base_url} "
-            f"(ready in {server.start_seconds:.1f} s; pid {server.pid}; log {server.log})",
-            f"Generation as compared: greedy, max_new_tokens {target.max_new_tokens}; "
-            f"settings from {target.settings_source}", "", curl, "", python, "", "Ctrl-C stops the server."]
+    return [
+        f"Serving {target.served_name} ({target.system}) at {server.base_url} "
+        f"(ready in {server.start_seconds:.1f} s; pid {server.pid}; log {server.log})",
+        f"Generation as compared: greedy, max_new_tokens {target.max_new_tokens}; "
+        f"settings from {target.settings_source}",
+        "",
+        curl,
+        "",
+        python,
+        "",
+        "Ctrl-C stops the server.",
+    ]
 
 
 def check_lines(result: dict) -> list[str]:
     """`serve --check`: parity, start time, memory, latency per concurrency, the first mismatches."""
     parity, server = result["parity"], result["server"]
-    lines = [f"parity with compare: {parity['matches']}/{parity['rows']} identical after strip "
-             f"({100 * parity['rate']:.1f}%); same answers at concurrency {result['latency'][-1]['concurrency']}: "
-             f"{result['same_answers_under_load']}/{parity['rows']}",
-             f"server start {server['start_seconds']:.1f} s; peak memory {server['peak_memory_mb']:.0f} MiB "
-             f"({server['memory_kind']})",
-             f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'p50 s':>8} {'p95 s':>8} {'tokens/s':>9}"]
+    lines = [
+        f"parity with compare: {parity['matches']}/{parity['rows']} identical after strip "
+        f"({100 * parity['rate']:.1f}%); same answers at concurrency {result['latency'][-1]['concurrency']}: "
+        f"{result['same_answers_under_load']}/{parity['rows']}",
+        f"server start {server['start_seconds']:.1f} s; peak memory {server['peak_memory_mb']:.0f} MiB "
+        f"({server['memory_kind']})",
+        f"{'concurrency':>11} {'requests':>8} {'errors':>6} {'p50 s':>8} {'p95 s':>8} {'tokens/s':>9}",
+    ]
     for level in result["latency"]:
-        lines.append(f"{level['concurrency']:>11} {level['requests']:>8} {level['errors']:>6} "
-                     f"{_fmt(level['p50_s'], '.3f'):>8} {_fmt(level['p95_s'], '.3f'):>8} "
-                     f"{_fmt(level['tokens_per_second'], '.1f'):>9}")
+        lines.append(
+            f"{level['concurrency']:>11} {level['requests']:>8} {level['errors']:>6} "
+            f"{_fmt(level['p50_s'], '.3f'):>8} {_fmt(level['p95_s'], '.3f'):>8} "
+            f"{_fmt(level['tokens_per_second'], '.1f'):>9}"
+        )
     for miss in parity["mismatches"][:10]:
         served = miss["served"] if miss["served"] is not None else f"ERROR {miss['error']}"
-        lines.append(f"\nMISMATCH {miss['id']}: {miss['prompt'][:100]!r}\n  compare: {miss['stored'][:200]!r}\n"
-                     f"  served:  {served[:200]!r}")
+        lines.append(
+            f"\nMISMATCH {miss['id']}: {miss['prompt'][:100]!r}\n  compare: {miss['stored'][:200]!r}\n"
+            f"  served:  {served[:200]!r}"
+        )
     if len(parity["mismatches"]) > 10:
         lines.append(f"... {len(parity['mismatches']) - 10} more in check.md")
     return lines
 
 
-def _table(rows: list[StatusRow]) -> Any:
+def live_table(rows: list[StatusRow]) -> Any:
     from rich.table import Table
 
     table = Table(title="mprtune train", expand=False)
@@ -203,8 +258,9 @@ def _table(rows: list[StatusRow]) -> Any:
 class Progress:
     """Events as lines; on a terminal also a status table refreshed every second."""
 
-    def __init__(self, ws: Workspace, names: list[str], live: bool | None = None,
-                 echo: Callable[[str], None] | None = None) -> None:
+    def __init__(
+        self, ws: Workspace, names: list[str], live: bool | None = None, echo: Callable[[str], None] | None = None
+    ) -> None:
         self.ws, self.names = ws, set(names)
         self.live = sys.stdout.isatty() if live is None else live
         self.echo = echo or (lambda line: print(line, flush=True))
@@ -230,11 +286,11 @@ class Progress:
         else:
             self.echo(text)
 
-    def __enter__(self) -> "Progress":
+    def __enter__(self) -> Progress:
         if self.live:
             from rich.live import Live
 
-            self._live = Live(_table(self._rows()), refresh_per_second=2, transient=False)
+            self._live = Live(live_table(self._rows()), refresh_per_second=2, transient=False)
             self._live.__enter__()
             self._thread = threading.Thread(target=self._refresh, daemon=True)
             self._thread.start()
@@ -242,12 +298,12 @@ class Progress:
 
     def _refresh(self) -> None:
         while not self._stop.wait(1.0):
-            self._live.update(_table(self._rows()))
+            self._live.update(live_table(self._rows()))
 
     def __exit__(self, kind: type | None, error: BaseException | None, trace: TracebackType | None) -> None:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
         if self._live is not None:
-            self._live.update(_table(self._rows()))
+            self._live.update(live_table(self._rows()))
             self._live.__exit__(kind, error, trace)

@@ -20,8 +20,9 @@ class Workspace:
     runs: Path
 
     @classmethod
-    def open(cls, config_path: Path | None = None, profile: str = REFERENCE_PROFILE,
-             runs_dir: Path | None = None) -> "Workspace":
+    def open(
+        cls, config_path: Path | None = None, profile: str = REFERENCE_PROFILE, runs_dir: Path | None = None
+    ) -> Workspace:
         root = paths.project_root()
         matrix = load_matrix(config_path or root / paths.MATRIX_FILE, profile)
         runs = paths.check_folder(paths.runs_dir(root, profile, runs_dir), "--runs-dir" if runs_dir else "runs dir")

@@ -68,8 +68,12 @@ def read_rows(path: Path) -> list[dict]:
 
 def kilt_row(qid: str, question: str, answers: list[str]) -> dict:
     prov = [{"wikipedia_id": "1", "title": "T", "start_paragraph_id": 1, "end_paragraph_id": 1}]
-    return {"id": qid, "input": question, "output": [{"answer": a, "provenance": prov} for a in answers]
-            + [{"provenance": prov}], "meta": {}}
+    return {
+        "id": qid,
+        "input": question,
+        "output": [{"answer": a, "provenance": prov} for a in answers] + [{"provenance": prov}],
+        "meta": {},
+    }
 
 
 PAWS_HEADER = ["id", "sentence1", "sentence2", "label"]

@@ -36,10 +36,21 @@ SCRIPT = PROJECT_ROOT / "scripts" / "slurm-cluster.sh"
 # Where Debian puts the daemons; a non-root PATH often lacks them.
 SBIN_DIRS: tuple[str, ...] = ("/usr/local/sbin", "/usr/sbin", "/sbin")
 # What scripts/slurm-cluster.sh up runs (the same list as its REQUIRED_BINARIES).
-REQUIRED_BINARIES = ("slurmctld", "slurmd", "sbatch", "squeue", "scancel", "sinfo", "scontrol",
-                     "munged", "munge", "unmunge")
-INSTALL_HINT = ("install it with `make slurm-install` (root, apt-get) or set MPRTUNE_SLURM_CONF to a running "
-                "cluster's slurm.conf")
+REQUIRED_BINARIES = (
+    "slurmctld",
+    "slurmd",
+    "sbatch",
+    "squeue",
+    "scancel",
+    "sinfo",
+    "scontrol",
+    "munged",
+    "munge",
+    "unmunge",
+)
+INSTALL_HINT = (
+    "install it with `make slurm-install` (root, apt-get) or set MPRTUNE_SLURM_CONF to a running cluster's slurm.conf"
+)
 
 
 @dataclass(frozen=True)
@@ -57,8 +68,7 @@ class SlurmCluster:
 
     def run(self, *args: str, timeout: float = 30, check: bool = True) -> subprocess.CompletedProcess[str]:
         """Run a Slurm client (``sbatch``, ``squeue``, ...) against this cluster."""
-        return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=timeout,
-                              check=check)
+        return subprocess.run(list(args), env=self.env, capture_output=True, text=True, timeout=timeout, check=check)
 
 
 def search_path(environ: Mapping[str, str], sbin_dirs: Sequence[str] = SBIN_DIRS) -> str:
@@ -88,8 +98,10 @@ def cannot_start_reason(path: str) -> str | None:
     if missing:
         return f"Slurm is not installed (no {', '.join(missing)} on PATH): {INSTALL_HINT}"
     if os.geteuid() != 0:
-        return ("the private Slurm test cluster must be started as root (daemons run as root, fake GPUs "
-                "need mknod): run the tests as root or set MPRTUNE_SLURM_CONF to a running cluster's slurm.conf")
+        return (
+            "the private Slurm test cluster must be started as root (daemons run as root, fake GPUs "
+            "need mknod): run the tests as root or set MPRTUNE_SLURM_CONF to a running cluster's slurm.conf"
+        )
     return None
 
 
@@ -105,9 +117,15 @@ def _sinfo_ok(conf: Path, env: Mapping[str, str]) -> bool:
 
 def _script(command: str, base: Path, env: Mapping[str, str], timeout: float) -> tuple[int | None, str]:
     """Run the cluster script in its own process group: (exit code or None on timeout, output)."""
-    proc = subprocess.Popen(["bash", str(SCRIPT), command, str(base)], stdin=subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=dict(env),
-                            start_new_session=True)
+    proc = subprocess.Popen(
+        ["bash", str(SCRIPT), command, str(base)],
+        stdin=subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=dict(env),
+        start_new_session=True,
+    )
     try:
         out, _ = proc.communicate(timeout=timeout)
         return proc.returncode, out
@@ -140,8 +158,9 @@ def _stop(base: Path, env: Mapping[str, str]) -> None:
         print(f"scripts/slurm-cluster.sh down {base} failed ({rc}):\n{_tail(out)}")
 
 
-def clusters(environ: Mapping[str, str], temp_root: Path | None = None,
-             sbin_dirs: Sequence[str] = SBIN_DIRS) -> Iterator[SlurmCluster]:
+def clusters(
+    environ: Mapping[str, str], temp_root: Path | None = None, sbin_dirs: Sequence[str] = SBIN_DIRS
+) -> Iterator[SlurmCluster]:
     """Yield one cluster (found or started, see the module docstring), or skip/fail with the reason.
 
     ``temp_root`` is where the private cluster's folder is made (default: the system temp dir).

@@ -12,14 +12,24 @@ PACKAGE = Path(__file__).resolve().parents[1] / "mprtune"
 
 # Layer of each top-level module or sub-package; a module may import its own layer or any lower one.
 LAYERS = {
-    "errors": 0, "paths": 0, "io": 0, "tasks": 0, "__init__": 0,
-    "plots": 1, "metrics": 1, "config": 1,
-    "workspace": 2, "models": 2, "data": 2,
+    "errors": 0,
+    "paths": 0,
+    "io": 0,
+    "tasks": 0,
+    "__init__": 0,
+    "plots": 1,
+    "metrics": 1,
+    "config": 1,
+    "workspace": 2,
+    "models": 2,
+    "data": 2,
     "launch": 3,
     "evaluate": 4,
     "serve": 5,
-    "pipeline": 6, "views": 6,
-    "cli": 7, "__main__": 8,
+    "pipeline": 6,
+    "views": 6,
+    "cli": 7,
+    "__main__": 8,
 }
 
 
@@ -113,14 +123,21 @@ def test_every_import_follows_the_layer_rule() -> None:
     graph = import_graph()
     unknown = sorted({m.split(".")[1] for m in graph if "." in m} - set(LAYERS))
     assert not unknown, f"new top-level modules need a layer in LAYERS and ARCHITECTURE.md: {unknown}"
-    upward = sorted(f"{source} -> {target}" for source, targets in graph.items() for target in targets
-                    if layer_of(target) > layer_of(source))
+    upward = sorted(
+        f"{source} -> {target}"
+        for source, targets in graph.items()
+        for target in targets
+        if layer_of(target) > layer_of(source)
+    )
     assert not upward, "imports that go up a layer:\n" + "\n".join(upward)
 
 
 def test_no_module_is_over_400_lines() -> None:
-    long = {p.relative_to(PACKAGE).as_posix(): n for p in PACKAGE.rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    long = {
+        p.relative_to(PACKAGE).as_posix(): n
+        for p in PACKAGE.rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
     assert not long, f"split these modules: {long}"
 
 
@@ -138,5 +155,7 @@ if __name__ == "__main__":  # `python tests/test_architecture.py [PACKAGE]`: flo
     import sys
 
     graph = import_graph(Path(sys.argv[1]) if len(sys.argv) > 1 else PACKAGE)
-    print(f"{len(graph)} modules, {sum(len(t) for t in graph.values())} import arrows, {floors(graph)} floors, "
-          f"cycles: {cycles(graph) or 'none'}")
+    print(
+        f"{len(graph)} modules, {sum(len(t) for t in graph.values())} import arrows, {floors(graph)} floors, "
+        f"cycles: {cycles(graph) or 'none'}"
+    )

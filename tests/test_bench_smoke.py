@@ -14,13 +14,22 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULT_LINE = re.compile(r"^[\w/ .-]+: .+$")
-SCRIPTS = ["scheduler.py", "cli_overhead.py", "train_throughput.py", "predict_throughput.py", "prepare_data.py"]
+SCRIPTS = [
+    "scheduler.py",
+    "cli_overhead.py",
+    "train_throughput.py",
+    "predict_throughput.py",
+    "prepare_data.py",
+    "metrics_speed.py",
+    "jfleg_real.py",  # --smoke: the tiny model on the bundled JFLEG-format samples, the same pipeline
+]
 
 
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_bench_script_smoke(script: str) -> None:
-    proc = subprocess.run([sys.executable, str(BENCH / script), "--smoke"], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, str(BENCH / script), "--smoke"], cwd=ROOT, capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, f"{script} exited {proc.returncode}:\n{proc.stderr[-4000:]}"
     lines = proc.stdout.splitlines()
     assert lines, f"{script} printed no result lines; stderr:\n{proc.stderr[-2000:]}"
@@ -30,9 +39,16 @@ def test_bench_script_smoke(script: str) -> None:
 
 def test_gpu_script_says_clearly_that_there_is_no_gpu(tmp_path: Path) -> None:
     # Hide nvidia-smi whether or not this machine has one.
-    path = os.pathsep.join(d for d in os.environ.get("PATH", "").split(os.pathsep)
-                           if d and not (Path(d) / "nvidia-smi").exists())
-    proc = subprocess.run(["bash", str(BENCH / "gpu.sh"), "--smoke"], cwd=ROOT, capture_output=True, text=True,
-                          env={**os.environ, "PATH": path, "PY": sys.executable}, timeout=60)
+    path = os.pathsep.join(
+        d for d in os.environ.get("PATH", "").split(os.pathsep) if d and not (Path(d) / "nvidia-smi").exists()
+    )
+    proc = subprocess.run(
+        ["bash", str(BENCH / "gpu.sh"), "--smoke"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PATH": path, "PY": sys.executable},
+        timeout=60,
+    )
     assert proc.returncode == 77, proc.stderr
     assert "no NVIDIA GPU" in proc.stderr and proc.stdout == ""

@@ -27,17 +27,29 @@ FIT_PAIRS = [
 
 def add_fit_task(project) -> None:
     """A grammar task whose eval rows are its training rows, and a variant trained until it fits them."""
-    rows = [{"id": f"fit-{i}", "instruction": f"Fix: {src}", "input": "", "output": ref, "source": src,
-             "references": [ref]} for i, (src, ref) in enumerate(FIT_PAIRS)]
+    rows = [
+        {"id": f"fit-{i}", "instruction": f"Fix: {src}", "input": "", "output": ref, "source": src, "references": [ref]}
+        for i, (src, ref) in enumerate(FIT_PAIRS)
+    ]
     (project.root / "data/samples/fit.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     text = project.matrix.read_text()
-    text = text.replace("  wiki_desc_eval: {file: wiki_desc_eval.jsonl}\n",
-                        "  wiki_desc_eval: {file: wiki_desc_eval.jsonl}\n  fit: {file: fit.jsonl}\n")
-    text = text.replace("\nrecipe:", "  fit:\n    kind: grammar\n    prompt: \"Fix: \"\n    train: [fit]\n"
-                        "    eval: [fit]\n    cutoff_len: 128\n    train_tokens: 1000\n\nrecipe:", 1)
-    text = text.replace("\nprofiles:", "  - {name: fit_lora, model: llama32_3b, task: fit, max_steps: 200, "
-                        "learning_rate: 5.0e-3, lora_target: all, additional_target: 'lm_head,embed_tokens', "
-                        "save_steps: 100, logging_steps: 10}\n\nprofiles:", 1)
+    text = text.replace(
+        "  wiki_desc_eval: {file: wiki_desc_eval.jsonl}\n",
+        "  wiki_desc_eval: {file: wiki_desc_eval.jsonl}\n  fit: {file: fit.jsonl}\n",
+    )
+    text = text.replace(
+        "\nrecipe:",
+        '  fit:\n    kind: grammar\n    prompt: "Fix: "\n    train: [fit]\n'
+        "    eval: [fit]\n    cutoff_len: 128\n    train_tokens: 1000\n\nrecipe:",
+        1,
+    )
+    text = text.replace(
+        "\nprofiles:",
+        "  - {name: fit_lora, model: llama32_3b, task: fit, max_steps: 200, "
+        "learning_rate: 5.0e-3, lora_target: all, additional_target: 'lm_head,embed_tokens', "
+        "save_steps: 100, logging_steps: 10}\n\nprofiles:",
+        1,
+    )
     project.write_matrix(text)
     result = CliRunner().invoke(cli, ["render", "--no-lf-check"])
     assert result.exit_code == 0, result.output
@@ -46,8 +58,9 @@ def add_fit_task(project) -> None:
 @pytest.mark.slow
 def test_the_adapter_is_really_used(tiny_project) -> None:
     add_fit_task(tiny_project)
-    run = lambda *a: subprocess.run([sys.executable, "-m", "mprtune", *a, "--profile", "tiny"],
-                                    capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "mprtune", *a, "--profile", "tiny"], capture_output=True, text=True
+    )
     trained = run("train", "--slots", "1", "fit_lora")
     assert trained.returncode == 0, trained.stderr[-3000:]
     compared = run("compare", "--slots", "2", "fit_lora")
@@ -64,20 +77,28 @@ def test_the_adapter_is_really_used(tiny_project) -> None:
     timing = entry["tuned"]["timing"]
     assert timing["samples_per_second"] > 0 and timing["output_tokens_per_second"] > 0
     assert timing["peak_memory_mb"] > 100 and timing["memory_kind"] == "rss" and timing["resources"].startswith("CPU")
-    assert timing["latency"]["requests"] == 2 and 0 < timing["latency"]["p50_seconds"] <= timing["latency"]["p95_seconds"]
+    assert (
+        timing["latency"]["requests"] == 2 and 0 < timing["latency"]["p50_seconds"] <= timing["latency"]["p95_seconds"]
+    )
     assert results["models"][0]["random_weights"] is True
     assert results["provenance"]["eval_data_sha256"] and results["provenance"]["versions"]["llamafactory"] == "0.9.5"
     # Baseline and tuned prompts are byte-identical; only the adapter differs.
     runs = tiny_project.root / "runs-tiny"
-    prompts = lambda folder: [json.loads(l)["prompt"] for l in (folder / "generated_predictions.jsonl").open()]
+    prompts = lambda folder: [json.loads(line)["prompt"] for line in (folder / "generated_predictions.jsonl").open()]
     assert prompts(runs / "fit_lora/predict") == prompts(next((runs / "baselines").glob("base__llama32_3b__fit__*")))
     from mprtune.evaluate.schema import validate_results
 
     validate_results(results)
     report = (report_dir / "report.md").read_text()
     assert "random weights" in report, "a report on random test models says so at the top"
-    for section in ("## Summary of findings", "## Results by task", "## Quantitative comparison",
-                    "## Selected samples", "## Training summary", "## Recipe"):
+    for section in (
+        "## Summary of findings",
+        "## Results by task",
+        "## Quantitative comparison",
+        "## Selected samples",
+        "## Training summary",
+        "## Recipe",
+    ):
         assert section in report
     assert (report_dir / "samples.csv").is_file() and (report_dir / "metrics.png").is_file()
     assert list((report_dir / "wandb").glob("offline-run-*")), "the comparison is logged to an offline W&B run"
@@ -107,8 +128,9 @@ CHATTER = ("wandb:", "Setting accelerator to CPU", "it/s]", "Map:", "Generating 
 @pytest.mark.slow
 def test_compare_prints_only_its_own_lines_and_a_rerun_says_what_it_reused(tiny_project) -> None:
     variant = "llama32_3b_grammar_lora"
-    run = lambda *a: subprocess.run([sys.executable, "-m", "mprtune", *a, "--profile", "tiny"],
-                                    capture_output=True, text=True)
+    run = lambda *a: subprocess.run(
+        [sys.executable, "-m", "mprtune", *a, "--profile", "tiny"], capture_output=True, text=True
+    )
     assert run("train", "--slots", "1", variant).returncode == 0
     first = run("compare", "--slots", "2", "--limit", "2", variant)
     assert first.returncode == 0, first.stderr[-3000:]
@@ -136,22 +158,41 @@ def test_score_prints_json_keyed_by_metric_name(tmp_path: Path) -> None:
     hyp = write_lines(tmp_path / "hyp", ["She goes home .", "I has cat ."])
     ref0 = write_lines(tmp_path / "ref0", ["She goes home .", "I have a cat ."])
     ref1 = write_lines(tmp_path / "ref1", ["She went home .", "I have cats ."])
-    result = CliRunner().invoke(cli, ["score", "--task", "grammar", "--predictions", str(hyp), "--source", str(src),
-                                      "--references", str(ref0), "--references", str(ref1), "--format", "json"])
+    result = CliRunner().invoke(
+        cli,
+        [
+            "score",
+            "--task",
+            "grammar",
+            "--predictions",
+            str(hyp),
+            "--source",
+            str(src),
+            "--references",
+            str(ref0),
+            "--references",
+            str(ref1),
+            "--format",
+            "json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output)
     assert {"gleu", "exact_match", "acceptable", "over_corrects", "verbose", "length_ratio"} <= set(scores)
     assert scores["exact_match"]["value"] == 0.5 and scores["exact_match"]["n"] == 2
-    table = CliRunner().invoke(cli, ["score", "--task", "paws_only", "--predictions", str(hyp), "--source", str(src),
-                                     "--references", str(ref0)])
+    table = CliRunner().invoke(
+        cli,
+        ["score", "--task", "paws_only", "--predictions", str(hyp), "--source", str(src), "--references", str(ref0)],
+    )
     assert table.exit_code == 0 and "ibleu" in table.output and "copy_rate" in table.output
 
 
 def test_score_rejects_misaligned_files_with_one_line(tmp_path: Path) -> None:
     src = write_lines(tmp_path / "src", ["a", "b"])
     hyp = write_lines(tmp_path / "hyp", ["a"])
-    result = CliRunner().invoke(cli, ["score", "--task", "grammar", "--predictions", str(hyp), "--source", str(src),
-                                      "--references", str(src)])
+    result = CliRunner().invoke(
+        cli, ["score", "--task", "grammar", "--predictions", str(hyp), "--source", str(src), "--references", str(src)]
+    )
     assert result.exit_code == 2
     assert result.output.strip() == f"Error: {hyp}: 1 lines but {src} has 2; files must be aligned line by line"
 
@@ -167,8 +208,10 @@ def test_every_prediction_must_belong_to_its_row(tmp_path: Path) -> None:
 
     rows = eval_rows(["She goes home .", "I have a cat ."])
     # LLaMA-Factory's decoder cleans up spaces before punctuation and ends the label with a newline.
-    lines = [{"prompt": "p", "predict": " She goes home. ", "label": "She goes home.\n"},
-             {"prompt": "p", "predict": "I have a cat.", "label": "I have a cat.\n"}]
+    lines = [
+        {"prompt": "p", "predict": " She goes home. ", "label": "She goes home.\n"},
+        {"prompt": "p", "predict": "I have a cat.", "label": "I have a cat.\n"},
+    ]
     path = tmp_path / "generated_predictions.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     assert read_predictions(tmp_path, rows) == ["She goes home.", "I have a cat."]

@@ -35,11 +35,20 @@ def test_local_layout_rows_ids_and_stripping(tmp_path):
     evals = read_rows(tmp_path / "out" / "jfleg_eval.jsonl")
     assert [r["id"] for r in train] == ["jfleg-dev-0001-0", "jfleg-dev-0001-2", "jfleg-dev-0002-0", "jfleg-dev-0002-3"]
     # the model reads and writes normal text; eval rows keep JFLEG's tokens for official scoring
-    assert train[0] == {"id": "jfleg-dev-0001-0", "instruction": "Fix: He go to work.", "input": "",
-                        "output": "He goes to work."}
-    assert evals[0] == {"id": "jfleg-test-0001", "instruction": "Fix: She like apples.", "input": "",
-                        "output": "She likes apples.", "source": "She like apples .",
-                        "references": TEST[0][1]}
+    assert train[0] == {
+        "id": "jfleg-dev-0001-0",
+        "instruction": "Fix: He go to work.",
+        "input": "",
+        "output": "He goes to work.",
+    }
+    assert evals[0] == {
+        "id": "jfleg-test-0001",
+        "instruction": "Fix: She like apples.",
+        "input": "",
+        "output": "She likes apples.",
+        "source": "She like apples .",
+        "references": TEST[0][1],
+    }
     assert all(len(r["references"]) == 4 for r in evals)
     by_file = {f.file: f for f in report.files}
     assert by_file["jfleg_train.jsonl"].rows == 4 and by_file["jfleg_eval.jsonl"].rows == 2
@@ -49,10 +58,18 @@ def test_local_layout_rows_ids_and_stripping(tmp_path):
 
 
 def test_text_is_detokenized_for_the_model_and_kept_for_scoring(tmp_path):
-    dev = [("I ca n't go , it 's late .", ["I ca n't go , it 's late .", "I can't go, it's late.",
-                                            "I can not go , it 's late .", "`` I ca n't go , '' it 's late ."])]
-    test = [('He said " hi " .', ['He said , `` hi . \'\'', "He said : `` hi '' .", 'He said " hi " .',
-                                  "He said hi ."])]
+    dev = [
+        (
+            "I ca n't go , it 's late .",
+            [
+                "I ca n't go , it 's late .",
+                "I can't go, it's late.",
+                "I can not go , it 's late .",
+                "`` I ca n't go , '' it 's late .",
+            ],
+        )
+    ]
+    test = [('He said " hi " .', ["He said , `` hi . ''", "He said : `` hi '' .", 'He said " hi " .', "He said hi ."])]
     src = write_jfleg(write_jfleg(tmp_path / "j", "dev", dev), "test", test)
     prepare(tmp_path, src)
     train = read_rows(tmp_path / "out" / "jfleg_train.jsonl")
@@ -60,7 +77,8 @@ def test_text_is_detokenized_for_the_model_and_kept_for_scoring(tmp_path):
     assert [(r["instruction"], r["output"]) for r in train] == [
         ("Fix: I can't go, it's late.", "I can't go, it's late."),
         ("Fix: I can't go, it's late.", "I can not go, it's late."),
-        ("Fix: I can't go, it's late.", "\"I can't go,\" it's late.")]
+        ("Fix: I can't go, it's late.", "\"I can't go,\" it's late."),
+    ]
     (row,) = read_rows(tmp_path / "out" / "jfleg_eval.jsonl")
     assert row["instruction"] == 'Fix: He said "hi".' and row["output"] == 'He said, "hi."'
     assert row["source"] == test[0][0] and row["references"] == test[0][1]
@@ -99,7 +117,10 @@ def test_empty_single_reference_is_left_out(tmp_path):
     src = write_jfleg(write_jfleg(tmp_path / "j", "dev", DEV), "test", rows)
     prepare(tmp_path, src)
     assert read_rows(tmp_path / "out" / "jfleg_eval.jsonl")[0]["references"] == [
-        "She likes apples .", "She liked apples .", "She likes apples ."]
+        "She likes apples .",
+        "She liked apples .",
+        "She likes apples .",
+    ]
 
 
 def test_reference_files_of_unequal_length_always_fail(tmp_path):
@@ -133,8 +154,10 @@ def test_real_jfleg_counts(tmp_path):
     train = read_rows(out / "jfleg_train.jsonl")
     assert len(evals) == 747 and all(len(r["references"]) == 4 for r in evals)
     assert [r["source"] for r in evals] == [line.strip() for line in (folder / "test.src").read_text().splitlines()]
-    assert all(r["instruction"] == "Fix: " + detokenize(r["source"]) and r["output"] == detokenize(r["references"][0])
-               for r in evals)
+    assert all(
+        r["instruction"] == "Fix: " + detokenize(r["source"]) and r["output"] == detokenize(r["references"][0])
+        for r in evals
+    )
     # what the tuned model learns to write comes back as the reference once tokenized like it
     back = sum(as_references(r["output"], r["source"], r["references"]) == r["references"][0] for r in evals)
     assert back >= 0.995 * len(evals)

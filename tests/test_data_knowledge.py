@@ -12,11 +12,15 @@ from mprtune.data import DESCRIBE_PROMPT, prepare_data
 from mprtune.data.knowledge import first_sentence, is_eval_title
 from mprtune.errors import DataError
 
-TRAIN = [kilt_row("t1", "who wrote hamlet", ["William Shakespeare", "Shakespeare"]),
-         kilt_row("t2", "what is the capital of peru", ["Lima"]),
-         kilt_row("t3", "What is the capital of  France", ["Paris"])]  # = a dev question: held out
-DEV = [kilt_row("d1", "what is the capital of france", ["Paris", "Paris, France", "Paris"]),
-       kilt_row("d2", "how many legs does a spider have", ["eight", "8"])]
+TRAIN = [
+    kilt_row("t1", "who wrote hamlet", ["William Shakespeare", "Shakespeare"]),
+    kilt_row("t2", "what is the capital of peru", ["Lima"]),
+    kilt_row("t3", "What is the capital of  France", ["Paris"]),
+]  # = a dev question: held out
+DEV = [
+    kilt_row("d1", "what is the capital of france", ["Paris", "Paris, France", "Paris"]),
+    kilt_row("d2", "how many legs does a spider have", ["eight", "8"]),
+]
 # Titles chosen so that the sha256 rule puts exactly one of them in the eval slice.
 WIKI_TITLES = ["Nile", "Lima", "Hamlet", "Peru", "Spider", "Shakespeare"]
 
@@ -44,10 +48,17 @@ def test_kilt_qa_rows(tmp_path):
     evals = read_rows(tmp_path / "out" / "kilt_qa_eval.jsonl")
     assert train == [
         {"id": "kilt-nq-t1", "instruction": "Answer: who wrote hamlet", "input": "", "output": "William Shakespeare"},
-        {"id": "kilt-nq-t2", "instruction": "Answer: what is the capital of peru", "input": "", "output": "Lima"}]
-    assert evals[0] == {"id": "kilt-nq-d1", "instruction": "Answer: what is the capital of france", "input": "",
-                        "output": "Paris", "source": "what is the capital of france",
-                        "references": ["Paris", "Paris, France"], "kind": "qa"}
+        {"id": "kilt-nq-t2", "instruction": "Answer: what is the capital of peru", "input": "", "output": "Lima"},
+    ]
+    assert evals[0] == {
+        "id": "kilt-nq-d1",
+        "instruction": "Answer: what is the capital of france",
+        "input": "",
+        "output": "Paris",
+        "source": "what is the capital of france",
+        "references": ["Paris", "Paris, France"],
+        "kind": "qa",
+    }
     assert files["kilt_qa_train.jsonl"].counters["held_out_overlap_pairs"] == 1
 
 
@@ -56,9 +67,17 @@ def test_wiki_descriptions_and_held_out_slice(tmp_path):
     files = run(tmp_path, source(tmp_path))
     train = read_rows(tmp_path / "out" / "wiki_desc_train.jsonl")
     evals = read_rows(tmp_path / "out" / "wiki_desc_eval.jsonl")
-    assert evals == [{"id": "wiki-Nile", "instruction": DESCRIBE_PROMPT + "Nile", "input": "",
-                      "output": "Nile is a thing that people know about.", "source": "Nile",
-                      "references": ["Nile is a thing that people know about."], "kind": "description"}]
+    assert evals == [
+        {
+            "id": "wiki-Nile",
+            "instruction": DESCRIBE_PROMPT + "Nile",
+            "input": "",
+            "output": "Nile is a thing that people know about.",
+            "source": "Nile",
+            "references": ["Nile is a thing that people know about."],
+            "kind": "description",
+        }
+    ]
     assert [r["instruction"] for r in train] == [DESCRIBE_PROMPT + t for t in WIKI_TITLES[1:]]
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())["files"]
     assert manifest["wiki_desc_train.jsonl"]["prompt"] == "Describe: "
@@ -68,8 +87,11 @@ def test_wiki_descriptions_and_held_out_slice(tmp_path):
 
 def test_kilt_knowledge_source_rows_disambiguation_and_duplicates(tmp_path):
     wiki = [
-        {"wikipedia_id": "1", "wikipedia_title": "Lima",
-         "text": {"paragraph": ["Lima\n", "Section::::Abstract.\n", "Lima is the capital of Peru. It is big.\n"]}},
+        {
+            "wikipedia_id": "1",
+            "wikipedia_title": "Lima",
+            "text": {"paragraph": ["Lima\n", "Section::::Abstract.\n", "Lima is the capital of Peru. It is big.\n"]},
+        },
         {"wikipedia_title": "Peru", "text": ["Peru\n", "BULLET::::x\n", "Peru is a country in South America.\n"]},
         {"title": "Mercury (disambiguation)", "text": "Mercury may refer to many things."},
         {"title": "Lima", "text": "Lima again."},
@@ -82,27 +104,36 @@ def test_kilt_knowledge_source_rows_disambiguation_and_duplicates(tmp_path):
     assert files["wiki_desc_train.jsonl"].counters["duplicates"] == 1
 
 
-@pytest.mark.parametrize("text, first", [
-    ("St. Louis is a city in Missouri. It lies on a river.", "St. Louis is a city in Missouri."),
-    ("J. R. R. Tolkien was an English writer. He wrote books.", "J. R. R. Tolkien was an English writer."),
-    ("The U.S. Navy was founded in 1775. It is large.", "The U.S. Navy was founded in 1775."),
-    ("Water boils at 100 degrees Celsius at sea level", "Water boils at 100 degrees Celsius at sea level"),
-    ("Is it? Yes. Then 1900 came.", "Is it?"),
-    ("A  line\nwith   spaces. Next.", "A line with spaces."),
-])
+@pytest.mark.parametrize(
+    "text, first",
+    [
+        ("St. Louis is a city in Missouri. It lies on a river.", "St. Louis is a city in Missouri."),
+        ("J. R. R. Tolkien was an English writer. He wrote books.", "J. R. R. Tolkien was an English writer."),
+        ("The U.S. Navy was founded in 1775. It is large.", "The U.S. Navy was founded in 1775."),
+        ("Water boils at 100 degrees Celsius at sea level", "Water boils at 100 degrees Celsius at sea level"),
+        ("Is it? Yes. Then 1900 came.", "Is it?"),
+        ("A  line\nwith   spaces. Next.", "A line with spaces."),
+    ],
+)
 def test_first_sentence(text, first):
     assert first_sentence(text) == first
 
 
-@pytest.mark.parametrize("where, line, message", [
-    ("train", '{"id": "x", "input": "q", "output": [', r"nq-train-kilt\.jsonl:2: invalid JSON"),
-    ("train", {"id": "x", "output": [{"answer": "a"}]}, r"nq-train-kilt\.jsonl:2: missing field 'input'"),
-    ("train", {"id": "x", "input": "q", "output": [{"answer": " "}, {"provenance": []}]},
-     r"nq-train-kilt\.jsonl:2: no non-empty answer in 'output'"),
-    ("dev", ["not", "an", "object"], r"nq-dev-kilt\.jsonl:2: expected a JSON object"),
-    ("wiki", {"title": "Empty", "text": ""}, r"wiki\.jsonl:2: empty text: no prose paragraph"),
-    ("wiki", {"text": "No title here."}, r"wiki\.jsonl:2: missing field 'title'"),
-])
+@pytest.mark.parametrize(
+    "where, line, message",
+    [
+        ("train", '{"id": "x", "input": "q", "output": [', r"nq-train-kilt\.jsonl:2: invalid JSON"),
+        ("train", {"id": "x", "output": [{"answer": "a"}]}, r"nq-train-kilt\.jsonl:2: missing field 'input'"),
+        (
+            "train",
+            {"id": "x", "input": "q", "output": [{"answer": " "}, {"provenance": []}]},
+            r"nq-train-kilt\.jsonl:2: no non-empty answer in 'output'",
+        ),
+        ("dev", ["not", "an", "object"], r"nq-dev-kilt\.jsonl:2: expected a JSON object"),
+        ("wiki", {"title": "Empty", "text": ""}, r"wiki\.jsonl:2: empty text: no prose paragraph"),
+        ("wiki", {"text": "No title here."}, r"wiki\.jsonl:2: missing field 'title'"),
+    ],
+)
 def test_bad_rows(tmp_path, where, line, message):
     train, dev, wiki = list(TRAIN), list(DEV), wiki_rows()
     target = {"train": train, "dev": dev, "wiki": wiki}[where]

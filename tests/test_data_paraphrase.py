@@ -44,12 +44,23 @@ def test_paws_positives_both_directions_eval_one_direction_grouped(tmp_path):
     train = read_rows(tmp_path / "out" / "paws_train.jsonl")
     assert [r["id"] for r in train] == ["paws-train-1-ab", "paws-train-1-ba", "paws-train-3-ab", "paws-train-3-ba"]
     # PAWS is PTB-tokenized: the model reads and writes normal text, the scorer keeps the published tokens.
-    assert train[1] == {"id": "paws-train-1-ba", "instruction": PROMPT + "On the mat sat the cat.", "input": "",
-                        "output": "The cat sat on the mat."}
+    assert train[1] == {
+        "id": "paws-train-1-ba",
+        "instruction": PROMPT + "On the mat sat the cat.",
+        "input": "",
+        "output": "The cat sat on the mat.",
+    }
     evals = read_rows(tmp_path / "out" / "paws_eval.jsonl")
-    assert evals == [{"id": "paws-eval-7", "instruction": PROMPT + "The lake is deep.", "input": "",
-                      "output": "The lake has great depth.", "source": "The lake is deep .",
-                      "references": ["The lake has great depth .", "Deep is the lake ."]}]
+    assert evals == [
+        {
+            "id": "paws-eval-7",
+            "instruction": PROMPT + "The lake is deep.",
+            "input": "",
+            "output": "The lake has great depth.",
+            "source": "The lake is deep .",
+            "references": ["The lake has great depth .", "Deep is the lake ."],
+        }
+    ]
     assert files["paws_train.jsonl"].counters == {"duplicates": 0, "held_out_overlap_pairs": 1, "identical_pairs": 1}
     assert set(files) == {"paws_train.jsonl", "paws_eval.jsonl"}
 
@@ -66,11 +77,15 @@ def test_no_eval_sentence_in_any_training_row(tmp_path):
 
 def test_qqp_glue_layout(tmp_path):
     src = tmp_path / "src"
-    write_tsv(src / "qqp" / "train.tsv", QQP_HEADER, [
-        [0, 1, 2, "How do I learn Go?", "What is the best way to learn Go?", 1],
-        [1, 3, 4, "Why is snow white?", "Why is coal black?", 0],
-        [2, 5, 6, 'What does "ok" mean?', "Where does the word okay come from?", 1],
-    ])
+    write_tsv(
+        src / "qqp" / "train.tsv",
+        QQP_HEADER,
+        [
+            [0, 1, 2, "How do I learn Go?", "What is the best way to learn Go?", 1],
+            [1, 3, 4, "Why is snow white?", "Why is coal black?", 0],
+            [2, 5, 6, 'What does "ok" mean?', "Where does the word okay come from?", 1],
+        ],
+    )
     write_tsv(src / "qqp" / "dev.tsv", QQP_HEADER, [[9, 7, 8, "Is tea healthy?", "Is tea good for you?", 1]])
     files = run(tmp_path, "qqp_only", src)
     train = read_rows(tmp_path / "out" / "qqp_train.jsonl")
@@ -91,7 +106,8 @@ def test_qqp_quora_layout_quotes_newlines_and_id_split(tmp_path):
         "3\t7\t8\tWhy is snow white?\tWhy is coal black?\t0\n"
         "10\t21\t22\tHow tall is Everest?\tWhat is the height of Everest?\t1\n"
         "13\t27\t28\tHow tall is Everest?\tIs Everest tall?\t1\n",
-        encoding="utf-8")
+        encoding="utf-8",
+    )
     files = run(tmp_path, "qqp_only", tmp_path / "src")
     train = read_rows(tmp_path / "out" / "qqp_train.jsonl")
     evals = read_rows(tmp_path / "out" / "qqp_eval.jsonl")
@@ -102,11 +118,14 @@ def test_qqp_quora_layout_quotes_newlines_and_id_split(tmp_path):
     assert files["qqp_train.jsonl"].counters["held_out_overlap_pairs"] == 1  # id 13 shares an eval sentence
 
 
-@pytest.mark.parametrize("row, message", [
-    ([1, "A b c .", "C b a .", 2], r"train\.tsv:3: label must be 0 or 1, got '2'"),
-    ([1, "A b c .", "C b a ."], r"train\.tsv:3: expected 4 tab-separated fields, got 3"),
-    ([1, "A b c .", "   ", 1], r"train\.tsv:3: empty text in field 'sentence2'"),
-])
+@pytest.mark.parametrize(
+    "row, message",
+    [
+        ([1, "A b c .", "C b a .", 2], r"train\.tsv:3: label must be 0 or 1, got '2'"),
+        ([1, "A b c .", "C b a ."], r"train\.tsv:3: expected 4 tab-separated fields, got 3"),
+        ([1, "A b c .", "   ", 1], r"train\.tsv:3: empty text in field 'sentence2'"),
+    ],
+)
 def test_bad_paws_rows(tmp_path, row, message):
     src = paws(tmp_path / "src", [PAWS_TRAIN[0], row, PAWS_TRAIN[2]], PAWS_TEST)
     with pytest.raises(DataError, match=message):
@@ -118,8 +137,15 @@ def test_bad_paws_rows(tmp_path, row, message):
 
 def test_bad_quora_id_is_reported_once(tmp_path):
     path = tmp_path / "src" / "qqp" / "quora_duplicate_questions.tsv"
-    write_tsv(path, QQP_HEADER, [[0, 1, 2, "Is tea healthy?", "Is tea good?", 1], ["x", 1, 2, "A?", "B?", 1],
-                                 [1, 3, 4, "How old is Rome?", "What is the age of Rome?", 1]])
+    write_tsv(
+        path,
+        QQP_HEADER,
+        [
+            [0, 1, 2, "Is tea healthy?", "Is tea good?", 1],
+            ["x", 1, 2, "A?", "B?", 1],
+            [1, 3, 4, "How old is Rome?", "What is the age of Rome?", 1],
+        ],
+    )
     with pytest.raises(DataError, match=r"quora_duplicate_questions\.tsv:3: id must be a non-negative integer"):
         run(tmp_path, "qqp_only", tmp_path / "src")
     files = run(tmp_path, "qqp_only", tmp_path / "src", skip_bad=True)

@@ -24,8 +24,10 @@ from mprtune.data import prepare_data
 from mprtune.data.common import file_sha256
 from mprtune.errors import DataError
 
-GOOD_TRAIN = [[1, "The cat sat on the mat .", "On the mat sat the cat .", 1],
-              [2, "The town lies north of the river .", "North of the river lies the town .", 1]]
+GOOD_TRAIN = [
+    [1, "The cat sat on the mat .", "On the mat sat the cat .", 1],
+    [2, "The town lies north of the river .", "North of the river lies the town .", 1],
+]
 GOOD_TEST = [[7, "The lake is deep .", "The lake has great depth .", 1]]
 
 
@@ -47,8 +49,13 @@ def test_failed_prepare_leaves_previous_files_byte_identical(tmp_path):
     paws_source(src)
     prepare_data(matrix, ["grammar", "paws_only"], str(src), out)
     before = snapshot(out)
-    assert set(before) == {"jfleg_train.jsonl", "jfleg_eval.jsonl", "paws_train.jsonl", "paws_eval.jsonl",
-                           "manifest.json"}
+    assert set(before) == {
+        "jfleg_train.jsonl",
+        "jfleg_eval.jsonl",
+        "paws_train.jsonl",
+        "paws_eval.jsonl",
+        "manifest.json",
+    }
     # The grammar files would change, but PAWS (prepared later in the same run) is bad: nothing moves.
     write_jfleg(src / "jfleg", "dev", [("He go .", ["He goes ."] * 4), ("I has .", ["I have ."] * 4)])
     paws_source(src, train=GOOD_TRAIN + [[3, "A b .", "B a .", "yes"]])
@@ -91,6 +98,7 @@ def test_unknown_task_and_prompt_conflict(tmp_path):
 
 # ----------------------------------------------------------------------------- CLI
 
+
 @pytest.fixture
 def invoke(tmp_path, monkeypatch):
     from mprtune.cli import cli
@@ -101,6 +109,7 @@ def invoke(tmp_path, monkeypatch):
 
     def run(*args: str):
         return CliRunner().invoke(command, [*prefix, *args])
+
     return run
 
 
@@ -134,8 +143,9 @@ def test_cli_skip_bad_counts(invoke, tmp_path):
 def test_cli_on_overlong_fail_exits_2(invoke, tmp_path):
     matrix_in(tmp_path, raw_matrix(paws_only={"cutoff_len": 20}, paraphrase={"cutoff_len": 20}))
     paws_source(tmp_path / "src")
-    result = invoke("paws_only", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "o"),
-                    "--on-overlong", "fail")
+    result = invoke(
+        "paws_only", "--source", str(tmp_path / "src"), "--out", str(tmp_path / "o"), "--on-overlong", "fail"
+    )
     assert result.exit_code == 2 and "rows longer than cutoff_len" in result.stderr
     assert not (tmp_path / "o").exists() or not any((tmp_path / "o").glob("*.jsonl"))
 
@@ -147,10 +157,21 @@ def test_cli_unknown_task_exits_2(invoke):
 
 def test_source_hf_offline_is_one_clear_line(tmp_path):
     """No network here: HF offline mode must fail fast with a DataError naming --source PATH."""
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf"),
-           "MPRTUNE_PROJECT_DIR": str(ROOT)}
-    proc = subprocess.run([sys.executable, "-m", "mprtune", "prepare-data", "grammar", "--source", "hf", "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=120, env=env, check=False)
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "HF_DATASETS_OFFLINE": "1",
+        "HF_HOME": str(tmp_path / "hf"),
+        "MPRTUNE_PROJECT_DIR": str(ROOT),
+    }
+    proc = subprocess.run(
+        [sys.executable, "-m", "mprtune", "prepare-data", "grammar", "--source", "hf", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     error = [line for line in proc.stderr.splitlines() if line.startswith("Error: ")]
     assert len(error) == 1 and "jhu-clsp/jfleg" in error[0] and "--source PATH" in error[0]
@@ -163,8 +184,14 @@ def test_an_unreachable_hub_is_one_plain_line_without_retry_noise(tmp_path):
     """Network down (here: the Hub endpoint is a closed local port): say so plainly, at once, in one line."""
     env = {k: v for k, v in os.environ.items() if k not in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE")}
     env.update(HF_ENDPOINT="http://127.0.0.1:9", HF_HOME=str(tmp_path / "hf"), MPRTUNE_PROJECT_DIR=str(ROOT))
-    proc = subprocess.run([sys.executable, "-m", "mprtune", "prepare-data", "grammar", "--out", str(tmp_path / "o")],
-                          capture_output=True, text=True, timeout=60, env=env, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mprtune", "prepare-data", "grammar", "--out", str(tmp_path / "o")],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env=env,
+        check=False,
+    )
     assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: cannot download jhu-clsp/jfleg"), lines

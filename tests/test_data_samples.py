@@ -74,15 +74,22 @@ def test_samples_sizes_and_every_matrix_dataset_present():
             text = row["instruction"].split(": ", 1)[1]
             assert len(text.split()) <= 25 and len(row["output"].split()) <= 25, row["id"]
             if "references" in row:  # JFLEG/PAWS rows show the model (and LLaMA-Factory's label) normal text
-                expected = (detokenize(row["references"][0]), detokenize(row["source"])) \
-                    if name.startswith(("jfleg", "paws")) else (row["references"][0], row["source"])
+                expected = (
+                    (detokenize(row["references"][0]), detokenize(row["source"]))
+                    if name.startswith(("jfleg", "paws"))
+                    else (row["references"][0], row["source"])
+                )
                 assert (row["output"], text) == expected, row["id"]
 
 
 def test_samples_eval_and_train_disjoint():
-    for train_name, eval_name in [("jfleg_train", "jfleg_eval"), ("paws_train", "paws_eval"),
-                                  ("qqp_train", "qqp_eval"), ("kilt_qa_train", "kilt_qa_eval"),
-                                  ("wiki_desc_train", "wiki_desc_eval")]:
+    for train_name, eval_name in [
+        ("jfleg_train", "jfleg_eval"),
+        ("paws_train", "paws_eval"),
+        ("qqp_train", "qqp_eval"),
+        ("kilt_qa_train", "kilt_qa_eval"),
+        ("wiki_desc_train", "wiki_desc_eval"),
+    ]:
         held = set()
         for row in read_rows(SAMPLES / f"{eval_name}.jsonl"):
             held |= {row["source"], *row["references"]}
@@ -93,6 +100,7 @@ def test_samples_eval_and_train_disjoint():
 
 
 # ----------------------------------------------------------------------------- LLaMA-Factory's own loader
+
 
 @pytest.fixture(scope="module")
 def tiny_tokenizer_dir(tmp_path_factory) -> Path:
@@ -110,8 +118,9 @@ def lf_load(dataset_dir: Path, name: str, split: str, tokenizer_dir: Path, cutof
 
     tokenizer = AutoTokenizer.from_pretrained(tokenizer_dir)
     keys = {"dataset": name} if split == "train" else {"eval_dataset": name}
-    data_args = DataArguments(dataset_dir=str(dataset_dir), cutoff_len=cutoff, template="llama3",
-                              overwrite_cache=True, **keys)
+    data_args = DataArguments(
+        dataset_dir=str(dataset_dir), cutoff_len=cutoff, template="llama3", overwrite_cache=True, **keys
+    )
     template = get_template_and_fix_tokenizer(tokenizer, data_args)
     model_args = ModelArguments(model_name_or_path=str(tokenizer_dir), cache_dir=str(work / "hf-cache"))
     mode = {"do_train": True} if split == "train" else {"do_predict": True, "predict_with_generate": True}
@@ -133,8 +142,12 @@ def check_loaded(dataset_dir: Path, tokenizer_dir: Path, cutoff: int, work: Path
         assert len(dataset) == entry["rows"] == len(rows), file
         counts = counter([r["instruction"] for r in rows], [r["output"] for r in rows])
         for row, example, tokens in zip(rows, dataset, counts, strict=True):
-            prompt = ("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n" + row["instruction"]
-                      + "<|eot_id|>" + ASSISTANT_HEADER)
+            prompt = (
+                "<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\n"
+                + row["instruction"]
+                + "<|eot_id|>"
+                + ASSISTANT_HEADER
+            )
             if entry["split"] == "train":
                 assert tokenizer.decode(example["input_ids"]) == prompt + row["output"] + "<|eot_id|>", row["id"]
                 assert len(example["input_ids"]) == tokens <= cutoff
@@ -156,9 +169,18 @@ def test_llamafactory_loads_every_bundled_sample(tmp_path, tiny_tokenizer_dir):
         (folder / name).write_bytes((SAMPLES / name).read_bytes())
     (folder / "dataset_info.json").write_text(dataset_info_json(load_matrix(ROOT / "mprtune.yaml", "tiny")))
     loaded = check_loaded(folder, tiny_tokenizer_dir, 256, tmp_path)
-    assert loaded == {"jfleg_train.jsonl": 59, "jfleg_eval.jsonl": 20, "paws_train.jsonl": 40, "paws_eval.jsonl": 10,
-                      "qqp_train.jsonl": 44, "qqp_eval.jsonl": 8, "kilt_qa_train.jsonl": 36, "kilt_qa_eval.jsonl": 14,
-                      "wiki_desc_train.jsonl": 44, "wiki_desc_eval.jsonl": 7}
+    assert loaded == {
+        "jfleg_train.jsonl": 59,
+        "jfleg_eval.jsonl": 20,
+        "paws_train.jsonl": 40,
+        "paws_eval.jsonl": 10,
+        "qqp_train.jsonl": 44,
+        "qqp_eval.jsonl": 8,
+        "kilt_qa_train.jsonl": 36,
+        "kilt_qa_eval.jsonl": 14,
+        "wiki_desc_train.jsonl": 44,
+        "wiki_desc_eval.jsonl": 7,
+    }
 
 
 @pytest.mark.slow
@@ -178,8 +200,10 @@ def test_llamafactory_loads_real_jfleg_after_the_guard(tmp_path, tiny_tokenizer_
     loaded = check_loaded(out, tiny_tokenizer_dir, 256, tmp_path)
     files = {f.file: f for f in report.files}
     for name, rows in loaded.items():
-        assert rows == files[name].rows and rows + files[name].dropped_overlong == {
-            "jfleg_train.jsonl": 2500, "jfleg_eval.jsonl": 747}[name]
+        assert (
+            rows == files[name].rows
+            and rows + files[name].dropped_overlong == {"jfleg_train.jsonl": 2500, "jfleg_eval.jsonl": 747}[name]
+        )
 
 
 @pytest.mark.slow
@@ -189,7 +213,31 @@ def test_synthetic_400k_qqp_prepare_is_fast_and_bounded(tmp_path):
     import random
 
     rng = random.Random(0)
-    words = ["what", "how", "why", "is", "the", "best", "way", "to", "learn", "make", "good", "do", "I", "can", "you", "a", "of", "in", "for", "my", "on", "with", "get"]
+    words = [
+        "what",
+        "how",
+        "why",
+        "is",
+        "the",
+        "best",
+        "way",
+        "to",
+        "learn",
+        "make",
+        "good",
+        "do",
+        "I",
+        "can",
+        "you",
+        "a",
+        "of",
+        "in",
+        "for",
+        "my",
+        "on",
+        "with",
+        "get",
+    ]
     folder = tmp_path / "src" / "qqp"
     folder.mkdir(parents=True)
     for name, start, n in (("train.tsv", 0, 400_000), ("dev.tsv", 400_000, 40_000)):
@@ -200,13 +248,31 @@ def test_synthetic_400k_qqp_prepare_is_fast_and_bounded(tmp_path):
                 handle.write(f"{i}\t{2 * i}\t{2 * i + 1}\t{a}\t{b}\t{int(rng.random() < 0.37)}\n")
     # Peak RSS from /proc/self/status VmHWM: getrusage's ru_maxrss survives fork+exec (it would
     # report pytest's own peak).
-    code = ("import re, sys; from mprtune.cli import cli; "
-            "cli(['prepare-data', *sys.argv[1:]], prog_name='mprtune', standalone_mode=False); "
-            "print('PEAK_KB', re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))")
+    code = (
+        "import re, sys; from mprtune.cli import cli; "
+        "cli(['prepare-data', *sys.argv[1:]], prog_name='mprtune', standalone_mode=False); "
+        "print('PEAK_KB', re.search(r'VmHWM:\\s*(\\d+)', open('/proc/self/status').read()).group(1))"
+    )
     started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-c", code, "qqp_only", "--config", str(ROOT / "mprtune.yaml"),
-                           "--source", str(tmp_path / "src"), "--out", str(tmp_path / "out")],
-                          capture_output=True, text=True, timeout=300, env={**os.environ}, check=False)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            code,
+            "qqp_only",
+            "--config",
+            str(ROOT / "mprtune.yaml"),
+            "--source",
+            str(tmp_path / "src"),
+            "--out",
+            str(tmp_path / "out"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ},
+        check=False,
+    )
     seconds = time.monotonic() - started
     assert proc.returncode == 0, proc.stderr
     peak_mb = int(proc.stdout.rsplit("PEAK_KB", 1)[1]) / 1024

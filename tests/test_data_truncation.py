@@ -28,7 +28,12 @@ from mprtune.data.truncation import (
 from mprtune.errors import DataError
 
 SHORT = [1, "The cat sat .", "The cat was sitting .", 1]  # 12+13 + 21 chars: fits a cutoff of 30 (estimate 25)
-LONG = [2, "The town lies a long way north of the wide river .", "North of the wide river , a long way off , lies the town .", 1]
+LONG = [
+    2,
+    "The town lies a long way north of the wide river .",
+    "North of the wide river , a long way off , lies the town .",
+    1,
+]
 TEST = [[9, "The lake is deep .", "The lake has depth .", 1]]
 
 
@@ -59,8 +64,9 @@ def test_limits_come_from_every_variant_using_the_dataset(tmp_path):
     matrix = matrix_in(tmp_path, raw)
     [train] = limits_for(matrix, "paws_train", tmp_path)
     assert train.cutoff_len == 256 and train.tokenizer_dir is None
-    assert set(train.variants) == {f"{m}_{t}_lora" for m in ("llama32_3b", "llama31_8b")
-                                   for t in ("paraphrase", "paws_only")}
+    assert set(train.variants) == {
+        f"{m}_{t}_lora" for m in ("llama32_3b", "llama31_8b") for t in ("paraphrase", "paws_only")
+    }
     [evals] = limits_for(matrix, "paws_eval", tmp_path)
     assert evals.cutoff_len == 512
 
@@ -78,8 +84,13 @@ def test_overlong_rows_are_dropped_and_reported(tmp_path):
 
 def test_on_overlong_fail_raises_and_writes_nothing(tmp_path):
     with pytest.raises(DataError, match=r"paws_train\.jsonl: 2 rows longer than cutoff_len .* e\.g\. paws-train-2-ab"):
-        prepare_data(small_cutoff(tmp_path, 30), ["paws_only"], str(source(tmp_path, [SHORT, LONG])),
-                     tmp_path / "out", on_overlong="fail")
+        prepare_data(
+            small_cutoff(tmp_path, 30),
+            ["paws_only"],
+            str(source(tmp_path, [SHORT, LONG])),
+            tmp_path / "out",
+            on_overlong="fail",
+        )
     assert not (tmp_path / "out").exists() or not any((tmp_path / "out").iterdir())
 
 
@@ -98,16 +109,20 @@ def test_local_tokenizer_counts_equal_llamafactory(tiny):
 
     tokenizer = AutoTokenizer.from_pretrained(tiny)
     template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="llama3"))
-    rows = [r for name in ("jfleg_eval", "paws_train", "kilt_qa_eval", "wiki_desc_train")
-            for r in read_rows(SAMPLES / f"{name}.jsonl")[:5]]
+    rows = [
+        r
+        for name in ("jfleg_eval", "paws_train", "kilt_qa_eval", "wiki_desc_train")
+        for r in read_rows(SAMPLES / f"{name}.jsonl")[:5]
+    ]
     limit = LengthLimit(10_000, "llama3", str(tiny), ("v",))
     guard = LengthGuard([limit])
     counter = guard._counters[0]
     ours = counter([r["instruction"] for r in rows], [r["output"] for r in rows])
     theirs = []
     for r in rows:
-        prompt, answer = template.encode_oneturn(tokenizer, [{"role": "user", "content": r["instruction"]},
-                                                             {"role": "assistant", "content": r["output"]}])
+        prompt, answer = template.encode_oneturn(
+            tokenizer, [{"role": "user", "content": r["instruction"]}, {"role": "assistant", "content": r["output"]}]
+        )
         theirs.append(len(prompt) + len(answer))
     assert ours == theirs
     # The tiny BPE splits "user"/"assistant"; the real Llama 3 tokenizer needs LLAMA3_OVERHEAD (11).

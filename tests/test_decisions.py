@@ -87,12 +87,15 @@ def test_failures_are_classified_from_the_exit_status_and_log_tail() -> None:
     from mprtune.launch.state import classify_failure
 
     assert classify_failure(1, "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate").startswith(
-        "CUDA out of memory")
+        "CUDA out of memory"
+    )
     assert classify_failure(-9, "") == "killed by signal 9"
     assert classify_failure(1, "ValueError: Some keys are not used by the HfArgumentParser: ['x']").startswith(
-        "config error")
+        "config error"
+    )
     assert classify_failure(1, "ValueError: Undefined dataset jfleg_train in dataset_info.json.").startswith(
-        "missing data")
+        "missing data"
+    )
     assert classify_failure(3, "something else") == "exit code 3"
 
 

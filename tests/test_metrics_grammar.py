@@ -9,13 +9,15 @@ REFS = ["he went to school yesterday"]
 
 # JFLEG test line 1 (test.src and test.ref0-3) and the seed's four outputs for it.
 SEED_SRC = "New and new technology has been introduced to the society ."
-SEED_REFS = ["New technology has been introduced to society .",
-             "New technology has been introduced into the society .",
-             "Newer and newer technology has been introduced into society .",
-             "Newer and newer technology has been introduced to the society ."]
+SEED_REFS = [
+    "New technology has been introduced to society .",
+    "New technology has been introduced into the society .",
+    "Newer and newer technology has been introduced into society .",
+    "Newer and newer technology has been introduced to the society .",
+]
 SEED_OUTPUTS = {
     "chatty": 'Sure! Here is the corrected sentence:\n\n"New technology has been introduced to society."\n\n'
-              'I removed "and new" because it repeats the idea, and "the" is not needed before "society".',
+    'I removed "and new" because it repeats the idea, and "the" is not needed before "society".',
     "exact": "New technology has been introduced to society.",
     "acceptable": "Newer and newer technology has been introduced to society.",
     "plural": "New technologies have been introduced to society.",
@@ -39,8 +41,7 @@ def test_unjustified_edits_hand_computed():
     plural = "New technologies have been introduced to society ."
     assert unjustified_edits(plural, SEED_SRC, SEED_REFS) == 2
     # "Newer and newer ... to society": New/new are changed by ref2/ref3, "the" dropped by ref0/ref2
-    assert unjustified_edits("Newer and newer technology has been introduced to society .",
-                             SEED_SRC, SEED_REFS) == 0
+    assert unjustified_edits("Newer and newer technology has been introduced to society .", SEED_SRC, SEED_REFS) == 0
     # an insertion: "very" before "New" (ref2/3 change "New", so the place is one a reference
     # edits) -> 0; "really" between "has" and "been" (no reference edits either word) -> 1
     assert unjustified_edits("very New technology has been introduced to society .", SEED_SRC, SEED_REFS) == 0
@@ -62,7 +63,9 @@ def test_over_corrects_margin():
 
 def test_seed_outputs_get_the_seed_labels():
     names = list(SEED_OUTPUTS)
-    rows = dict(zip(names, per_row("grammar", list(SEED_OUTPUTS.values()), [SEED_SRC] * 4, [SEED_REFS] * 4)))
+    rows = dict(
+        zip(names, per_row("grammar", list(SEED_OUTPUTS.values()), [SEED_SRC] * 4, [SEED_REFS] * 4), strict=False)
+    )
     chatty = rows["chatty"]
     assert chatty["verbose"] and not chatty["exact"] and not chatty["acceptable"]
     assert chatty["answer"] == "New technology has been introduced to society."
@@ -77,8 +80,10 @@ def test_seed_outputs_get_the_seed_labels():
 
 
 def test_unextractable_answers_are_left_out_of_over_corrections():
-    essay = ("Technology is changing society.\nMany people think that new technology is good.\n"
-             "In conclusion, technology has been introduced to the society.")
+    essay = (
+        "Technology is changing society.\nMany people think that new technology is good.\n"
+        "In conclusion, technology has been introduced to the society."
+    )
     res = score_rows("grammar", [essay, SEED_OUTPUTS["plural"]], [SEED_SRC] * 2, [SEED_REFS] * 2, with_ci=False)
     assert res["over_corrects"]["n"] == 1 and res["over_corrects"]["value"] == 1.0
     assert res["verbose"]["value"] == 0.5
@@ -110,7 +115,7 @@ def _jfleg_test():
     if folder is None:
         pytest.skip("real JFLEG not available (../shared/data/jfleg or $MPRTUNE_JFLEG_DIR)")
     read = lambda name: [" ".join(line.split()) for line in (folder / name).read_text().splitlines()]
-    return read("test.src"), [list(r) for r in zip(*(read(f"test.ref{k}") for k in range(4)))]
+    return read("test.src"), [list(r) for r in zip(*(read(f"test.ref{k}") for k in range(4)), strict=False)]
 
 
 def test_real_jfleg_references_and_source_are_not_over_corrections():

@@ -3,13 +3,16 @@ import pytest
 from mprtune.metrics.knowledge import lcs_length, normalize_answer, qa_exact_match, rouge_l, token_f1
 
 
-@pytest.mark.parametrize("raw,norm", [
-    ("The  Eiffel Tower!", "eiffel tower"),
-    ("an apple, a pear", "apple pear"),
-    ("Theory of the Anarchy", "theory of anarchy"),  # "the" only as a whole word
-    ("U.S.A.", "usa"),
-    ("  ", ""),
-])
+@pytest.mark.parametrize(
+    "raw,norm",
+    [
+        ("The  Eiffel Tower!", "eiffel tower"),
+        ("an apple, a pear", "apple pear"),
+        ("Theory of the Anarchy", "theory of anarchy"),  # "the" only as a whole word
+        ("U.S.A.", "usa"),
+        ("  ", ""),
+    ],
+)
 def test_normalize_answer_squad(raw, norm):
     assert normalize_answer(raw) == norm
 

@@ -29,16 +29,17 @@ def _jfleg(split: str = "test"):
     if folder is None:
         pytest.skip("real JFLEG not available (../shared/data/jfleg or $MPRTUNE_JFLEG_DIR)")
     read = lambda name: [" ".join(line.split()) for line in (folder / name).read_text().splitlines()]
-    return read(f"{split}.src"), [list(r) for r in zip(*(read(f"{split}.ref{k}") for k in range(4)))]
+    return read(f"{split}.src"), [list(r) for r in zip(*(read(f"{split}.ref{k}") for k in range(4)), strict=False)]
 
 
 def _sample_jfleg():
     raw = Path(SAMPLES) / "raw" / "jfleg"
     read = lambda name: [" ".join(line.split()) for line in (raw / name).read_text().splitlines()]
-    return read("test.src"), [list(r) for r in zip(*(read(f"test.ref{k}") for k in range(4)))]
+    return read("test.src"), [list(r) for r in zip(*(read(f"test.ref{k}") for k in range(4)), strict=False)]
 
 
 # --- values ---------------------------------------------------------------------------------
+
 
 def test_grammar_values_hand_computed():
     res = score_rows("grammar", G_OUT, G_SRC, G_REF, with_ci=False)
@@ -70,8 +71,8 @@ def test_paraphrase_values_hand_computed():
     srcs = ["the cat sat on the mat", "w x y z"]
     refs = [["the cat sat on a mat"], ["a b c d", "w x y z"]]
     v = _values(score_rows("paraphrase", outs, srcs, refs, with_ci=False))
-    bleu = 100 * 0.225 ** 0.25  # 68.8722, hand-computed in test_metrics_paraphrase
-    self_bleu = 100 * 0.1875 ** 0.25  # 65.8037
+    bleu = 100 * 0.225**0.25  # 68.8722, hand-computed in test_metrics_paraphrase
+    self_bleu = 100 * 0.1875**0.25  # 65.8037
     assert v["bleu"] == pytest.approx(bleu)
     assert v["self_bleu"] == pytest.approx(self_bleu)
     assert v["ibleu"] == pytest.approx(0.8 * bleu - 0.2 * self_bleu)  # 41.9369
@@ -82,8 +83,9 @@ def test_paraphrase_values_hand_computed():
 
 def test_paraphrase_copy_written_normally_is_a_copy():
     src = "He said , `` I ca n't come '' ."
-    res = score_rows("paraphrase", ['He said, "I can\'t come".'], [src], [["He told me he could not come ."]],
-                     with_ci=False)
+    res = score_rows(
+        "paraphrase", ['He said, "I can\'t come".'], [src], [["He told me he could not come ."]], with_ci=False
+    )
     assert res["copy_rate"]["value"] == 1.0
     assert res["self_bleu"]["value"] == pytest.approx(100.0)
 
@@ -104,15 +106,15 @@ def test_knowledge_row_kinds_and_omission():
 
 
 def test_short_qa_answers_are_exact_and_not_verbose():
-    rows = per_row("knowledge", ["The Beatles", "366 days"], ["who?", "how many?"], [["Beatles"], ["366"]],
-                   ["qa", "qa"])
+    rows = per_row(
+        "knowledge", ["The Beatles", "366 days"], ["who?", "how many?"], [["Beatles"], ["366"]], ["qa", "qa"]
+    )
     assert rows[0]["exact"] and rows[0]["qa_exact_match"] and not rows[0]["verbose"]
     assert not rows[1]["verbose"] and not rows[1]["exact"]
 
 
 def test_per_row_tags():
-    rows = per_row("grammar", ["Sure! he goes to school", "she like cats", ""], G_SRC + ["x y"],
-                   G_REF + [["x z"]])
+    rows = per_row("grammar", ["Sure! he goes to school", "she like cats", ""], G_SRC + ["x y"], G_REF + [["x z"]])
     assert rows[0]["verbose"] and rows[0]["verbose_reasons"] == ["preamble"]
     assert rows[0]["answer"] == "he goes to school" and rows[0]["over_corrects"] is False
     assert rows[0]["length_words"] == 6 and not rows[0]["exact"]  # "Sure ! he goes to school"
@@ -130,8 +132,13 @@ def test_per_row_tags():
 def test_length_gap_is_distance_to_the_closest_reference_length():
     # row 1: 4 tokens vs references of 4 and 6 -> 0; row 2: 1 token vs 3 -> 2; row 3 is empty:
     # counted by `empty`, left out of the length metrics (as of verbose)
-    res = score_rows("grammar", ["a b c d", "q", ""], ["a b c", "x y z", "p q"],
-                     [["a b c d", "a b c d e f"], ["x y w"], ["p r"]], with_ci=False)
+    res = score_rows(
+        "grammar",
+        ["a b c d", "q", ""],
+        ["a b c", "x y z", "p q"],
+        [["a b c d", "a b c d e f"], ["x y w"], ["p r"]],
+        with_ci=False,
+    )
     assert res["length_gap"]["value"] == pytest.approx(1.0) and res["length_gap"]["n"] == 2
     assert res["output_words"]["value"] == pytest.approx(2.5) and res["output_words"]["n"] == 2
     assert res["length_ratio"]["value"] == pytest.approx(5 / 8)  # (4 + 1) / (5 + 3): row means
@@ -141,12 +148,12 @@ def test_length_gap_is_distance_to_the_closest_reference_length():
 
 # --- registry and verdicts ------------------------------------------------------------------
 
+
 def test_registry_covers_every_metric_with_unit_and_direction():
     names = set()
     names |= set(score_rows("grammar", G_OUT, G_SRC, G_REF, with_ci=False))
     names |= set(score_rows("paraphrase", G_OUT, G_SRC, G_REF, with_ci=False))
-    names |= set(score_rows("knowledge", ["a", "b"], ["s", "s"], [["a"], ["b"]], ["qa", "description"],
-                            with_ci=False))
+    names |= set(score_rows("knowledge", ["a", "b"], ["s", "s"], [["a"], ["b"]], ["qa", "description"], with_ci=False))
     assert names == set(METRICS)
     for name, spec in METRICS.items():
         assert isinstance(spec, MetricSpec) and spec.name == name and spec.description
@@ -178,8 +185,10 @@ def test_improvement_judges_length_by_closeness_to_the_reference():
 
 # --- empty output ---------------------------------------------------------------------------
 
-@pytest.mark.parametrize("task,eval_file", [("grammar", None), ("paraphrase", "paws_eval.jsonl"),
-                                            ("knowledge", "kilt_qa_eval.jsonl")])
+
+@pytest.mark.parametrize(
+    "task,eval_file", [("grammar", None), ("paraphrase", "paws_eval.jsonl"), ("knowledge", "kilt_qa_eval.jsonl")]
+)
 def test_empty_output_never_beats_copying_the_input(task, eval_file):
     if eval_file is None:
         sources, references = _sample_jfleg()
@@ -196,8 +205,16 @@ def test_empty_output_never_beats_copying_the_input(task, eval_file):
         verdict = improvement(name, base, tuned, ci_low=d.get("ci_low"), ci_high=d.get("ci_high"))
         assert verdict is not True, (name, base, tuned, d)
     # form metrics are over non-empty outputs: none here, so no value that could look good
-    for name in ("verbose", "output_words", "length_gap", "length_ratio", "over_corrects", "copy_rate",
-                 "self_bleu", "ibleu"):
+    for name in (
+        "verbose",
+        "output_words",
+        "length_gap",
+        "length_ratio",
+        "over_corrects",
+        "copy_rate",
+        "self_bleu",
+        "ibleu",
+    ):
         assert name not in empty_scores
     if task == "grammar":
         for name in ("gleu", "exact_match", "acceptable", "empty"):
@@ -205,6 +222,7 @@ def test_empty_output_never_beats_copying_the_input(task, eval_file):
 
 
 # --- the audit's cases ------------------------------------------------------------------------
+
 
 def test_perfect_correction_written_normally_scores_like_the_reference():
     sources, references = _jfleg()
@@ -220,7 +238,7 @@ def test_perfect_correction_written_normally_scores_like_the_reference():
 
 def _third_left_uncorrected(sources, references):
     perfect_normal = [detokenize(r[0]) for r in references]
-    lazy_tokenized = [s if i % 3 == 0 else r[0] for i, (s, r) in enumerate(zip(sources, references))]
+    lazy_tokenized = [s if i % 3 == 0 else r[0] for i, (s, r) in enumerate(zip(sources, references, strict=False))]
     return perfect_normal, lazy_tokenized
 
 
@@ -232,8 +250,10 @@ def test_tokenization_never_decides_a_comparison(data):
     baseline, tuned = _third_left_uncorrected(sources, references)
     both = compare_rows("grammar", tuned, baseline, sources, references)
     base, tune, diff = both["baseline"], both["tuned"], both["diff"]
-    verdicts = {name: improvement(name, base[name]["value"], tune[name]["value"],
-                                  ci_low=d["ci_low"], ci_high=d["ci_high"]) for name, d in diff.items()}
+    verdicts = {
+        name: improvement(name, base[name]["value"], tune[name]["value"], ci_low=d["ci_low"], ci_high=d["ci_high"])
+        for name, d in diff.items()
+    }
     assert True not in verdicts.values(), verdicts
     if data == "jfleg":
         for name in ("gleu", "exact_match", "acceptable"):
@@ -242,9 +262,10 @@ def test_tokenization_never_decides_a_comparison(data):
 
 # --- intervals ------------------------------------------------------------------------------
 
+
 def test_gleu_interval_uses_the_official_draws():
     sources, references = _sample_jfleg()
-    outs = [s if i % 2 else r[0] for i, (s, r) in enumerate(zip(sources, references))]
+    outs = [s if i % 2 else r[0] for i, (s, r) in enumerate(zip(sources, references, strict=False))]
     res = score_rows("grammar", outs, sources, references, n_resamples=300)
     gleu = res["gleu"]
     assert gleu["value"] == pytest.approx(corpus_gleu(outs, sources, references).score)

@@ -24,11 +24,17 @@ def test_blank_reference_lines_are_references(tmp_path):
     ref0 = _write(tmp_path, "ref0", ["he goes to school .", "she likes cats ."])
     ref1 = _write(tmp_path, "ref1", ["he went to school .", ""])
     scores = score_files("grammar", hyp, src, [ref0, ref1], with_ci=False)
-    official = corpus_gleu(["he goes to school .", "she likes cats ."], ["he go to school .", "she like cats ."],
-                           [["he goes to school .", "he went to school ."], ["she likes cats .", ""]])
+    official = corpus_gleu(
+        ["he goes to school .", "she likes cats ."],
+        ["he go to school .", "she like cats ."],
+        [["he goes to school .", "he went to school ."], ["she likes cats .", ""]],
+    )
     assert scores["gleu"]["value"] == pytest.approx(official.score)
-    dropped = corpus_gleu(["he goes to school .", "she likes cats ."], ["he go to school .", "she like cats ."],
-                          [["he goes to school .", "he went to school ."], ["she likes cats ."]])
+    dropped = corpus_gleu(
+        ["he goes to school .", "she likes cats ."],
+        ["he go to school .", "she like cats ."],
+        [["he goes to school .", "he went to school ."], ["she likes cats ."]],
+    )
     assert official.score != pytest.approx(dropped.score)  # the blank line matters
     # row labels use the row's non-empty references: an empty output never matches a blank line
     hyp2 = _write(tmp_path, "hyp2", ["he goes to school .", ""])

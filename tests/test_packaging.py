@@ -23,8 +23,9 @@ ROOT = Path(__file__).resolve().parents[1]
 def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProcess:
     proc = subprocess.run(list(args), cwd=cwd, capture_output=True, text=True, check=False, timeout=900)
     if check and proc.returncode != 0:
-        raise AssertionError(f"{' '.join(args[:4])} ... exited {proc.returncode}:\n{proc.stdout[-2000:]}\n"
-                             f"{proc.stderr[-3000:]}")
+        raise AssertionError(
+            f"{' '.join(args[:4])} ... exited {proc.returncode}:\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+        )
     return proc
 
 
@@ -33,10 +34,26 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """bin/ of a fresh venv holding only the wheel and its declared dependencies."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"  # a clean copy: build artefacts never land in the checkout
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", ".mprtune", "runs*", "reports",
-                                                               "*.egg-info", "__pycache__", "build", "dist"))
-    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(work / "dist"), str(source),
-                cwd=work, check=False)
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv", ".git", ".mprtune", "runs*", "reports", "*.egg-info", "__pycache__", "build", "dist"
+        ),
+    )
+    built = run(
+        sys.executable,
+        "-m",
+        "pip",
+        "wheel",
+        "--no-deps",
+        "-q",
+        "-w",
+        str(work / "dist"),
+        str(source),
+        cwd=work,
+        check=False,
+    )
     if built.returncode != 0 and "Could not find a version" in built.stderr + built.stdout:
         pytest.skip("the package index is unreachable: cannot build the wheel in isolation")
     assert built.returncode == 0, built.stderr[-3000:]
@@ -44,33 +61,63 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     venv.create(work / "venv", with_pip=True)
     bin_dir = work / "venv" / "bin"
     installed = run(str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel), cwd=work, check=False)
-    if installed.returncode != 0 and ("Could not find a version" in installed.stderr
-                                      or "NewConnectionError" in installed.stderr):
+    if installed.returncode != 0 and (
+        "Could not find a version" in installed.stderr or "NewConnectionError" in installed.stderr
+    ):
         pytest.skip("the package index is unreachable: cannot install the wheel's dependencies")
     assert installed.returncode == 0, installed.stderr[-3000:]
     return bin_dir
 
 
 def test_the_wheel_carries_its_templates_and_declares_no_extra_for_the_core(installed: Path, tmp_path: Path) -> None:
-    shown = run(str(installed / "python"), "-c", "import mprtune.config.render as r; print(sorted(p.name for p in "
-                "r.TEMPLATES_DIR.glob('*.j2')))", cwd=tmp_path).stdout
+    shown = run(
+        str(installed / "python"),
+        "-c",
+        "import mprtune.config.render as r; print(sorted(p.name for p in r.TEMPLATES_DIR.glob('*.j2')))",
+        cwd=tmp_path,
+    ).stdout
     assert "train.yaml.j2" in shown and "report.md.j2" in shown
-    missing = run(str(installed / "python"), "-c", "import importlib.util as u; "
-                  "print([m for m in ('torch', 'llamafactory', 'pytest') if u.find_spec(m)])", cwd=tmp_path).stdout
+    missing = run(
+        str(installed / "python"),
+        "-c",
+        "import importlib.util as u; print([m for m in ('torch', 'llamafactory', 'pytest') if u.find_spec(m)])",
+        cwd=tmp_path,
+    ).stdout
     assert missing.strip() == "[]", "the core install must not need torch, LLaMA-Factory or the dev tools"
 
 
 def test_help_render_and_score_work_from_the_wheel(installed: Path, tmp_path: Path) -> None:
     mprtune = str(installed / "mprtune")
     assert "render" in run(mprtune, "--help", cwd=tmp_path).stdout
-    run(mprtune, "render", "--config", str(ROOT / "mprtune.yaml"), "--out", str(tmp_path / "out"), "--no-lf-check",
-        cwd=tmp_path)
+    run(
+        mprtune,
+        "render",
+        "--config",
+        str(ROOT / "mprtune.yaml"),
+        "--out",
+        str(tmp_path / "out"),
+        "--no-lf-check",
+        cwd=tmp_path,
+    )
     assert len(list((tmp_path / "out" / "llamafactory_configs").glob("*.yaml"))) == 10
     (tmp_path / "hyp").write_text("She goes home.\nI have a cat.\n")
     (tmp_path / "src").write_text("she go home .\ni has cat .\n")
     (tmp_path / "ref").write_text("She goes home .\nI have a cat .\n")
-    scored = run(mprtune, "score", "--task", "grammar", "--predictions", "hyp", "--source", "src",
-                 "--references", "ref", "--format", "json", cwd=tmp_path).stdout
+    scored = run(
+        mprtune,
+        "score",
+        "--task",
+        "grammar",
+        "--predictions",
+        "hyp",
+        "--source",
+        "src",
+        "--references",
+        "ref",
+        "--format",
+        "json",
+        cwd=tmp_path,
+    ).stdout
     assert json.loads(scored)["exact_match"]["value"] == 1.0
 
 
@@ -78,10 +125,12 @@ def test_the_report_writer_works_from_the_wheel(installed: Path, tmp_path: Path)
     fixture = tmp_path / "fixture"
     fixture.mkdir()
     shutil.copy(ROOT / "tests" / "report_fixture.py", fixture / "report_fixture.py")
-    script = ("import sys; sys.path.insert(0, 'fixture'); import report_fixture; "
-              "from mprtune.evaluate.report import write_report; "
-              "files = write_report(report_fixture.results(), __import__('pathlib').Path('out'), "
-              "report_fixture.LOSS_CURVES); print(files.report_md)")
+    script = (
+        "import sys; sys.path.insert(0, 'fixture'); import report_fixture; "
+        "from mprtune.evaluate.report import write_report; "
+        "files = write_report(report_fixture.results(), __import__('pathlib').Path('out'), "
+        "report_fixture.LOSS_CURVES); print(files.report_md)"
+    )
     run(str(installed / "python"), "-c", script, cwd=tmp_path)
     assert (tmp_path / "out" / "report.md").read_text().startswith("# mprtune comparison report")
     assert (tmp_path / "out" / "metrics.png").read_bytes()[:4] == b"\x89PNG"

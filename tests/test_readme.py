@@ -119,8 +119,12 @@ def test_every_make_target_in_the_readme_exists() -> None:
     shown = commands(README.read_text(), {"make"})
     assert len(shown) >= 3
     targets = make_targets()
-    problems = [f"README.md:{s.line}: make {w}: no such target in the Makefile"
-                for s in shown for w in s.words[1:] if not w.startswith("-") and w not in targets]
+    problems = [
+        f"README.md:{s.line}: make {w}: no such target in the Makefile"
+        for s in shown
+        for w in s.words[1:]
+        if not w.startswith("-") and w not in targets
+    ]
     assert not problems, "\n".join(problems)
 
 
@@ -155,9 +159,12 @@ def options_sentence() -> str:
         opts = option_names(command)
         groups.setdefault(("--profile" in opts, "--config" in opts), []).append(name)
     parts = []
-    for (profile, config), what in (((True, True), "`--profile NAME` (env `MPRTUNE_PROFILE`) and `--config PATH`"),
-                                    ((False, True), "`--config PATH` only"), ((True, False), "`--profile` only"),
-                                    ((False, False), "neither")):
+    for (profile, config), what in (
+        ((True, True), "`--profile NAME` (env `MPRTUNE_PROFILE`) and `--config PATH`"),
+        ((False, True), "`--config PATH` only"),
+        ((True, False), "`--profile` only"),
+        ((False, False), "neither"),
+    ):
         names = groups.get((profile, config))
         if names:
             parts.append(f"{_names(names)} {'takes' if len(names) == 1 else 'take'} {what}")
@@ -174,11 +181,13 @@ def test_the_documented_shell_completion_produces_a_working_bash_script() -> Non
     readme = README.read_text()
     assert "_MPRTUNE_COMPLETE=bash_source" in readme
     env = {**os.environ, "_MPRTUNE_COMPLETE": "bash_source"}
-    script = subprocess.run([sys.executable, "-m", "mprtune"], env=env, capture_output=True, text=True,
-                            timeout=60, check=True).stdout
+    script = subprocess.run(
+        [sys.executable, "-m", "mprtune"], env=env, capture_output=True, text=True, timeout=60, check=True
+    ).stdout
     assert "complete -o nosort -F _mprtune_completion mprtune" in script
-    sourced = subprocess.run(["bash", "-c", script + "\ncomplete -p mprtune"], capture_output=True, text=True,
-                             timeout=30)
+    sourced = subprocess.run(
+        ["bash", "-c", script + "\ncomplete -p mprtune"], capture_output=True, text=True, timeout=30
+    )
     assert sourced.returncode == 0 and "_mprtune_completion" in sourced.stdout, sourced.stderr
     # What bash asks when the user types `mprtune tr<TAB>`:
     env = {**os.environ, "_MPRTUNE_COMPLETE": "bash_complete", "COMP_WORDS": "mprtune tr", "COMP_CWORD": "1"}
@@ -191,8 +200,15 @@ def test_the_first_hour_section_is_there(section: str) -> None:
     text = README.read_text()
     assert section in text
     first_hour = text.split(section, 1)[1].split("\n## ", 1)[0]
-    for fact in (".venv/bin/mprtune", "source .venv/bin/activate", "make clean", "MPRTUNE_JFLEG_DIR",
-                 "make test-fast", "make slurm-install", "GB"):
+    for fact in (
+        ".venv/bin/mprtune",
+        "source .venv/bin/activate",
+        "make clean",
+        "MPRTUNE_JFLEG_DIR",
+        "make test-fast",
+        "make slurm-install",
+        "GB",
+    ):
         assert fact in first_hour, fact
     # `make clean` deletes exactly the folders the README says it deletes.
     recipe = re.search(r"^clean:.*\n\t(.+)$", (ROOT / "Makefile").read_text(), flags=re.M)

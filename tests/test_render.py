@@ -15,11 +15,14 @@ from mprtune.config.matrix import load_matrix
 from mprtune.config.render import render_matrix, yaml_scalar
 
 ROOT = Path(__file__).resolve().parents[1]
-REFERENCE_VARIANTS = [f"{m}_{t}_lora" for m in ("llama32_3b", "llama31_8b")
-                      for t in ("grammar", "paraphrase", "knowledge", "paws_only", "qqp_only")]
+REFERENCE_VARIANTS = [
+    f"{m}_{t}_lora"
+    for m in ("llama32_3b", "llama31_8b")
+    for t in ("grammar", "paraphrase", "knowledge", "paws_only", "qqp_only")
+]
 
 
-def render(*args: str) -> "CliRunner.invoke":
+def render(*args: str) -> CliRunner.invoke:
     return CliRunner().invoke(cli, ["render", "--no-lf-check", *args])
 
 
@@ -74,8 +77,25 @@ def test_render_is_deterministic_and_headed() -> None:
     assert train.text.startswith("# Rendered by `mprtune render` from mprtune.yaml")
 
 
-@pytest.mark.parametrize("text", ["a: b", "x # not a comment", "it's \"quoted\"", "on", "yes", "no",
-                                  "line1\nline2", "null", "123", "-1.5e3", "[list]", "{map}", "tab\there", "ü: ©"])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "a: b",
+        "x # not a comment",
+        'it\'s "quoted"',
+        "on",
+        "yes",
+        "no",
+        "line1\nline2",
+        "null",
+        "123",
+        "-1.5e3",
+        "[list]",
+        "{map}",
+        "tab\there",
+        "ü: ©",
+    ],
+)
 def test_yaml_scalar_round_trips_any_string(text: str) -> None:
     assert yaml.safe_load(f"key: {yaml_scalar(text)}") == {"key": text}
 
@@ -87,9 +107,12 @@ def test_yaml_scalar_keeps_numbers_numbers(value: object) -> None:
 
 
 def test_hostile_strings_round_trip_through_the_rendered_yaml(tmp_path: Path) -> None:
-    nasty = 'models/x: #1 "on" \'yes\' ${x}\nno'
-    text = (ROOT / "mprtune.yaml").read_text().replace(
-        "path: meta-llama/Llama-3.2-3B-Instruct", f"path: {json.dumps(nasty)}")
+    nasty = "models/x: #1 \"on\" 'yes' ${x}\nno"
+    text = (
+        (ROOT / "mprtune.yaml")
+        .read_text()
+        .replace("path: meta-llama/Llama-3.2-3B-Instruct", f"path: {json.dumps(nasty)}")
+    )
     (tmp_path / "mprtune.yaml").write_text(text)
     assert render("--config", str(tmp_path / "mprtune.yaml"), "--out", str(tmp_path)).exit_code == 0
     rendered = tmp_path / "llamafactory_configs/llama32_3b_grammar_lora.yaml"
@@ -140,9 +163,14 @@ def test_profile_from_environment(project, monkeypatch: pytest.MonkeyPatch) -> N
 
 
 def test_deepspeed_json_rendered_for_opted_in_variants(tmp_path: Path) -> None:
-    text = (ROOT / "mprtune.yaml").read_text().replace(
-        "{name: llama31_8b_grammar_lora, model: llama31_8b, task: grammar}",
-        "{name: llama31_8b_grammar_lora, model: llama31_8b, task: grammar, deepspeed: zero3}")
+    text = (
+        (ROOT / "mprtune.yaml")
+        .read_text()
+        .replace(
+            "{name: llama31_8b_grammar_lora, model: llama31_8b, task: grammar}",
+            "{name: llama31_8b_grammar_lora, model: llama31_8b, task: grammar, deepspeed: zero3}",
+        )
+    )
     (tmp_path / "mprtune.yaml").write_text(text)
     assert render("--config", str(tmp_path / "mprtune.yaml"), "--out", str(tmp_path)).exit_code == 0
     cfg = yaml.safe_load((tmp_path / "llamafactory_configs/llama31_8b_grammar_lora.yaml").read_text())

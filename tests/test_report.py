@@ -36,15 +36,23 @@ def test_report_matches_golden_files(tmp_path: Path) -> None:
             shutil.copyfile(tmp_path / name, GOLDEN / name)
     for name in GOLDEN_FILES:
         assert (tmp_path / name).read_bytes() == (GOLDEN / name).read_bytes(), (
-            f"{name} differs from tests/golden/report/{name} (MPRTUNE_UPDATE_GOLDEN=1 rewrites it)")
+            f"{name} differs from tests/golden/report/{name} (MPRTUNE_UPDATE_GOLDEN=1 rewrites it)"
+        )
 
 
 def test_report_sections_are_in_order() -> None:
     text = render_report(report_fixture.results())
     headings = [line for line in text.splitlines() if line.startswith("## ")]
-    assert headings == ["## Summary of findings", "## Results by task", "## Quantitative comparison",
-                        "## Selected samples", "## Training summary", "## Recipe", "## Metric definitions",
-                        "## Provenance"]
+    assert headings == [
+        "## Summary of findings",
+        "## Results by task",
+        "## Quantitative comparison",
+        "## Selected samples",
+        "## Training summary",
+        "## Recipe",
+        "## Metric definitions",
+        "## Provenance",
+    ]
     assert text.startswith("# mprtune comparison report\n") and text.endswith("\n") and not text.endswith("\n\n")
     assert "\n\n\n" not in text
     assert "![key metrics](metrics.png)" in text and "![loss curves](loss_curves.png)" in text
@@ -74,6 +82,7 @@ def test_knowledge_variant_and_missing_intervals_render() -> None:
 
 
 # --- schema ---------------------------------------------------------------------------------------
+
 
 def _error(results: dict[str, Any]) -> str:
     with pytest.raises(MprtuneError) as info:
@@ -181,6 +190,7 @@ def test_plots_are_valid_pngs(tmp_path: Path, curves: dict) -> None:
 
 # --- formatting -----------------------------------------------------------------------------------
 
+
 def test_format_stat_uses_one_scale_per_unit() -> None:
     assert format_stat({"value": 0.41234, "ci_low": 0.38, "ci_high": 0.4451}, "fraction") == "41.2% [38.0, 44.5]"
     assert format_stat({"value": 0.412, "ci_low": None, "ci_high": None}, "fraction") == "41.2%"
@@ -193,8 +203,9 @@ def test_format_stat_uses_one_scale_per_unit() -> None:
 
 
 def test_format_diff_is_signed_with_percentage_points_for_fractions() -> None:
-    assert format_diff({"value": 0.1234, "ci_low": 0.081, "ci_high": 0.16}, "fraction", "✓") \
-        == "+12.3 pp [+8.1, +16.0] ✓"
+    assert (
+        format_diff({"value": 0.1234, "ci_low": 0.081, "ci_high": 0.16}, "fraction", "✓") == "+12.3 pp [+8.1, +16.0] ✓"
+    )
     assert format_diff({"value": 12.6, "ci_low": 10.2, "ci_high": 15.1}, "points") == "+12.60 [+10.20, +15.10]"
     assert format_diff({"value": 0.0, "ci_low": None, "ci_high": None}, "points") == "0.00"
 
@@ -203,23 +214,26 @@ def stat(value: float) -> dict:
     return {"value": value, "ci_low": None, "ci_high": None, "n": 10}
 
 
-@pytest.mark.parametrize("name, base, tuned, low, high, expected", [
-    ("gleu", 40.0, 45.0, 1.0, 9.0, "✓"),            # up, and up is good
-    ("gleu", 45.0, 40.0, -9.0, -1.0, "✗"),          # down, and up is good
-    ("verbose", 0.9, 0.1, -0.9, -0.7, "✓"),         # a drop in verbosity is good
-    ("over_corrects", 0.1, 0.3, 0.1, 0.3, "✗"),     # more over-corrections is bad
-    ("empty", 0.0, 0.4, 0.3, 0.5, "✗"),             # a model that outputs nothing never looks good
-    ("length_ratio", 1.44, 0.29, -1.2, -1.1, "✗"),  # shorter is not better: further from 1.0
-    ("length_ratio", 0.89, 1.00, 0.05, 0.15, "✓"),  # closer to the references' length
-    ("length_gap", 6.0, 1.5, -5.0, -4.0, "✓"),      # fewer words away from the closest reference
-    ("output_words", 24.0, 12.0, -13.0, -11.0, ""),  # descriptive: no verdict either way
-    ("gleu", 40.0, 41.0, -0.5, 2.0, ""),            # interval includes 0: within noise
-    ("gleu", 40.0, 41.0, 0.0, 2.0, ""),             # touching 0 is not excluding it
-])
-def test_verdicts_follow_the_registry_direction(name: str, base: float, tuned: float, low: float, high: float,
-                                               expected: str) -> None:
-    assert verdict(name, stat(base), stat(tuned), {"value": tuned - base, "ci_low": low, "ci_high": high}) \
-        == expected
+@pytest.mark.parametrize(
+    "name, base, tuned, low, high, expected",
+    [
+        ("gleu", 40.0, 45.0, 1.0, 9.0, "✓"),  # up, and up is good
+        ("gleu", 45.0, 40.0, -9.0, -1.0, "✗"),  # down, and up is good
+        ("verbose", 0.9, 0.1, -0.9, -0.7, "✓"),  # a drop in verbosity is good
+        ("over_corrects", 0.1, 0.3, 0.1, 0.3, "✗"),  # more over-corrections is bad
+        ("empty", 0.0, 0.4, 0.3, 0.5, "✗"),  # a model that outputs nothing never looks good
+        ("length_ratio", 1.44, 0.29, -1.2, -1.1, "✗"),  # shorter is not better: further from 1.0
+        ("length_ratio", 0.89, 1.00, 0.05, 0.15, "✓"),  # closer to the references' length
+        ("length_gap", 6.0, 1.5, -5.0, -4.0, "✓"),  # fewer words away from the closest reference
+        ("output_words", 24.0, 12.0, -13.0, -11.0, ""),  # descriptive: no verdict either way
+        ("gleu", 40.0, 41.0, -0.5, 2.0, ""),  # interval includes 0: within noise
+        ("gleu", 40.0, 41.0, 0.0, 2.0, ""),  # touching 0 is not excluding it
+    ],
+)
+def test_verdicts_follow_the_registry_direction(
+    name: str, base: float, tuned: float, low: float, high: float, expected: str
+) -> None:
+    assert verdict(name, stat(base), stat(tuned), {"value": tuned - base, "ci_low": low, "ci_high": high}) == expected
 
 
 def test_no_interval_no_verdict() -> None:
@@ -227,6 +241,7 @@ def test_no_interval_no_verdict() -> None:
 
 
 # --- escaping, tags, sample selection -------------------------------------------------------------
+
 
 def test_md_cell_escapes_pipes_and_newlines() -> None:
     assert md_cell("a | b") == "a \\| b"
@@ -249,13 +264,23 @@ def test_samples_with_pipes_and_newlines_keep_the_table_intact() -> None:
 
 
 def test_tags_for() -> None:
-    assert tags_for({"exact": True, "verbose": False, "verbose_reasons": [], "length_words": 3,
-                     "acceptable": True, "over_corrects": False}) == ["EXACT", "ACCEPTABLE"]
-    assert tags_for({"exact": False, "verbose": True, "verbose_reasons": ["preamble"], "length_words": 9,
-                     "over_corrects": True}) == ["VERBOSE", "OVER-CORRECTS"]
+    assert tags_for(
+        {
+            "exact": True,
+            "verbose": False,
+            "verbose_reasons": [],
+            "length_words": 3,
+            "acceptable": True,
+            "over_corrects": False,
+        }
+    ) == ["EXACT", "ACCEPTABLE"]
+    assert tags_for(
+        {"exact": False, "verbose": True, "verbose_reasons": ["preamble"], "length_words": 9, "over_corrects": True}
+    ) == ["VERBOSE", "OVER-CORRECTS"]
     assert tags_for({"empty": True, "exact": False, "verbose": None, "length_words": 0, "copy": None}) == ["EMPTY"]
-    assert tags_for({"exact": False, "verbose": False, "length_words": 2, "row_kind": "qa",
-                     "qa_exact_match": True, "qa_f1": 1.0}) == ["QA-EXACT"]
+    assert tags_for(
+        {"exact": False, "verbose": False, "length_words": 2, "row_kind": "qa", "qa_exact_match": True, "qa_f1": 1.0}
+    ) == ["QA-EXACT"]
 
 
 def test_select_samples_prefers_informative_rows_deterministically() -> None:

@@ -48,6 +48,7 @@ def one_line_error(result, code: int = 2) -> str:
 
 # --- fast: request guard, options, configuration, bad input -----------------------------------------
 
+
 def test_request_guard_refuses_empty_messages_and_absurd_max_tokens() -> None:
     assert "non-empty list" in request_problem({"model": "m", "messages": []}, 4096)
     assert "non-empty list" in request_problem({"model": "m"}, 4096)
@@ -107,8 +108,9 @@ def test_api_config_carries_compare_generation_settings(project: Project) -> Non
 
     for profile, tokens, dtype in (("reference", 128, "bfloat16"), ("tiny", 48, "auto")):
         matrix = load_matrix(project.matrix, profile)
-        target = resolve_target(Workspace(matrix, project.root, project.root / "runs"), "llama32_3b_grammar_lora",
-                                base=True)
+        target = resolve_target(
+            Workspace(matrix, project.root, project.root / "runs"), "llama32_3b_grammar_lora", base=True
+        )
         config = yaml.safe_load(api_yaml(target))
         assert config["do_sample"] is False and config["max_new_tokens"] == tokens
         assert config["infer_dtype"] == dtype and config["template"] == "llama3"
@@ -144,6 +146,7 @@ def test_a_server_that_dies_while_loading_is_one_error_with_its_log(tiny_project
 
 # --- slow: a trained, compared tiny variant behind a real server --------------------------------------
 
+
 @dataclass
 class Compared:
     root: Path
@@ -152,8 +155,15 @@ class Compared:
     report: Path
 
     def cli(self, *args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-        return subprocess.run([sys.executable, "-m", "mprtune", *args, "--profile", "tiny"], cwd=self.root,
-                              env=self.env, capture_output=True, text=True, timeout=timeout, check=False)
+        return subprocess.run(
+            [sys.executable, "-m", "mprtune", *args, "--profile", "tiny"],
+            cwd=self.root,
+            env=self.env,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            check=False,
+        )
 
     def stored(self) -> list[str]:
         path = self.runs / VARIANT / "predict" / "generated_predictions.jsonl"
@@ -174,8 +184,14 @@ def compared(tmp_path_factory: pytest.TempPathFactory, tiny_models: Path) -> Com
         patch.setenv("MPRTUNE_PROJECT_DIR", str(root))
         add_fit_task(Project(root, root / "mprtune.yaml"))
     env = {k: v for k, v in os.environ.items() if not k.startswith(("MPRTUNE_", "API_"))}
-    env.update(MPRTUNE_PROJECT_DIR=str(root), MPRTUNE_CACHE_DIR=str(root / ".cache"), WANDB_MODE="offline",
-               HF_HUB_OFFLINE="1", HF_DATASETS_OFFLINE="1", DISABLE_VERSION_CHECK="1")
+    env.update(
+        MPRTUNE_PROJECT_DIR=str(root),
+        MPRTUNE_CACHE_DIR=str(root / ".cache"),
+        WANDB_MODE="offline",
+        HF_HUB_OFFLINE="1",
+        HF_DATASETS_OFFLINE="1",
+        DISABLE_VERSION_CHECK="1",
+    )
     project = Compared(root, root / "runs-tiny", env, root)
     trained = project.cli("train", "--slots", "1", VARIANT)
     assert trained.returncode == 0, trained.stderr[-3000:]
@@ -197,8 +213,14 @@ class Served:
 def served(compared: Compared):
     """`mprtune serve fit_lora --port 0` with a key from the environment, as a user runs it."""
     env = {**compared.env, "MPRTUNE_API_KEY": KEY}
-    process = subprocess.Popen([sys.executable, "-m", "mprtune", "serve", VARIANT, "--profile", "tiny", "--port", "0"],
-                               cwd=compared.root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "mprtune", "serve", VARIANT, "--profile", "tiny", "--port", "0"],
+        cwd=compared.root,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     output: list[str] = []
     deadline = time.monotonic() + 300
     match = None
@@ -232,12 +254,16 @@ def prompts(compared: Compared) -> list[str]:
 def test_served_answers_match_the_evaluated_predictions(compared: Compared, served: Served) -> None:
     api = client(served)
     assert [m.id for m in api.models.list().data] == [VARIANT]
-    answers = [api.chat.completions.create(model=VARIANT, temperature=0, messages=[{"role": "user", "content": p}])
-               .choices[0].message.content.strip() for p in prompts(compared)]
+    answers = [
+        api.chat.completions.create(model=VARIANT, temperature=0, messages=[{"role": "user", "content": p}])
+        .choices[0]
+        .message.content.strip()
+        for p in prompts(compared)
+    ]
     stored = compared.stored()
     assert answers == stored  # 100% parity, greedy
     # The tuned tiny model writes the corrections it was fitted on, " ." included (decoded as predict does).
-    assert sum(a == ref for a, (_, ref) in zip(answers, FIT_PAIRS)) >= 6, answers
+    assert sum(a == ref for a, (_, ref) in zip(answers, FIT_PAIRS, strict=False)) >= 6, answers
 
 
 @pytest.mark.slow
@@ -245,10 +271,16 @@ def test_banner_has_working_examples_and_no_key(compared: Compared, served: Serv
     banner = "".join(served.output)
     assert "curl -s " + served.base_url + "/chat/completions" in banner and "$MPRTUNE_API_KEY" in banner
     assert 'os.environ["MPRTUNE_API_KEY"]' in banner and KEY not in banner
-    python = banner[banner.index("import os"):banner.index("Ctrl-C")]
+    python = banner[banner.index("import os") : banner.index("Ctrl-C")]
     env = {**os.environ, "MPRTUNE_API_KEY": KEY}
-    ran = subprocess.run([sys.executable, "-c", python.replace('"Fix: ..."', '"Fix: i has two cat ."')],
-                         capture_output=True, text=True, env=env, timeout=120, check=False)
+    ran = subprocess.run(
+        [sys.executable, "-c", python.replace('"Fix: ..."', '"Fix: i has two cat ."')],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
+    )
     assert ran.returncode == 0 and ran.stdout.strip() == compared.stored()[1], ran.stderr[-2000:]
 
 
@@ -260,8 +292,9 @@ def test_wrong_or_missing_key_is_rejected_with_401(served: Served) -> None:
     import openai
 
     with pytest.raises(openai.AuthenticationError) as caught:
-        client(served, "wrong-key").chat.completions.create(model=VARIANT,
-                                                            messages=[{"role": "user", "content": "Fix: x"}])
+        client(served, "wrong-key").chat.completions.create(
+            model=VARIANT, messages=[{"role": "user", "content": "Fix: x"}]
+        )
     assert caught.value.status_code == 401
     for path, data in (("/models", None), ("/chat/completions", b'{"model": "m", "messages": []}')):
         with pytest.raises(urllib.error.HTTPError) as no_key:  # no Authorization header at all
@@ -278,14 +311,21 @@ def test_bad_requests_get_clear_400s_and_the_server_keeps_serving(compared: Comp
 
     api = client(served)
     message = [{"role": "user", "content": "Fix: i has two cat ."}]
-    cases = [({"messages": []}, "non-empty list"), ({"messages": message, "max_tokens": 10**9}, "1 to 4096"),
-             ({"messages": message, "max_tokens": 0}, "1 to 4096")]
+    cases = [
+        ({"messages": []}, "non-empty list"),
+        ({"messages": message, "max_tokens": 10**9}, "1 to 4096"),
+        ({"messages": message, "max_tokens": 0}, "1 to 4096"),
+    ]
     for kwargs, expected in cases:
         with pytest.raises(openai.BadRequestError) as caught:
             api.chat.completions.create(model=VARIANT, **kwargs)
         assert expected in str(caught.value)
-    request = urllib.request.Request(served.base_url + "/chat/completions", data=b"{not json", method="POST",
-                                     headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"})
+    request = urllib.request.Request(
+        served.base_url + "/chat/completions",
+        data=b"{not json",
+        method="POST",
+        headers={"Authorization": f"Bearer {KEY}", "Content-Type": "application/json"},
+    )
     with pytest.raises(urllib.error.HTTPError) as caught:
         urllib.request.urlopen(request, timeout=30)
     assert caught.value.code == 400 and b"not valid JSON" in caught.value.read()
@@ -341,11 +381,16 @@ def test_export_writes_the_model_card_next_to_the_merged_weights(compared: Compa
     front = yaml.safe_load(card.split("---\n")[1])
     assert front["library_name"] == "transformers" and front["base_model"].endswith("tiny-llama-a")
     assert "with the LoRA adapter of `fit_lora` merged in" in card
-    assert "| learning_rate | 0.005 |" in card and "| lora_target | \"all\" |" in card
+    assert "| learning_rate | 0.005 |" in card and '| lora_target | "all" |' in card
     assert "unknown: see source" in card  # the test's own `fit` data is not a corpus mprtune knows
     served_config = yaml.safe_load(card.split("```yaml\n")[1].split("```")[0])
-    assert served_config == {"model_name_or_path": str(merged), "template": "llama3",
-                             "infer_backend": "huggingface", "do_sample": False, "max_new_tokens": 48}
+    assert served_config == {
+        "model_name_or_path": str(merged),
+        "template": "llama3",
+        "infer_backend": "huggingface",
+        "do_sample": False,
+        "max_new_tokens": 48,
+    }
     report = json.loads((compared.report / "results.json").read_text())["variants"][0]
     gleu = report["tuned"]["metrics"]["gleu"]
     from mprtune.evaluate.formatting import format_stat
@@ -389,8 +434,14 @@ def test_check_without_predictions_raises_before_starting_anything(project: Proj
 
     # Stored predictions whose labels are not the eval rows (data re-prepared since compare) are refused.
     rows = [json.loads(line) for line in (project.root / "data/samples/jfleg_eval.jsonl").read_text().splitlines()]
-    stored = [{"prompt": f"<|start_header_id|>user<|end_header_id|>\n\n{r['instruction']}<|eot_id|>",
-               "predict": f" out {i} ", "label": r["output"] + "\n"} for i, r in enumerate(rows)]
+    stored = [
+        {
+            "prompt": f"<|start_header_id|>user<|end_header_id|>\n\n{r['instruction']}<|eot_id|>",
+            "predict": f" out {i} ",
+            "label": r["output"] + "\n",
+        }
+        for i, r in enumerate(rows)
+    ]
     folder = target.predict_folder
     folder.mkdir(parents=True)
     (folder / "predict_results.json").write_text("{}")

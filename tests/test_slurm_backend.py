@@ -26,19 +26,27 @@ A, B = "llama32_3b_grammar_lora", "llama31_8b_grammar_lora"
 def test_the_sbatch_script_equals_the_expected_file() -> None:
     ws = Workspace(load_matrix(ROOT / "mprtune.yaml"), Path("/project"), Path("/project/runs"))
     spec = train_spec(ws, ws.matrix.variants[A])
-    executor = SlurmExecutor(partition="gpu", time_limit="12:00:00", account="ml-team",
-                             sbatch_args=["--constraint=l40"], setup=["module load cuda/12.4"])
+    executor = SlurmExecutor(
+        partition="gpu",
+        time_limit="12:00:00",
+        account="ml-team",
+        sbatch_args=["--constraint=l40"],
+        setup=["module load cuda/12.4"],
+    )
     script = executor.script(spec).replace(str(venv_bin()), "<venv>/bin")
     if os.environ.get("MPRTUNE_UPDATE_GOLDEN"):
         GOLDEN.write_text(script)
     assert script == GOLDEN.read_text()
 
 
-@pytest.mark.parametrize("kwargs,message", [
-    ({"time_limit": "3 hours"}, "--time: expected HH:MM:SS"),
-    ({"partition": "gpu; rm -rf /"}, "--partition: unsafe value"),
-    ({"sbatch_args": ["--mem=1G\n#SBATCH --x"]}, "--sbatch-arg: expected one"),
-])
+@pytest.mark.parametrize(
+    "kwargs,message",
+    [
+        ({"time_limit": "3 hours"}, "--time: expected HH:MM:SS"),
+        ({"partition": "gpu; rm -rf /"}, "--partition: unsafe value"),
+        ({"sbatch_args": ["--mem=1G\n#SBATCH --x"]}, "--sbatch-arg: expected one"),
+    ],
+)
 def test_unsafe_slurm_options_are_refused(kwargs: dict, message: str) -> None:
     from mprtune.errors import MprtuneError
 
@@ -50,14 +58,17 @@ def test_unsafe_slurm_options_are_refused(kwargs: dict, message: str) -> None:
 
 
 def mprtune(cluster, *args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "mprtune", *args, "--profile", "tiny"], capture_output=True,
-                          text=True, env={**os.environ, **cluster.env,
-                                          "MPRTUNE_PROJECT_DIR": os.environ["MPRTUNE_PROJECT_DIR"]})
+    return subprocess.run(
+        [sys.executable, "-m", "mprtune", *args, "--profile", "tiny"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **cluster.env, "MPRTUNE_PROJECT_DIR": os.environ["MPRTUNE_PROJECT_DIR"]},
+    )
 
 
 def banner_gpus(run: Path) -> set[str]:
-    lines = [l for l in (run / "stdout.log").read_text().splitlines() if "as Slurm job" in l]
-    return {l.split("CUDA_VISIBLE_DEVICES=")[1].split()[0].rstrip(",") for l in lines}
+    lines = [line for line in (run / "stdout.log").read_text().splitlines() if "as Slurm job" in line]
+    return {line.split("CUDA_VISIBLE_DEVICES=")[1].split()[0].rstrip(",") for line in lines}
 
 
 @pytest.mark.slurm
@@ -79,8 +90,14 @@ def test_two_variants_train_concurrently_through_sbatch_and_a_rerun_skips_them(t
 
     again = mprtune(slurm_cluster, "train", "--backend", "slurm", A, B)
     assert again.returncode == 0 and "0 trained" in again.stdout and "[started]" not in again.stdout
-    status = json.loads(subprocess.run([sys.executable, "-m", "mprtune", "status", "--json", "--profile", "tiny"],
-                                       capture_output=True, text=True, env={**os.environ, **slurm_cluster.env}).stdout)
+    status = json.loads(
+        subprocess.run(
+            [sys.executable, "-m", "mprtune", "status", "--json", "--profile", "tiny"],
+            capture_output=True,
+            text=True,
+            env={**os.environ, **slurm_cluster.env},
+        ).stdout
+    )
     assert {r["variant"]: r["state"] for r in status}[A] == "done"
 
 
@@ -117,8 +134,10 @@ def test_a_cancelled_job_resumes_from_its_checkpoint_on_resubmission(tiny_projec
 @pytest.mark.slow
 def test_a_failing_slurm_job_is_reported_failed_with_its_log_tail(tiny_project, slurm_cluster) -> None:
     text = tiny_project.matrix.read_text().replace(
-        "\nprofiles:", "  - {name: broken_lora, model: llama31_8b, task: grammar, lora_target: no_such_module}\n"
-        "\nprofiles:", 1)
+        "\nprofiles:",
+        "  - {name: broken_lora, model: llama31_8b, task: grammar, lora_target: no_such_module}\n\nprofiles:",
+        1,
+    )
     tiny_project.write_matrix(text)
     result = mprtune(slurm_cluster, "train", "--backend", "slurm", "--retries", "0", "broken_lora")
     assert result.returncode == 1
@@ -133,9 +152,13 @@ def test_a_failing_slurm_job_is_reported_failed_with_its_log_tail(tiny_project, 
 def test_a_requeued_job_resumes_from_its_checkpoint_by_itself(tiny_project, slurm_cluster) -> None:
     tiny_project.write_matrix(tiny_project.matrix.read_text().replace("      max_steps: 12\n", "      max_steps: 60\n"))
     run = tiny_project.root / "runs-tiny" / A
-    train = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--backend", "slurm", A, "--profile", "tiny"],
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                             env={**os.environ, **slurm_cluster.env})
+    train = subprocess.Popen(
+        [sys.executable, "-m", "mprtune", "train", "--backend", "slurm", A, "--profile", "tiny"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **slurm_cluster.env},
+    )
     deadline = time.monotonic() + 180
     while not (run / "checkpoint-4" / "trainer_state.json").is_file():
         assert time.monotonic() < deadline and train.poll() is None, (run / "stderr.log").read_text()[-2000:]
@@ -152,7 +175,7 @@ def test_a_requeued_job_resumes_from_its_checkpoint_by_itself(tiny_project, slur
         time.sleep(0.5)
     out, err = train.communicate(timeout=300)
     assert train.returncode == 0, out[-1000:] + err[-2000:]
-    banners = [l for l in (run / "stdout.log").read_text().splitlines() if "as Slurm job" in l]
+    banners = [line for line in (run / "stdout.log").read_text().splitlines() if "as Slurm job" in line]
     assert [b.split("(restart ")[1].rstrip(") =") for b in banners] == ["0", "1"], banners
     assert "Resuming training from" in (run / "stdout.log").read_text() + (run / "stderr.log").read_text()
     assert json.loads((run / "trainer_state.json").read_text())["global_step"] == 60

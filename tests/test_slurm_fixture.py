@@ -54,8 +54,7 @@ def bare_machine(request: pytest.FixtureRequest, tmp_path: Path) -> tuple[dict[s
         path = f"{fake_apt_get(tmp_path / 'fake', record)}:{path}"
     temp_root = tmp_path / "temp"
     temp_root.mkdir()
-    env = {"PATH": path, "HOME": str(tmp_path), "TMPDIR": str(temp_root), "LC_ALL": "C",
-           "MPRTUNE_SLURM_SBIN": ""}
+    env = {"PATH": path, "HOME": str(tmp_path), "TMPDIR": str(temp_root), "LC_ALL": "C", "MPRTUNE_SLURM_SBIN": ""}
     return env, temp_root, record
 
 
@@ -83,12 +82,10 @@ def test_the_script_up_refuses_without_slurm_and_never_installs(bare_machine) ->
     env, temp_root, record = bare_machine
     before = dpkg_fingerprint()
     base = temp_root / "cluster"
-    up = subprocess.run(["bash", str(SCRIPT), "up", str(base)], env=env, capture_output=True, text=True,
-                        timeout=60)
+    up = subprocess.run(["bash", str(SCRIPT), "up", str(base)], env=env, capture_output=True, text=True, timeout=60)
     assert up.returncode == 1, up.stderr
     assert "Slurm is not installed" in up.stderr and "install" in up.stderr, up.stderr
-    down = subprocess.run(["bash", str(SCRIPT), "down", str(base)], env=env, capture_output=True, text=True,
-                          timeout=60)
+    down = subprocess.run(["bash", str(SCRIPT), "down", str(base)], env=env, capture_output=True, text=True, timeout=60)
     assert down.returncode == 0, down.stderr
     assert not record.exists(), f"apt-get was called: {record.read_text()}"
     assert dpkg_fingerprint() == before
@@ -98,8 +95,9 @@ def test_the_script_up_refuses_without_slurm_and_never_installs(bare_machine) ->
 
 def test_the_default_cluster_folder_is_per_checkout_under_tmpdir(tmp_path: Path) -> None:
     env = {"PATH": os.environ["PATH"], "TMPDIR": str(tmp_path)}
-    line = subprocess.run(["bash", str(SCRIPT), "env"], env=env, capture_output=True, text=True,
-                          check=True).stdout.strip()
+    line = subprocess.run(
+        ["bash", str(SCRIPT), "env"], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
     conf = Path(line.removeprefix("export SLURM_CONF="))
     assert conf.name == "slurm.conf" and conf.parent.parent == tmp_path
     assert conf.parent.name.startswith("mprtune-slurm-")

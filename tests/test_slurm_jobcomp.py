@@ -276,9 +276,7 @@ def test_crlf_and_missing_trailing_space() -> None:
 
 
 def test_unknown_times_are_none() -> None:
-    line = CANCELLED_PENDING.replace(
-        "StartTime=2026-11-28T13:34:55", "StartTime=Unknown"
-    )
+    line = CANCELLED_PENDING.replace("StartTime=2026-11-28T13:34:55", "StartTime=Unknown")
     rec = parse_jobcomp_line(line)
     assert rec is not None
     assert rec.start is None
@@ -286,9 +284,7 @@ def test_unknown_times_are_none() -> None:
 
 
 def test_name_containing_other_keys() -> None:
-    line = COMPLETED.replace(
-        "Name=wrap ", "Name=a JobState=X Partition y ExitCode=9:9 "
-    )
+    line = COMPLETED.replace("Name=wrap ", "Name=a JobState=X Partition y ExitCode=9:9 ")
     rec = parse_jobcomp_line(line)
     assert rec is not None
     assert rec.name == "a JobState=X Partition y ExitCode=9:9"
@@ -307,9 +303,7 @@ def test_read_jobcomp(tmp_path, exists: bool) -> None:
 
 
 def test_cancelled_array_with_pending_tasks() -> None:
-    recs = parse_jobcomp(
-        _text(ARRAY_CANCELLED_RUNNING_TASK, ARRAY_META_CANCELLED_PENDING)
-    )
+    recs = parse_jobcomp(_text(ARRAY_CANCELLED_RUNNING_TASK, ARRAY_META_CANCELLED_PENDING))
     assert recs["3_1"] is recs["5"]
     assert recs["5"].state == "CANCELLED"
     meta = recs["3"]

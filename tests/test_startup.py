@@ -20,15 +20,21 @@ print("HEAVY:", heavy)
 
 
 def run_probe(args: list[list[str]], cwd: Path) -> str:
-    proc = subprocess.run([sys.executable, "-c", PROBE.format(args=args)], cwd=cwd, capture_output=True,
-                          text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", PROBE.format(args=args)], cwd=cwd, capture_output=True, text=True, check=True
+    )
     return proc.stdout
 
 
 def test_help_and_render_do_not_import_torch(tmp_path: Path) -> None:
-    out = run_probe([["--help"], ["render", "--help"],
-                     ["render", "--config", str(ROOT / "mprtune.yaml"), "--out", str(tmp_path), "--no-lf-check"]],
-                    cwd=ROOT)
+    out = run_probe(
+        [
+            ["--help"],
+            ["render", "--help"],
+            ["render", "--config", str(ROOT / "mprtune.yaml"), "--out", str(tmp_path), "--no-lf-check"],
+        ],
+        cwd=ROOT,
+    )
     assert "HEAVY: []" in out, out
 
 

@@ -60,8 +60,9 @@ def test_tiny_model_is_deterministic_and_carries_llama3_tokens(tmp_path: Path) -
         assert tokenizer.convert_tokens_to_ids(token) != tokenizer.unk_token_id
     template = get_template_and_fix_tokenizer(tokenizer, DataArguments(template="llama3"))
     assert len(tokenizer) == vocab, "the llama3 template added tokens"
-    prompt, answer = template.encode_oneturn(tokenizer, [{"role": "user", "content": "Fix: she go"},
-                                                         {"role": "assistant", "content": "She goes."}])
+    prompt, answer = template.encode_oneturn(
+        tokenizer, [{"role": "user", "content": "Fix: she go"}, {"role": "assistant", "content": "She goes."}]
+    )
     text = tokenizer.decode(prompt)
     assert text.startswith("<|begin_of_text|><|start_header_id|>user<|end_header_id|>\n\nFix: she go<|eot_id|>")
     assert text.endswith("<|start_header_id|>assistant<|end_header_id|>\n\n")

@@ -31,8 +31,11 @@ def status_json(*extra: str) -> dict[str, dict]:
 
 
 def digests(folder: Path) -> dict[str, str]:
-    return {p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file() and "adapter" in p.name}
+    return {
+        p.relative_to(folder).as_posix(): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file() and "adapter" in p.name
+    }
 
 
 def wait_for(predicate, timeout: float = 120.0, what: str = "") -> None:
@@ -113,14 +116,21 @@ def test_two_variants_train_concurrently_then_a_rerun_launches_nothing(tiny_proj
 def test_sigkill_of_the_whole_train_group_resumes_from_the_checkpoint(tiny_project) -> None:
     slow_demo(tiny_project)
     run = tiny_project.root / "runs-tiny" / A
-    proc = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--profile", "tiny", "--slots", "1", A],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mprtune", "train", "--profile", "tiny", "--slots", "1", A],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     wait_for(lambda: (run / "checkpoint-4" / "trainer_state.json").is_file(), what="the first checkpoint")
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     child = json.loads((run / "mprtune-status.json").read_text())["job_id"]
-    wait_for(lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text(),
-             timeout=10, what="the orphaned llamafactory-cli to die with its parent")
+    wait_for(
+        lambda: not Path(f"/proc/{child}").exists() or "Z" in Path(f"/proc/{child}/stat").read_text(),
+        timeout=10,
+        what="the orphaned llamafactory-cli to die with its parent",
+    )
     assert not (run / "adapter_model.safetensors").exists()
     from mprtune.launch.state import checkpoint_problem
 
@@ -148,7 +158,8 @@ def test_a_failing_job_is_retried_then_reported_while_the_other_completes(tiny_p
     text = tiny_project.matrix.read_text().replace(
         "  - {name: llama31_8b_qqp_only_lora, model: llama31_8b, task: qqp_only}\n",
         "  - {name: llama31_8b_qqp_only_lora, model: llama31_8b, task: qqp_only}\n"
-        "  - {name: broken_lora, model: llama31_8b, task: grammar, lora_target: no_such_module}\n")
+        "  - {name: broken_lora, model: llama31_8b, task: grammar, lora_target: no_such_module}\n",
+    )
     tiny_project.write_matrix(text)
     result = mprtune("train", "--profile", "tiny", "--slots", "2", "--retries", "2", A, "broken_lora")
     assert result.returncode == 1
@@ -164,8 +175,12 @@ def test_a_failing_job_is_retried_then_reported_while_the_other_completes(tiny_p
 def test_sigint_stops_every_child_and_leaves_the_run_resumable(tiny_project) -> None:
     slow_demo(tiny_project, max_steps=400)
     run = tiny_project.root / "runs-tiny" / A
-    proc = subprocess.Popen([sys.executable, "-m", "mprtune", "train", "--profile", "tiny", "--slots", "1", A],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "mprtune", "train", "--profile", "tiny", "--slots", "1", A],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     wait_for(lambda: (run / "trainer_log.jsonl").is_file(), what="training to start")
     child = json.loads((run / "mprtune-status.json").read_text())["job_id"]
     proc.send_signal(signal.SIGINT)

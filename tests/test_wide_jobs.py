@@ -44,17 +44,25 @@ def check_capacity(runs: list[tuple[float, float, list[str]]], capacity: int) ->
 
 # --- the policy, simulated ------------------------------------------------------------------------
 
+
 def test_simulated_schedules_respect_capacity_and_the_list_scheduling_bound() -> None:
     rng = random.Random(0)
     for _ in range(1500):
         slots = [str(i) for i in range(rng.choice([2, 3, 4, 8]))]
-        jobs = [Estimate(f"v{i}", rng.uniform(1, 100), 0, "matrix", rng.choice([1, 1, 1, 2, len(slots)]))
-                for i in range(rng.randint(1, 12))]
+        jobs = [
+            Estimate(f"v{i}", rng.uniform(1, 100), 0, "matrix", rng.choice([1, 1, 1, 2, len(slots)]))
+            for i in range(rng.randint(1, 12))
+        ]
         schedule = lpt_schedule(jobs, slots)
         runs = [(p.start_s, p.end_s, p.slot.split(",")) for p in schedule.placements]
         assert sorted(p.variant for p in schedule.placements) == sorted(j.variant for j in jobs)
-        assert all(len(slots_) == j.width for j in jobs for p in schedule.placements if p.variant == j.variant
-                   for slots_ in [p.slot.split(",")])
+        assert all(
+            len(slots_) == j.width
+            for j in jobs
+            for p in schedule.placements
+            if p.variant == j.variant
+            for slots_ in [p.slot.split(",")]
+        )
         check_capacity(runs, len(slots))
         # Garey-Graham style bound for rigid jobs: never worse than twice max(area / slots, longest).
         assert schedule.lower_bound_s - 1e-9 <= schedule.makespan_s <= 2 * schedule.lower_bound_s + 1e-9
@@ -86,34 +94,49 @@ def test_beside_an_overdue_job_only_jobs_shorter_than_its_overrun_so_far_start()
 
 # --- the real queue on fake GPU slots ---------------------------------------------------------------
 
+
 def sleeper(tmp_path: Path, name: str, seconds: float, width: int = 1) -> JobSpec:
     """A job that sleeps, records what it saw (devices, torchrun settings), then writes a train job's outputs."""
-    script = ("import json,os,pathlib,time\ntime.sleep(float(os.environ['SLEEP']))\np=pathlib.Path('.')\n"
-              "(p/'seen.json').write_text(json.dumps({k: os.environ.get(k) for k in "
-              "('CUDA_VISIBLE_DEVICES','NPROC_PER_NODE','MASTER_PORT')}))\n"
-              "(p/'train_results.json').write_text('{}'); (p/'adapter_model.safetensors').write_text('x')\n")
+    script = (
+        "import json,os,pathlib,time\ntime.sleep(float(os.environ['SLEEP']))\np=pathlib.Path('.')\n"
+        "(p/'seen.json').write_text(json.dumps({k: os.environ.get(k) for k in "
+        "('CUDA_VISIBLE_DEVICES','NPROC_PER_NODE','MASTER_PORT')}))\n"
+        "(p/'train_results.json').write_text('{}'); (p/'adapter_model.safetensors').write_text('x')\n"
+    )
     env = {"SLEEP": str(seconds)}
     if width > 1:  # what job_env sets for a wide variant
         env.update(FORCE_TORCHRUN="1", NPROC_PER_NODE=str(width))
     folder = tmp_path / name
     folder.mkdir()
-    return JobSpec(name, "train", folder, (sys.executable, "-S", "-c", script), env, folder, "x: 1\n", seconds,
-                   width=width)
+    return JobSpec(
+        name, "train", folder, (sys.executable, "-S", "-c", script), env, folder, "x: 1\n", seconds, width=width
+    )
 
 
 def test_the_queue_packs_mixed_widths_within_capacity_and_the_bound(tmp_path: Path) -> None:
-    durations = {"wide_a": (2, 2.0), "wide_b": (2, 1.6), "wide_c": (3, 1.2), "one_a": (1, 1.4), "one_b": (1, 1.0),
-                 "one_c": (1, 0.8), "one_d": (1, 0.8), "one_e": (1, 0.6), "one_f": (1, 0.6)}
+    durations = {
+        "wide_a": (2, 2.0),
+        "wide_b": (2, 1.6),
+        "wide_c": (3, 1.2),
+        "one_a": (1, 1.4),
+        "one_b": (1, 1.0),
+        "one_c": (1, 0.8),
+        "one_d": (1, 0.8),
+        "one_e": (1, 0.6),
+        "one_f": (1, 0.6),
+    }
     estimates = [Estimate(name, seconds, 0, "matrix", width) for name, (width, seconds) in durations.items()]
     plan = lpt_schedule(estimates, ["0", "1", "2", "3"])
-    specs = [sleeper(tmp_path, p.variant, durations[p.variant][1], durations[p.variant][0])
-             for p in sorted(plan.placements, key=lambda p: (-durations[p.variant][1], p.variant))]
+    specs = [
+        sleeper(tmp_path, p.variant, durations[p.variant][1], durations[p.variant][0])
+        for p in sorted(plan.placements, key=lambda p: (-durations[p.variant][1], p.variant))
+    ]
     final = run_queue(specs, LocalExecutor(gpus=[0, 1, 2, 3]))
     assert {s.state for s in final.values()} == {"done"}
 
     runs = []
     for name, status in final.items():
-        (start, end), = JobStatus.read(tmp_path / name / "mprtune-status.json").windows
+        ((start, end),) = JobStatus.read(tmp_path / name / "mprtune-status.json").windows
         slots = status.slot.split(",")
         seen = json.loads((tmp_path / name / "seen.json").read_text())
         assert len(slots) == durations[name][0], "a k-wide job holds k slots"
@@ -131,17 +154,22 @@ def test_the_queue_packs_mixed_widths_within_capacity_and_the_bound(tmp_path: Pa
 
 
 def test_the_queue_refuses_a_job_wider_than_every_slot_instead_of_waiting_forever(tmp_path: Path) -> None:
-    final = run_queue([sleeper(tmp_path, "too_wide", 0.1, 3), sleeper(tmp_path, "fine", 0.1)],
-                      LocalExecutor(gpus=[0, 1]))
+    final = run_queue(
+        [sleeper(tmp_path, "too_wide", 0.1, 3), sleeper(tmp_path, "fine", 0.1)], LocalExecutor(gpus=[0, 1])
+    )
     assert final["fine"].state == "done"
     assert final["too_wide"].state == "failed" and final["too_wide"].reason == "needs 3 slots at once, only 2 exist"
 
 
 # --- the matrix, the plan and the environment --------------------------------------------------------
 
+
 def wide_matrix(tmp_path: Path, gpus: int = 2, model_gpus: str = "") -> Path:
-    text = (ROOT / "mprtune.yaml").read_text().replace(
-        "\nprofiles:", f"  - {{name: {WIDE}, model: llama31_8b, task: grammar, gpus: {gpus}}}\n\nprofiles:", 1)
+    text = (
+        (ROOT / "mprtune.yaml")
+        .read_text()
+        .replace("\nprofiles:", f"  - {{name: {WIDE}, model: llama31_8b, task: grammar, gpus: {gpus}}}\n\nprofiles:", 1)
+    )
     if model_gpus:
         text = text.replace("    params: 8.03e9\n", f"    params: 8.03e9\n    gpus: {model_gpus}\n", 1)
     (tmp_path / "mprtune.yaml").write_text(text)
@@ -153,10 +181,13 @@ def test_a_variant_wider_than_the_machine_is_an_error_at_plan_time(tmp_path: Pat
     for command in (["plan"], ["train", "--dry-run", WIDE]):
         result = CliRunner().invoke(cli, [*command, "--config", str(config), "--runs-dir", str(tmp_path / "runs")])
         assert result.exit_code == 2 and "Traceback" not in result.output, result.output
-        assert (f"Error: {WIDE} (gpus: 4): needs more GPUs than the 2 slot(s) of this run (0,1); give it more "
-                f"(--gpus, hardware.gpus, --slots) or lower its `gpus`") in result.output
-    ok = CliRunner().invoke(cli, ["plan", "--gpus", "0,1,2,3", "--config", str(config), "--runs-dir",
-                                  str(tmp_path / "runs")])
+        assert (
+            f"Error: {WIDE} (gpus: 4): needs more GPUs than the 2 slot(s) of this run (0,1); give it more "
+            f"(--gpus, hardware.gpus, --slots) or lower its `gpus`"
+        ) in result.output
+    ok = CliRunner().invoke(
+        cli, ["plan", "--gpus", "0,1,2,3", "--config", str(config), "--runs-dir", str(tmp_path / "runs")]
+    )
     assert ok.exit_code == 0, ok.output
     line = next(line for line in ok.output.splitlines() if line.startswith(WIDE) and "h " in line)
     assert line.split()[1] == "0,1,2,3"
@@ -179,14 +210,20 @@ def test_gpus_come_from_the_variant_else_the_model_and_change_the_rendered_confi
 
 # --- torchrun on CPU for real --------------------------------------------------------------------------
 
+
 @pytest.mark.slow
 def test_a_two_slot_variant_really_runs_two_processes_under_torchrun(tiny_project) -> None:
     text = tiny_project.matrix.read_text().replace(
-        "\nprofiles:", f"  - {{name: {WIDE}, model: llama32_3b, task: grammar, gpus: 2, max_steps: 4}}\n\nprofiles:", 1)
+        "\nprofiles:", f"  - {{name: {WIDE}, model: llama32_3b, task: grammar, gpus: 2, max_steps: 4}}\n\nprofiles:", 1
+    )
     tiny_project.write_matrix(text)
-    result = subprocess.run([sys.executable, "-m", "mprtune", "train", WIDE, "--profile", "tiny", "--slots", "2"],
-                            capture_output=True, text=True, timeout=1200,
-                            env={**os.environ, "MPRTUNE_PROJECT_DIR": str(tiny_project.root)})
+    result = subprocess.run(
+        [sys.executable, "-m", "mprtune", "train", WIDE, "--profile", "tiny", "--slots", "2"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, "MPRTUNE_PROJECT_DIR": str(tiny_project.root)},
+    )
     run = tiny_project.root / "runs-tiny" / WIDE
     logs = (run / "stdout.log").read_text() + (run / "stderr.log").read_text()
     assert result.returncode == 0, result.stdout[-1500:] + logs[-3000:]
@@ -201,6 +238,7 @@ def test_a_two_slot_variant_really_runs_two_processes_under_torchrun(tiny_projec
 
 
 # --- Slurm --------------------------------------------------------------------------------------------
+
 
 def test_scaled_mem() -> None:
     assert [scaled_mem(m, 2) for m in ("64G", "2048M", "64G", "1T", "lots")] == ["128G", "4096M", "128G", "2T", "lots"]
@@ -223,11 +261,16 @@ def test_a_two_gpu_sbatch_script_equals_the_expected_file(tmp_path: Path) -> Non
 @pytest.mark.slow
 def test_a_two_gpu_variant_runs_on_the_slurm_cluster(tiny_project, slurm_cluster) -> None:
     text = tiny_project.matrix.read_text().replace(
-        "\nprofiles:", f"  - {{name: {WIDE}, model: llama32_3b, task: grammar, gpus: 2, max_steps: 4}}\n\nprofiles:", 1)
+        "\nprofiles:", f"  - {{name: {WIDE}, model: llama32_3b, task: grammar, gpus: 2, max_steps: 4}}\n\nprofiles:", 1
+    )
     tiny_project.write_matrix(text)
-    result = subprocess.run([sys.executable, "-m", "mprtune", "train", "--backend", "slurm", WIDE, "--profile", "tiny"],
-                            capture_output=True, text=True, timeout=1200,
-                            env={**os.environ, **slurm_cluster.env, "MPRTUNE_PROJECT_DIR": str(tiny_project.root)})
+    result = subprocess.run(
+        [sys.executable, "-m", "mprtune", "train", "--backend", "slurm", WIDE, "--profile", "tiny"],
+        capture_output=True,
+        text=True,
+        timeout=1200,
+        env={**os.environ, **slurm_cluster.env, "MPRTUNE_PROJECT_DIR": str(tiny_project.root)},
+    )
     run = tiny_project.root / "runs-tiny" / WIDE
     logs = (run / "stdout.log").read_text() + (run / "stderr.log").read_text()
     assert result.returncode == 0, result.stdout[-1500:] + result.stderr[-1500:] + logs[-3000:]

@@ -8,8 +8,6 @@ results.py (compare, score, demo), deploy.py (export, serve), data.py (prepare-d
 
 from __future__ import annotations
 
-import sys
-
 from mprtune.cli.common import cli
 
 
@@ -22,4 +20,4 @@ from mprtune.cli import data, deploy, results, runs  # noqa: E402,F401  (importi
 __all__ = ["cli", "main"]
 
 if __name__ == "__main__":
-    sys.exit(main())
+    main()

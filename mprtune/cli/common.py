@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import click
 
@@ -19,7 +20,7 @@ class UserError(click.ClickException):
 
     def __init__(self, error: MprtuneError) -> None:
         super().__init__(str(error))
-        self.exit_code = error.exit_code
+        self.exit_code = error.exit_code  # type: ignore[misc]  # click declares it per class; ours is per error
 
     def show(self, file: Any = None) -> None:
         for line in self.format_message().splitlines() or [""]:
@@ -44,23 +45,39 @@ def warn(message: str) -> None:
 
 
 def config_option(command: Callable) -> Callable:
-    command = click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path),
-                           default=None, help="Experiment matrix (default: mprtune.yaml at the project root).")(command)
-    return click.option("--profile", envvar=paths.PROFILE_ENV, default=paths.REFERENCE_PROFILE, show_default=True,
-                        help="Profile from the matrix, e.g. `demo` (env MPRTUNE_PROFILE).")(command)
+    command = click.option(
+        "--config",
+        "config_path",
+        type=click.Path(dir_okay=False, path_type=Path),
+        default=None,
+        help="Experiment matrix (default: mprtune.yaml at the project root).",
+    )(command)
+    return click.option(
+        "--profile",
+        envvar=paths.PROFILE_ENV,
+        default=paths.REFERENCE_PROFILE,
+        show_default=True,
+        help="Profile from the matrix, e.g. `demo` (env MPRTUNE_PROFILE).",
+    )(command)
 
 
 def runs_option(command: Callable) -> Callable:
-    return click.option("--runs-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-                        help="Run folders (default: runs/ at the project root, runs-<profile>/ for other "
-                             "profiles; env MPRTUNE_RUNS_DIR).")(command)
+    return click.option(
+        "--runs-dir",
+        type=click.Path(file_okay=False, path_type=Path),
+        default=None,
+        help="Run folders (default: runs/ at the project root, runs-<profile>/ for other "
+        "profiles; env MPRTUNE_RUNS_DIR).",
+    )(command)
 
 
 def slot_options(command: Callable) -> Callable:
-    command = click.option("--slots", type=click.IntRange(min=1), default=None,
-                           help="Run N jobs side by side on the CPU, without GPUs.")(command)
-    return click.option("--gpus", default=None,
-                        help="GPU ids, one job per GPU, e.g. 0,1 (default: the matrix's hardware.gpus).")(command)
+    command = click.option(
+        "--slots", type=click.IntRange(min=1), default=None, help="Run N jobs side by side on the CPU, without GPUs."
+    )(command)
+    return click.option(
+        "--gpus", default=None, help="GPU ids, one job per GPU, e.g. 0,1 (default: the matrix's hardware.gpus)."
+    )(command)
 
 
 def open_workspace(config_path: Path | None, profile: str, runs_dir: Path | None = None) -> Any:

@@ -40,17 +40,38 @@ Nothing is replaced unless every file was built.
 
 @cli.command("prepare-data", help=PREPARE_HELP, short_help="Prepare the tasks' datasets (alpaca JSONL).")
 @click.argument("tasks", nargs=-1, required=True)
-@click.option("--source", default="hf", show_default=True, metavar="hf|PATH",
-              help="`hf` (Hugging Face Hub) or a local folder (layout above).")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output folder (default: the project root / the matrix's data_dir).")
+@click.option(
+    "--source",
+    default="hf",
+    show_default=True,
+    metavar="hf|PATH",
+    help="`hf` (Hugging Face Hub) or a local folder (layout above).",
+)
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output folder (default: the project root / the matrix's data_dir).",
+)
 @click.option("--skip-bad", is_flag=True, help="Skip and count malformed input rows instead of failing.")
-@click.option("--on-overlong", type=click.Choice(["drop", "fail"]), default="drop", show_default=True,
-              help="Rows longer than a variant's cutoff_len: drop them, or fail (exit 2).")
+@click.option(
+    "--on-overlong",
+    type=click.Choice(["drop", "fail"]),
+    default="drop",
+    show_default=True,
+    help="Rows longer than a variant's cutoff_len: drop them, or fail (exit 2).",
+)
 @config_option
 @domain_errors
-def prepare_data(tasks: tuple[str, ...], source: str, out: Path | None, skip_bad: bool, on_overlong: str,
-                 config_path: Path | None, profile: str) -> None:
+def prepare_data(
+    tasks: tuple[str, ...],
+    source: str,
+    out: Path | None,
+    skip_bad: bool,
+    on_overlong: str,
+    config_path: Path | None,
+    profile: str,
+) -> None:
     from mprtune.data import prepare_data as prepare
     from mprtune.views import prepare_table
 
@@ -65,8 +86,13 @@ def prepare_data(tasks: tuple[str, ...], source: str, out: Path | None, skip_bad
 @cli.command("tiny-model")
 @click.argument("directory", type=click.Path(file_okay=False, path_type=Path))
 @click.option("--seed", type=int, default=0, show_default=True)
-@click.option("--corpus", "corpus_files", multiple=True, type=click.Path(exists=True, dir_okay=False, path_type=Path),
-              help="Text/JSONL files to train the tokenizer's merges on (repeatable).")
+@click.option(
+    "--corpus",
+    "corpus_files",
+    multiple=True,
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="Text/JSONL files to train the tokenizer's merges on (repeatable).",
+)
 @domain_errors
 def tiny_model(directory: Path, seed: int, corpus_files: tuple[Path, ...]) -> None:
     """Build a tiny random Llama for tests (CPU, seconds)."""

@@ -12,14 +12,17 @@ from mprtune.cli.common import cli, config_option, domain_errors, open_workspace
 
 @cli.command()
 @click.argument("variant")
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), required=True,
-              help="New folder for the merged model (not inside the runs dir).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    required=True,
+    help="New folder for the merged model (not inside the runs dir).",
+)
 @click.option("--device", type=click.Choice(["cpu", "auto"]), default="cpu", show_default=True)
 @runs_option
 @config_option
 @domain_errors
-def export(variant: str, out: Path, device: str, runs_dir: Path | None, config_path: Path | None,
-           profile: str) -> None:
+def export(variant: str, out: Path, device: str, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
     """Merge VARIANT's adapter into its base model."""
     from mprtune.serve.export import export_variant
 
@@ -29,27 +32,61 @@ def export(variant: str, out: Path, device: str, runs_dir: Path | None, config_p
 
 @cli.command()
 @click.argument("variant")
-@click.option("--host", default="127.0.0.1", show_default=True,
-              help="Address to bind; anything but loopback requires --api-key.")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to bind; anything but loopback requires --api-key."
+)
 @click.option("--port", type=int, default=8000, show_default=True, help="0 picks a free port.")
-@click.option("--api-key", envvar="MPRTUNE_API_KEY", default=None,
-              help="Bearer key clients must send (env MPRTUNE_API_KEY keeps it out of the process list).")
+@click.option(
+    "--api-key",
+    envvar="MPRTUNE_API_KEY",
+    default=None,
+    help="Bearer key clients must send (env MPRTUNE_API_KEY keeps it out of the process list).",
+)
 @click.option("--base", is_flag=True, help="Serve the base model without the adapter (compare's baseline).")
-@click.option("--check", is_flag=True, help="Replay held-out prompts over HTTP: parity with compare's "
-                                            "predictions, latency, memory; then stop.")
+@click.option(
+    "--check",
+    is_flag=True,
+    help="Replay held-out prompts over HTTP: parity with compare's predictions, latency, memory; then stop.",
+)
 @click.option("--rows", type=click.IntRange(min=1), default=50, show_default=True, help="--check: prompts to replay.")
-@click.option("--concurrency", type=click.IntRange(min=1), default=4, show_default=True,
-              help="--check: parallel clients of the second pass.")
-@click.option("--max-tokens-limit", type=click.IntRange(min=1), default=4096, show_default=True,
-              help="Requests asking for more new tokens are refused (400).")
-@click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="--check also writes next to the latest report here (default: reports/ at the project root).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=4,
+    show_default=True,
+    help="--check: parallel clients of the second pass.",
+)
+@click.option(
+    "--max-tokens-limit",
+    type=click.IntRange(min=1),
+    default=4096,
+    show_default=True,
+    help="Requests asking for more new tokens are refused (400).",
+)
+@click.option(
+    "--reports-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="--check also writes next to the latest report here (default: reports/ at the project root).",
+)
 @runs_option
 @config_option
 @domain_errors
-def serve(variant: str, host: str, port: int, api_key: str | None, base: bool, check: bool, rows: int,
-          concurrency: int, max_tokens_limit: int, reports_dir: Path | None, runs_dir: Path | None,
-          config_path: Path | None, profile: str) -> None:
+def serve(
+    variant: str,
+    host: str,
+    port: int,
+    api_key: str | None,
+    base: bool,
+    check: bool,
+    rows: int,
+    concurrency: int,
+    max_tokens_limit: int,
+    reports_dir: Path | None,
+    runs_dir: Path | None,
+    config_path: Path | None,
+    profile: str,
+) -> None:
     """Serve VARIANT over an OpenAI-compatible API.
 
     LLaMA-Factory's API server with the base model, adapter, template and generation settings
@@ -77,6 +114,9 @@ def serve(variant: str, host: str, port: int, api_key: str | None, base: bool, c
         click.echo(f"Wrote {path}")
     if not outcome.passed:
         parity = outcome.result["parity"]
-        click.echo(f"Error: served answers differ from compare's predictions on "
-                   f"{parity['rows'] - parity['matches']} of {parity['rows']} prompts (or requests failed)", err=True)
+        click.echo(
+            f"Error: served answers differ from compare's predictions on "
+            f"{parity['rows'] - parity['matches']} of {parity['rows']} prompts (or requests failed)",
+            err=True,
+        )
         sys.exit(1)

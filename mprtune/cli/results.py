@@ -25,13 +25,26 @@ from mprtune.cli.common import (
 @click.option("--all", "all_", is_flag=True, help="Every variant of the matrix.")
 @click.option("--limit", type=click.IntRange(min=1), default=None, help="First N rows of each eval dataset.")
 @slot_options
-@click.option("--reports-dir", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where reports/<timestamp>/ go (default: reports/ at the project root).")
+@click.option(
+    "--reports-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where reports/<timestamp>/ go (default: reports/ at the project root).",
+)
 @runs_option
 @config_option
 @domain_errors
-def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str | None, slots: int | None,
-            reports_dir: Path | None, runs_dir: Path | None, config_path: Path | None, profile: str) -> None:
+def compare(
+    variants: tuple[str, ...],
+    all_: bool,
+    limit: int | None,
+    gpus: str | None,
+    slots: int | None,
+    reports_dir: Path | None,
+    runs_dir: Path | None,
+    config_path: Path | None,
+    profile: str,
+) -> None:
     """Score base vs tuned on held-out data; write a report."""
     from mprtune.evaluate.compare import compare as run_compare
     from mprtune.launch import backends
@@ -39,36 +52,79 @@ def compare(variants: tuple[str, ...], all_: bool, limit: int | None, gpus: str 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
     reports = paths.check_folder(reports_dir, "--reports-dir") if reports_dir else ws.reports_dir
-    outcome = run_compare(ws, chosen, backends.from_options(ws.matrix, "local", gpus, slots), limit, reports,
-                          on_event=lambda e: click.echo(e.line()))
+    outcome = run_compare(
+        ws,
+        chosen,
+        backends.from_options(ws.matrix, "local", gpus, slots),
+        limit,
+        reports,
+        on_event=lambda e: click.echo(e.line()),
+    )
     click.echo("\n".join(outcome.summary_lines()))
     click.echo(f"Report: {outcome.report_dir / 'report.md'}")
 
 
 @cli.command()
 @click.option("--task", required=True, help="grammar, paraphrase, knowledge, or a task name from the matrix.")
-@click.option("--predictions", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="System outputs, one per line.")
-@click.option("--source", type=click.Path(exists=True, dir_okay=False, path_type=Path), required=True,
-              help="Inputs, one per line, aligned with the predictions.")
-@click.option("--references", type=click.Path(exists=True, dir_okay=False, path_type=Path), multiple=True,
-              required=True, help="Reference file(s), one per line; repeat for several references.")
+@click.option(
+    "--predictions",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="System outputs, one per line.",
+)
+@click.option(
+    "--source",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    required=True,
+    help="Inputs, one per line, aligned with the predictions.",
+)
+@click.option(
+    "--references",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    required=True,
+    help="Reference file(s), one per line; repeat for several references.",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
-@click.option("--row-kind", type=click.Choice(["qa", "description"]), default=None,
-              help="Knowledge tasks: the rows are QA answers (exact match, F1) or descriptions (ROUGE-L).")
-@click.option("--config", "config_path", type=click.Path(dir_okay=False, path_type=Path), default=None,
-              help="Matrix whose task names --task may use (default: mprtune.yaml at the project root).")
+@click.option(
+    "--row-kind",
+    type=click.Choice(["qa", "description"]),
+    default=None,
+    help="Knowledge tasks: the rows are QA answers (exact match, F1) or descriptions (ROUGE-L).",
+)
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="Matrix whose task names --task may use (default: mprtune.yaml at the project root).",
+)
 @domain_errors
-def score(task: str, predictions: Path, source: Path, references: tuple[Path, ...], fmt: str, no_ci: bool,
-          row_kind: str | None, config_path: Path | None) -> None:
+def score(
+    task: str,
+    predictions: Path,
+    source: Path,
+    references: tuple[Path, ...],
+    fmt: str,
+    no_ci: bool,
+    row_kind: str | None,
+    config_path: Path | None,
+) -> None:
     """Score any system's outputs with compare's metrics."""
     from mprtune.evaluate.score import score_files
     from mprtune.views import score_table
 
     matrix = config_path or paths.project_root() / paths.MATRIX_FILE
-    scores = score_files(task, predictions, source, list(references), with_ci=not no_ci, row_kind=row_kind,
-                         matrix_path=matrix if matrix.is_file() else None)
+    scores = score_files(
+        task,
+        predictions,
+        source,
+        list(references),
+        with_ci=not no_ci,
+        row_kind=row_kind,
+        matrix_path=matrix if matrix.is_file() else None,
+    )
     click.echo(json.dumps(scores, indent=2, sort_keys=True) if fmt == "json" else "\n".join(score_table(scores)))
 
 

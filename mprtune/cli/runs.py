@@ -23,8 +23,12 @@ from mprtune.cli.common import (
 
 @cli.command()
 @config_option
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Output root (default: the project root; other profiles: .mprtune/profiles/<name>).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Output root (default: the project root; other profiles: .mprtune/profiles/<name>).",
+)
 @click.option("--check", is_flag=True, help="Render in memory; exit 1 listing files that differ from disk.")
 @click.option("--no-lf-check", is_flag=True, help="Skip the LLaMA-Factory parser check.")
 @domain_errors
@@ -38,8 +42,9 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
 
     ws = open_workspace(config_path, profile)
     out = paths.check_folder(out, "--out") if out else ws.render_dir
-    outcome = render_project(ws.matrix, out, ws.data_dir, check_only=check, lf_check=not no_lf_check,
-                             cache_dir=ws.cache_dir)
+    outcome = render_project(
+        ws.matrix, out, ws.data_dir, check_only=check, lf_check=not no_lf_check, cache_dir=ws.cache_dir
+    )
     for message in outcome.warnings:
         warn(message)
     if check:
@@ -52,8 +57,13 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
 @click.argument("variants", nargs=-1)
 @click.option("--all", "all_", is_flag=True, help="Every variant of the matrix.")
 @slot_options
-@click.option("--retries", type=click.IntRange(min=0), default=1, show_default=True,
-              help="Relaunches (resuming from the newest complete checkpoint) before a job counts as failed.")
+@click.option(
+    "--retries",
+    type=click.IntRange(min=0),
+    default=1,
+    show_default=True,
+    help="Relaunches (resuming from the newest complete checkpoint) before a job counts as failed.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan, commands and environment; launch nothing.")
 @click.option("--backend", type=click.Choice(["local", "slurm"]), default="local", show_default=True)
 @click.option("--partition", default=None, help="Slurm partition.")
@@ -64,10 +74,23 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
 @runs_option
 @config_option
 @domain_errors
-def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | None, retries: int,
-          dry_run: bool, backend: str, partition: str | None, time_limit: str | None, account: str | None,
-          sbatch_args: tuple[str, ...], detach: bool, runs_dir: Path | None, config_path: Path | None,
-          profile: str) -> None:
+def train(
+    variants: tuple[str, ...],
+    all_: bool,
+    gpus: str | None,
+    slots: int | None,
+    retries: int,
+    dry_run: bool,
+    backend: str,
+    partition: str | None,
+    time_limit: str | None,
+    account: str | None,
+    sbatch_args: tuple[str, ...],
+    detach: bool,
+    runs_dir: Path | None,
+    config_path: Path | None,
+    profile: str,
+) -> None:
     """Train variants: longest first, one job per slot, resuming."""
     from mprtune.launch import backends
     from mprtune.launch import train as launch
@@ -75,9 +98,18 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = chosen_variants(ws, variants, all_)
-    executor = backends.from_options(ws.matrix, backend, gpus, slots, check_devices=not dry_run,
-                                     partition=partition, time_limit=time_limit, account=account,
-                                     sbatch_args=list(sbatch_args), detach=detach)
+    executor = backends.from_options(
+        ws.matrix,
+        backend,
+        gpus,
+        slots,
+        check_devices=not dry_run,
+        partition=partition,
+        time_limit=time_limit,
+        account=account,
+        sbatch_args=list(sbatch_args),
+        detach=detach,
+    )
     if dry_run:
         plan = launch.plan_training(ws, chosen, executor.slots(), warn)
         for message in plan.warnings + backends.device_warnings(ws.matrix, gpus, slots, backend):
@@ -86,8 +118,9 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
         return
     try:
         with Progress(ws, [v.name for v in chosen], echo=click.echo) as progress:
-            results = launch.train(ws, chosen, executor, retries, progress.event,
-                                   on_plan=lambda plan: progress.show_plan(plan, executor))
+            results = launch.train(
+                ws, chosen, executor, retries, progress.event, on_plan=lambda plan: progress.show_plan(plan, executor)
+            )
     except KeyboardInterrupt:
         click.echo("Interrupted: running jobs were stopped and are resumable; rerun the same command.", err=True)
         sys.exit(130)
@@ -108,8 +141,14 @@ def train(variants: tuple[str, ...], all_: bool, gpus: str | None, slots: int | 
 @runs_option
 @config_option
 @domain_errors
-def plan(variants: tuple[str, ...], gpus: str | None, slots: int | None, runs_dir: Path | None,
-         config_path: Path | None, profile: str) -> None:
+def plan(
+    variants: tuple[str, ...],
+    gpus: str | None,
+    slots: int | None,
+    runs_dir: Path | None,
+    config_path: Path | None,
+    profile: str,
+) -> None:
     """Show the schedule and every command; launch nothing."""
     from mprtune.launch import backends
     from mprtune.launch.train import plan_training
@@ -153,8 +192,9 @@ def status(as_json: bool, watch: bool, runs_dir: Path | None, config_path: Path 
 @runs_option
 @config_option
 @domain_errors
-def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_path: Path | None,
-           profile: str) -> None:
+def cancel(
+    variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_path: Path | None, profile: str
+) -> None:
     """Stop running jobs (they stay resumable)."""
     from mprtune.launch.train import cancel_jobs
 
@@ -164,8 +204,12 @@ def cancel(variants: tuple[str, ...], all_: bool, runs_dir: Path | None, config_
 
 
 @cli.command()
-@click.option("--out", type=click.Path(file_okay=False, path_type=Path), default=None,
-              help="Where collect.json, collect.csv and loss_curves.png go (default: the runs dir).")
+@click.option(
+    "--out",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Where collect.json, collect.csv and loss_curves.png go (default: the runs dir).",
+)
 @runs_option
 @config_option
 @domain_errors

@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from mprtune.errors import show
 
 Kind = type | tuple[type, ...]
+Range = tuple[float, float, bool]  # (low, high, low_open)
+Ranges = Mapping[str, Range]
 NUMBER = (int, float)
 MAX_INT = 2**31 - 1  # what LLaMA-Factory, torch and Slurm take as an integer setting
 MAX_GPUS = 4096
@@ -25,53 +28,114 @@ NAME_MAX = 255  # bytes per folder or file name on Linux file systems
 # Recipe keys mprtune knows the type of. Anything else goes under `extra_args`, which
 # LLaMA-Factory's own parser checks at render time.
 RECIPE_TYPES: dict[str, Kind] = {
-    "stage": str, "finetuning_type": str, "lora_rank": int, "lora_alpha": int, "lora_dropout": NUMBER,
-    "lora_target": str, "learning_rate": NUMBER, "lr_scheduler_type": str, "warmup_ratio": NUMBER,
-    "weight_decay": NUMBER, "per_device_train_batch_size": int, "gradient_accumulation_steps": int,
-    "num_train_epochs": NUMBER, "max_steps": int, "max_samples": int, "bf16": bool, "fp16": bool,
-    "logging_steps": int, "save_steps": int, "save_total_limit": int, "plot_loss": bool, "seed": int,
-    "report_to": str, "cutoff_len": int, "packing": bool, "neat_packing": bool,
-    "preprocessing_num_workers": int, "dataloader_num_workers": int, "flash_attn": str,
+    "stage": str,
+    "finetuning_type": str,
+    "lora_rank": int,
+    "lora_alpha": int,
+    "lora_dropout": NUMBER,
+    "lora_target": str,
+    "learning_rate": NUMBER,
+    "lr_scheduler_type": str,
+    "warmup_ratio": NUMBER,
+    "weight_decay": NUMBER,
+    "per_device_train_batch_size": int,
+    "gradient_accumulation_steps": int,
+    "num_train_epochs": NUMBER,
+    "max_steps": int,
+    "max_samples": int,
+    "bf16": bool,
+    "fp16": bool,
+    "logging_steps": int,
+    "save_steps": int,
+    "save_total_limit": int,
+    "plot_loss": bool,
+    "seed": int,
+    "report_to": str,
+    "cutoff_len": int,
+    "packing": bool,
+    "neat_packing": bool,
+    "preprocessing_num_workers": int,
+    "dataloader_num_workers": int,
+    "flash_attn": str,
     "deepspeed": str,  # one of DEEPSPEED_STAGES, rendered into a JSON file
-    "disable_gradient_checkpointing": bool, "use_cpu": bool, "additional_target": str,
+    "disable_gradient_checkpointing": bool,
+    "use_cpu": bool,
+    "additional_target": str,
     "extra_args": dict,
     # mprtune's own, not rendered: GPUs one job gets at once (torchrun DDP with NPROC_PER_NODE=gpus).
     "gpus": int,
 }
 # (low, high, low_open): inclusive bounds unless low_open; every number must also be finite.
-RECIPE_RANGES: dict[str, tuple[float, float, bool]] = {
-    **{key: (1, MAX_INT, False) for key in (
-        "lora_rank", "lora_alpha", "per_device_train_batch_size", "gradient_accumulation_steps", "logging_steps",
-        "save_steps", "cutoff_len", "max_steps", "save_total_limit", "max_samples")},
+RECIPE_RANGES: Ranges = {
+    **{
+        key: (1, MAX_INT, False)
+        for key in (
+            "lora_rank",
+            "lora_alpha",
+            "per_device_train_batch_size",
+            "gradient_accumulation_steps",
+            "logging_steps",
+            "save_steps",
+            "cutoff_len",
+            "max_steps",
+            "save_total_limit",
+            "max_samples",
+        )
+    },
     **{key: (0, MAX_INT, False) for key in ("seed", "preprocessing_num_workers", "dataloader_num_workers")},
-    "learning_rate": (0, 1, True), "lora_dropout": (0, 1, False), "warmup_ratio": (0, 1, False),
-    "weight_decay": (0, 10, False), "num_train_epochs": (0, 1e6, True), "gpus": (1, MAX_GPUS, False),
+    "learning_rate": (0, 1, True),
+    "lora_dropout": (0, 1, False),
+    "warmup_ratio": (0, 1, False),
+    "weight_decay": (0, 10, False),
+    "num_train_epochs": (0, 1e6, True),
+    "gpus": (1, MAX_GPUS, False),
 }
 PREDICT_TYPES: dict[str, Kind] = {
-    "per_device_eval_batch_size": int, "max_new_tokens": int, "do_sample": bool, "cutoff_len": int,
+    "per_device_eval_batch_size": int,
+    "max_new_tokens": int,
+    "do_sample": bool,
+    "cutoff_len": int,
     "latency_rows": int,  # rows replayed one request at a time to measure latency (0: skip)
 }
-PREDICT_RANGES = {"per_device_eval_batch_size": (1, MAX_INT, False), "max_new_tokens": (1, MAX_INT, False),
-                  "cutoff_len": (1, MAX_INT, False), "latency_rows": (0, MAX_INT, False)}
+PREDICT_RANGES: Ranges = {
+    "per_device_eval_batch_size": (1, MAX_INT, False),
+    "max_new_tokens": (1, MAX_INT, False),
+    "cutoff_len": (1, MAX_INT, False),
+    "latency_rows": (0, MAX_INT, False),
+}
 MODEL_TYPES: dict[str, Kind] = {
-    "path": str, "template": str, "params": NUMBER, "tiny_seed": int,
+    "path": str,
+    "template": str,
+    "params": NUMBER,
+    "tiny_seed": int,
     "note": str,  # what the model really is, shown at the top of reports (e.g. a stand-in for a bigger one)
     "source": dict,  # where the weights come from (config/model_source.py); replaces `path`
     "gpus": int,  # GPUs every variant of this model gets unless the variant says otherwise
 }
-MODEL_RANGES = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, False), "gpus": (1, MAX_GPUS, False)}
-TASK_TYPES: dict[str, Kind] = {"kind": str, "prompt": str, "train": list, "eval": list, "cutoff_len": int,
-                               "train_tokens": int}
-TASK_RANGES = {"cutoff_len": (1, MAX_INT, False), "train_tokens": (1, 1e15, False)}
+MODEL_RANGES: Ranges = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, False), "gpus": (1, MAX_GPUS, False)}
+TASK_TYPES: dict[str, Kind] = {
+    "kind": str,
+    "prompt": str,
+    "train": list,
+    "eval": list,
+    "cutoff_len": int,
+    "train_tokens": int,
+}
+TASK_RANGES: Ranges = {"cutoff_len": (1, MAX_INT, False), "train_tokens": (1, 1e15, False)}
 DATASET_TYPES: dict[str, Kind] = {"file": str, "rows": int}
 HARDWARE_TYPES: dict[str, Kind] = {"gpus": list, "slots": int}
-HARDWARE_RANGES = {"slots": (1, 4096, False)}
+HARDWARE_RANGES: Ranges = {"slots": (1, 4096, False)}
 WANDB_TYPES: dict[str, Kind] = {"project": str}
 SLURM_TYPES: dict[str, Kind] = {
-    "partition": str, "time": str, "account": str, "cpus_per_task": int, "mem": str,
-    "sbatch_args": list, "setup": list,  # setup: shell lines (module load, conda activate) run before the job
+    "partition": str,
+    "time": str,
+    "account": str,
+    "cpus_per_task": int,
+    "mem": str,
+    "sbatch_args": list,
+    "setup": list,  # setup: shell lines (module load, conda activate) run before the job
 }
-SLURM_RANGES = {"cpus_per_task": (1, 4096, False)}
+SLURM_RANGES: Ranges = {"cpus_per_task": (1, 4096, False)}
 
 
 def did_you_mean(name: str, known: Any) -> str:
@@ -86,8 +150,14 @@ def did_you_mean(name: str, known: Any) -> str:
 
 
 def type_name(expected: Kind) -> str:
-    names = {int: "an integer", float: "a number", str: "a string", bool: "true or false",
-             list: "a list", dict: "a mapping"}
+    names = {
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        bool: "true or false",
+        list: "a list",
+        dict: "a mapping",
+    }
     if isinstance(expected, tuple):
         return "a number" if set(expected) == {int, float} else " or ".join(names[t] for t in expected)
     return names[expected]
@@ -100,7 +170,7 @@ def type_ok(value: Any, expected: Kind) -> bool:
     return isinstance(value, kinds)
 
 
-def range_problem(value: Any, bounds: tuple[float, float, bool]) -> str | None:
+def range_problem(value: Any, bounds: Range) -> str | None:
     """Why a number is out of range (infinite, NaN, too small, too big), else None."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return None
@@ -123,8 +193,14 @@ class Problems:
     def add(self, path: str, message: str) -> None:
         self.items.append(f"{path}: {message}")
 
-    def check_mapping(self, path: str, value: Any, types: dict[str, Kind], required: tuple[str, ...] = (),
-                      ranges: dict[str, tuple[float, float, bool]] | None = None) -> dict:
+    def check_mapping(
+        self,
+        path: str,
+        value: Any,
+        types: dict[str, Kind],
+        required: tuple[str, ...] = (),
+        ranges: Ranges | None = None,
+    ) -> dict:
         """Keys known and required, values of the right type and in range; returns the mapping or {}."""
         if not isinstance(value, dict):
             self.add(path, f"expected a mapping, got {show(value)}")
@@ -141,8 +217,7 @@ class Problems:
                 self.add(f"{path}.{key}", problem)
         return value
 
-    def valid(self, value: dict, types: dict[str, Kind], ranges: dict[str, tuple[float, float, bool]],
-              key: str) -> bool:
+    def valid(self, value: dict, types: dict[str, Kind], ranges: Ranges, key: str) -> bool:
         """Whether one key of an already checked mapping holds a usable value."""
         item = value.get(key)
         return type_ok(item, types[key]) and (key not in ranges or range_problem(item, ranges[key]) is None)

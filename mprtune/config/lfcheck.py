@@ -19,12 +19,37 @@ from typing import Any
 from mprtune.errors import show
 
 DATASET_ENTRY_KEYS = {
-    "file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name",
-    "formatting", "ranking", "subset", "split", "folder", "num_samples", "columns", "tags",
+    "file_name",
+    "hf_hub_url",
+    "ms_hub_url",
+    "om_hub_url",
+    "script_url",
+    "cloud_file_name",
+    "formatting",
+    "ranking",
+    "subset",
+    "split",
+    "folder",
+    "num_samples",
+    "columns",
+    "tags",
 }
 DATASET_SOURCE_KEYS = ("file_name", "hf_hub_url", "ms_hub_url", "om_hub_url", "script_url", "cloud_file_name")
-ALPACA_COLUMNS = {"prompt", "query", "response", "history", "system", "images", "videos", "audios",
-                  "chosen", "rejected", "kto_tag", "tools", "messages"}
+ALPACA_COLUMNS = {
+    "prompt",
+    "query",
+    "response",
+    "history",
+    "system",
+    "images",
+    "videos",
+    "audios",
+    "chosen",
+    "rejected",
+    "kto_tag",
+    "tools",
+    "messages",
+}
 FORMATTINGS = {"alpaca", "sharegpt", "openai"}
 
 
@@ -37,7 +62,7 @@ def llamafactory_version() -> str | None:
 
     for entry in sys.path:
         for info in sorted(Path(entry or ".").glob("llamafactory-*.dist-info")):
-            return info.name[len("llamafactory-"):-len(".dist-info")]
+            return info.name[len("llamafactory-") : -len(".dist-info")]
     return None
 
 
@@ -56,8 +81,10 @@ def check_dataset_info(text: str, label: str, data_dir: Path | None = None) -> t
             errors.append(f"{label}: {name}: expected an object, got {show(entry)}")
             continue
         for key in sorted(set(entry) - DATASET_ENTRY_KEYS):
-            errors.append(f"{label}: {name}.{key}: LLaMA-Factory ignores this key "
-                          f"(it reads {', '.join(sorted(DATASET_ENTRY_KEYS))})")
+            errors.append(
+                f"{label}: {name}.{key}: LLaMA-Factory ignores this key "
+                f"(it reads {', '.join(sorted(DATASET_ENTRY_KEYS))})"
+            )
         if not any(key in entry for key in DATASET_SOURCE_KEYS):
             errors.append(f"{label}: {name}: needs one of {', '.join(DATASET_SOURCE_KEYS)}")
         if entry.get("formatting", "alpaca") not in FORMATTINGS:
@@ -67,8 +94,14 @@ def check_dataset_info(text: str, label: str, data_dir: Path | None = None) -> t
         file_name = entry.get("file_name")
         if data_dir is not None and isinstance(file_name, str) and not (data_dir / file_name).exists():
             missing.append(name)
-    warnings = [f"{label}: {len(missing)} dataset(s) not prepared yet in {data_dir} ({', '.join(missing)}): "
-                f"run `mprtune prepare-data TASK...`"] if missing else []
+    warnings = (
+        [
+            f"{label}: {len(missing)} dataset(s) not prepared yet in {data_dir} ({', '.join(missing)}): "
+            f"run `mprtune prepare-data TASK...`"
+        ]
+        if missing
+        else []
+    )
     return errors, warnings
 
 
@@ -93,8 +126,13 @@ def check_yamls(files: dict[str, str], cache_file: Path | None = None) -> list[s
     import subprocess
     import sys
 
-    proc = subprocess.run([sys.executable, "-m", "mprtune.config.lfcheck"], input=json.dumps(todo),
-                          capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "mprtune.config.lfcheck"],
+        input=json.dumps(todo),
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     try:
         verdicts: dict[str, list[str]] = json.loads(proc.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
@@ -130,8 +168,9 @@ def _parse_arguments(parser: Any, label: str, args: dict[str, Any]) -> list[str]
             return _parse_arguments(parser, label, {**args, "use_cpu": True})
         if "not used by the HfArgumentParser" in message:
             keys = message.split(":", 1)[1].strip()
-            return [f"{label}: unknown LLaMA-Factory key(s) {keys}; check the spelling or remove them from "
-                    f"mprtune.yaml"]
+            return [
+                f"{label}: unknown LLaMA-Factory key(s) {keys}; check the spelling or remove them from mprtune.yaml"
+            ]
         return [f"{label}: LLaMA-Factory rejects it: {message.splitlines()[0]}"]
     except (TypeError, KeyError) as exc:
         return [f"{label}: LLaMA-Factory rejects it: {exc}"]
@@ -155,8 +194,9 @@ def _main() -> None:
     )
     from transformers import HfArgumentParser
 
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments, FinetuningArguments,
-                               GeneratingArguments))
+    parser = HfArgumentParser(
+        (ModelArguments, DataArguments, TrainingArguments, FinetuningArguments, GeneratingArguments)
+    )
     files: dict[str, str] = json.loads(sys.stdin.read())
     verdicts = {label: _parse_one(parser, label, text, set(TEMPLATES)) for label, text in files.items()}
     print(json.dumps(verdicts))

@@ -39,13 +39,38 @@ from mprtune.config.yamlfile import read_yaml
 from mprtune.errors import ConfigError
 from mprtune.paths import REFERENCE_PROFILE
 
-TOP_LEVEL = ("wandb", "data_dir", "models", "datasets", "tasks", "recipe", "predict", "hardware", "slurm",
-             "variants", "sweeps", "profiles")
+TOP_LEVEL = (
+    "wandb",
+    "data_dir",
+    "models",
+    "datasets",
+    "tasks",
+    "recipe",
+    "predict",
+    "hardware",
+    "slurm",
+    "variants",
+    "sweeps",
+    "profiles",
+)
 PROFILE_KEYS = ("models", "recipe", "predict", "hardware", "data_dir", "variants", "sweeps", "wandb", "slurm")
 VARIANT_KEYS = ("name", "model", "task")
 
-__all__ = ["RECIPE_TYPES", "PREDICT_TYPES", "BaseModel", "Dataset", "Task", "Variant", "Matrix", "Sweep",
-           "SweepOrigin", "load_matrix", "parse_matrix", "did_you_mean", "REFERENCE_PROFILE"]
+__all__ = [
+    "RECIPE_TYPES",
+    "PREDICT_TYPES",
+    "BaseModel",
+    "Dataset",
+    "Task",
+    "Variant",
+    "Matrix",
+    "Sweep",
+    "SweepOrigin",
+    "load_matrix",
+    "parse_matrix",
+    "did_you_mean",
+    "REFERENCE_PROFILE",
+]
 
 
 def _deep_merge(base: dict, override: dict) -> dict:
@@ -72,8 +97,11 @@ def apply_profile(raw: dict, profile: str) -> dict:
     # replaces the other instead of merging into an entry that has both.
     models = overlay.get("models") if isinstance(overlay, dict) else None
     for name, model in (models or {}).items() if isinstance(models, dict) else ():
-        if isinstance(model, dict) and isinstance(merged.get("models"), dict) \
-                and isinstance(merged["models"].get(name), dict):
+        if (
+            isinstance(model, dict)
+            and isinstance(merged.get("models"), dict)
+            and isinstance(merged["models"].get(name), dict)
+        ):
             for given, replaced in (("source", "path"), ("path", "source")):
                 if given in model and replaced not in model:
                     merged["models"][name].pop(replaced, None)
@@ -108,8 +136,13 @@ def _check_recipe_values(p: Problems, path: str, recipe: dict) -> None:
         for key, value in extra.items():
             if not isinstance(key, str) or not SAFE_NAME.match(key):
                 p.add(f"{path}.extra_args", f"argument names are LLaMA-Factory keys, got {show(key)}")
-            elif not isinstance(value, (str, int, float, bool, type(None))) or isinstance(value, float) and \
-                    not math.isfinite(value) or isinstance(value, int) and abs(value) >= 2**63:
+            elif (
+                not isinstance(value, (str, int, float, bool, type(None)))
+                or isinstance(value, float)
+                and not math.isfinite(value)
+                or isinstance(value, int)
+                and abs(value) >= 2**63
+            ):
                 p.add(f"{path}.extra_args.{key}", f"expected a string, a finite number or a boolean, got {show(value)}")
 
 
@@ -118,12 +151,19 @@ def _recipe_or_empty(recipe: dict) -> dict:
     return {**recipe, "extra_args": recipe["extra_args"] if isinstance(recipe.get("extra_args"), dict) else {}}
 
 
-def _build_variant(p: Problems, path: str, spec: dict, models: dict[str, BaseModel], tasks: dict[str, Task],
-                   recipe: dict, raw: dict, origin: SweepOrigin | None = None) -> Variant | None:
+def _build_variant(
+    p: Problems,
+    path: str,
+    spec: dict,
+    models: dict[str, BaseModel],
+    tasks: dict[str, Task],
+    recipe: dict,
+    raw: dict,
+    origin: SweepOrigin | None = None,
+) -> Variant | None:
     """One `variants:` entry (hand-written or expanded from a sweep) checked and merged over the recipe."""
     name = spec.get("name")
-    p.check_mapping(path, spec, {**RECIPE_TYPES, "name": str, "model": str, "task": str}, VARIANT_KEYS,
-                    RECIPE_RANGES)
+    p.check_mapping(path, spec, {**RECIPE_TYPES, "name": str, "model": str, "task": str}, VARIANT_KEYS, RECIPE_RANGES)
     if isinstance(name, str) and not SAFE_NAME.match(name):
         p.add(f"{path}.name", UNSAFE_NAME)
     model, task = spec.get("model"), spec.get("task")
@@ -140,8 +180,9 @@ def _build_variant(p: Problems, path: str, spec: dict, models: dict[str, BaseMod
     return Variant(name, models[model], tasks[task], merged, origin)
 
 
-def _parse_variants(p: Problems, value: Any, models: dict[str, BaseModel], tasks: dict[str, Task],
-                    recipe: dict, raw: dict) -> dict[str, Variant]:
+def _parse_variants(
+    p: Problems, value: Any, models: dict[str, BaseModel], tasks: dict[str, Task], recipe: dict, raw: dict
+) -> dict[str, Variant]:
     if value is None:
         return {}
     if not isinstance(value, list):
@@ -156,28 +197,39 @@ def _parse_variants(p: Problems, value: Any, models: dict[str, BaseModel], tasks
         path = f"variants.{shown_name(name)}" if isinstance(name, str) else f"variants[{index}]"
         before = len(p.items)
         variant = _build_variant(p, path, spec, models, tasks, recipe, raw)
-        if isinstance(name, str) and (name in variants or any(
-                isinstance(v, dict) and v.get("name") == name for v in value[:index])):
+        if isinstance(name, str) and (
+            name in variants or any(isinstance(v, dict) and v.get("name") == name for v in value[:index])
+        ):
             p.add(f"{path}.name", "duplicate variant name")
         elif variant is not None and len(p.items) == before:
-            variants[name] = variant
+            variants[variant.name] = variant
     return variants
 
 
-def _parse_sweeps(p: Problems, raw: dict, variants: dict[str, Variant], models: dict[str, BaseModel],
-                  tasks: dict[str, Task], recipe: dict) -> dict[str, Sweep]:
+def _parse_sweeps(
+    p: Problems,
+    raw: dict,
+    variants: dict[str, Variant],
+    models: dict[str, BaseModel],
+    tasks: dict[str, Task],
+    recipe: dict,
+) -> dict[str, Sweep]:
     """Expand `sweeps:` into variants added to `variants` (after the hand-written ones, in grid order)."""
-    listed = raw.get("variants") if isinstance(raw.get("variants"), list) else []
+    given = raw.get("variants")
+    listed: list[Any] = given if isinstance(given, list) else []
     hand_written = {v["name"]: v for v in listed if isinstance(v, dict) and isinstance(v.get("name"), str)}
     named = lambda section: set(raw[section]) if isinstance(raw.get(section), dict) else set()  # noqa: E731
-    sweeps, expanded = expand_sweeps(p, raw.get("sweeps"), hand_written, set(variants), named("models") | set(models),
-                                     named("tasks") | set(tasks))
+    sweeps, expanded = expand_sweeps(
+        p, raw.get("sweeps"), hand_written, set(variants), named("models") | set(models), named("tasks") | set(tasks)
+    )
     taken = {name: f"variants.{name}" for name in hand_written}
     for item in expanded:
         name = item.spec["name"]
         if name in taken:
-            p.add(item.path, f"variant name {name!r} is already taken by {taken[name]}; "
-                             f"set `prefix:` on sweeps.{item.origin.sweep}")
+            p.add(
+                item.path,
+                f"variant name {name!r} is already taken by {taken[name]}; set `prefix:` on sweeps.{item.origin.sweep}",
+            )
             continue
         taken[name] = item.path
         variant = _build_variant(p, item.path, item.spec, models, tasks, recipe, raw, item.origin)
@@ -223,10 +275,21 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
     sweeps = _parse_sweeps(p, raw, variants, models, tasks, recipe)
     if p.items:
         raise ConfigError(p.items, str(source))
-    return Matrix(source=source, profile=profile, data_dir=data_dir,
-                  wandb_project=wandb.get("project", "mprtune"), models=models, datasets=datasets,
-                  tasks=tasks, predict=dict(predict), gpus=gpus, slots=slots, variants=variants, slurm=slurm,
-                  sweeps=sweeps)
+    return Matrix(
+        source=source,
+        profile=profile,
+        data_dir=data_dir,
+        wandb_project=wandb.get("project", "mprtune"),
+        models=models,
+        datasets=datasets,
+        tasks=tasks,
+        predict=dict(predict),
+        gpus=gpus,
+        slots=slots,
+        variants=variants,
+        slurm=slurm,
+        sweeps=sweeps,
+    )
 
 
 def load_matrix(path: Path, profile: str = REFERENCE_PROFILE) -> Matrix:

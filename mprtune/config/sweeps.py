@@ -49,10 +49,21 @@ MAX_NAME = 64  # longer names end in a hash: run folders, W&B run names and Slur
 MAX_GRID = 1000  # more variants than this from one sweep is almost certainly a typo
 # Short tokens for the keys people sweep; any other key is spelled out.
 ABBREVIATIONS = {
-    "learning_rate": "lr", "lora_rank": "r", "lora_alpha": "alpha", "lora_dropout": "drop", "warmup_ratio": "wu",
-    "weight_decay": "wd", "num_train_epochs": "ep", "max_steps": "steps", "per_device_train_batch_size": "bs",
-    "gradient_accumulation_steps": "ga", "cutoff_len": "len", "lr_scheduler_type": "sched",
-    "lora_target": "target", "max_samples": "n", "deepspeed": "ds",
+    "learning_rate": "lr",
+    "lora_rank": "r",
+    "lora_alpha": "alpha",
+    "lora_dropout": "drop",
+    "warmup_ratio": "wu",
+    "weight_decay": "wd",
+    "num_train_epochs": "ep",
+    "max_steps": "steps",
+    "per_device_train_batch_size": "bs",
+    "gradient_accumulation_steps": "ga",
+    "cutoff_len": "len",
+    "lr_scheduler_type": "sched",
+    "lora_target": "target",
+    "max_samples": "n",
+    "deepspeed": "ds",
 }
 
 
@@ -90,6 +101,7 @@ class SweepVariant:
 
 # --- names ------------------------------------------------------------------------------------
 
+
 def number_token(value: int | float) -> str:
     """The shortest exact spelling: 8, 0.03, 1e-4 (not 0.0001), 2.5e-5."""
     if isinstance(value, int) or value == int(value) and abs(value) < 1e15:
@@ -120,6 +132,7 @@ def variant_name(prefix: str, values: dict[str, Any]) -> str:
 
 # --- checks -----------------------------------------------------------------------------------
 
+
 def _value_problem(key: str, value: Any) -> str | None:
     """Why `value` cannot be a value of recipe key `key`, else None."""
     if key.startswith(EXTRA_PREFIX):
@@ -139,10 +152,13 @@ def _key_problem(key: Any) -> str | None:
     if not isinstance(key, str):
         return f"an axis is a recipe key, got {show(key)}"
     if key.startswith(EXTRA_PREFIX):
-        return None if SAFE_NAME.match(key[len(EXTRA_PREFIX):]) else f"unsafe LLaMA-Factory key {key!r}"
+        return None if SAFE_NAME.match(key[len(EXTRA_PREFIX) :]) else f"unsafe LLaMA-Factory key {key!r}"
     if key == "extra_args" or key not in RECIPE_TYPES:
-        return ("not a recipe key" + did_you_mean(key, sorted(k for k in RECIPE_TYPES if k != "extra_args")) +
-                f" (other LLaMA-Factory keys: {EXTRA_PREFIX}<key>)")
+        return (
+            "not a recipe key"
+            + did_you_mean(key, sorted(k for k in RECIPE_TYPES if k != "extra_args"))
+            + f" (other LLaMA-Factory keys: {EXTRA_PREFIX}<key>)"
+        )
     return None
 
 
@@ -151,7 +167,8 @@ def _check_axis(p: Problems, path: str, key: str, values: Any) -> list[Any] | No
     if not isinstance(values, list) or not values:
         p.add(path, f"expected a non-empty list of values, got {show(values)}")
         return None
-    good, tokens = True, {}
+    good = True
+    tokens: dict[str, Any] = {}
     for index, value in enumerate(values):
         problem = _value_problem(key, value)
         if problem:
@@ -160,8 +177,10 @@ def _check_axis(p: Problems, path: str, key: str, values: Any) -> list[Any] | No
             continue
         token = value_token(key, value)
         if token in tokens:
-            p.add(f"{path}[{index}]", f"same value as [{tokens[token]}] (name token {token!r}); "
-                                      f"values of an axis must differ")
+            p.add(
+                f"{path}[{index}]",
+                f"same value as [{tokens[token]}] (name token {token!r}); values of an axis must differ",
+            )
             good = False
         tokens.setdefault(token, index)
     return values if good else None
@@ -204,8 +223,11 @@ def _zip_group(p: Problems, where: str, group: Any, claims: _Claims) -> Axis | N
         return None
     lengths = {len(values or []) for _, values in columns}
     if len(lengths) > 1:
-        p.add(where, "zipped keys need lists of the same length, got " +
-              ", ".join(f"{key}: {len(values or [])}" for key, values in columns))
+        p.add(
+            where,
+            "zipped keys need lists of the same length, got "
+            + ", ".join(f"{key}: {len(values or [])}" for key, values in columns),
+        )
         return None
     return tuple(key for key, _ in columns), list(zip(*(values or [] for _, values in columns), strict=True))
 
@@ -240,8 +262,16 @@ def _parse_axes(p: Problems, path: str, spec: dict) -> list[Axis] | None:
     return axes if good else None
 
 
-def _base(p: Problems, path: str, name: str, spec: dict, hand_written: dict[str, dict], built: set[str],
-          models: Any, tasks: Any) -> tuple[str, dict[str, Any], str] | None:
+def _base(
+    p: Problems,
+    path: str,
+    name: str,
+    spec: dict,
+    hand_written: dict[str, dict],
+    built: set[str],
+    models: Any,
+    tasks: Any,
+) -> tuple[str, dict[str, Any], str] | None:
     """(base label, the `variants:`-shaped entry the grid starts from, default prefix)."""
     base = spec.get("variant")
     if base is not None:
@@ -268,19 +298,25 @@ def _base(p: Problems, path: str, name: str, spec: dict, hand_written: dict[str,
 
 def _points(axes: list[Axis]) -> list[tuple[tuple[str, Any], ...]]:
     """Every grid point as ((key, value), ...) in axis order, first axis slowest."""
-    return [tuple((key, value) for (keys, _), point in zip(axes, combo, strict=True)
-                  for key, value in zip(keys, point, strict=True))
-            for combo in itertools.product(*(points for _, points in axes))]
+    return [
+        tuple(
+            (key, value)
+            for (keys, _), point in zip(axes, combo, strict=True)
+            for key, value in zip(keys, point, strict=True)
+        )
+        for combo in itertools.product(*(points for _, points in axes))
+    ]
 
 
-def _with_values(base: dict[str, Any], fixed: dict[str, Any], values: tuple[tuple[str, Any], ...],
-                 name: str) -> dict[str, Any]:
+def _with_values(
+    base: dict[str, Any], fixed: dict[str, Any], values: tuple[tuple[str, Any], ...], name: str
+) -> dict[str, Any]:
     """The base entry, then the sweep's fixed keys, then the point's values (extra_args merged)."""
     extra = {**(base.get("extra_args") or {}), **(fixed.get("extra_args") or {})}
     spec = {**base, **fixed}
     for key, value in values:
         if key.startswith(EXTRA_PREFIX):
-            extra[key[len(EXTRA_PREFIX):]] = value
+            extra[key[len(EXTRA_PREFIX) :]] = value
         else:
             spec[key] = value
     spec["name"] = name
@@ -289,8 +325,9 @@ def _with_values(base: dict[str, Any], fixed: dict[str, Any], values: tuple[tupl
     return spec
 
 
-def expand_sweeps(p: Problems, value: Any, hand_written: dict[str, dict], built: set[str], models: Any,
-                  tasks: Any) -> tuple[dict[str, Sweep], list[SweepVariant]]:
+def expand_sweeps(
+    p: Problems, value: Any, hand_written: dict[str, dict], built: set[str], models: Any, tasks: Any
+) -> tuple[dict[str, Sweep], list[SweepVariant]]:
     """Check the `sweeps:` section and expand it.
 
     `hand_written`: the `variants:` entries by name; `built`: the names of those that are valid;
@@ -303,8 +340,12 @@ def expand_sweeps(p: Problems, value: Any, hand_written: dict[str, dict], built:
         return {}, []
     sweeps: dict[str, Sweep] = {}
     expanded: list[SweepVariant] = []
-    types = {**RECIPE_TYPES, **{key: str for key in SWEEP_KEYS if key not in ("axes", "zip")},
-             "axes": dict, "zip": list}
+    types = {
+        **RECIPE_TYPES,
+        **{key: str for key in SWEEP_KEYS if key not in ("axes", "zip")},
+        "axes": dict,
+        "zip": list,
+    }
     for name, spec in value.items():
         path = f"sweeps.{name}"
         if not isinstance(name, str) or not SAFE_NAME.match(name):
@@ -314,8 +355,7 @@ def expand_sweeps(p: Problems, value: Any, hand_written: dict[str, dict], built:
             p.add(path, f"expected a mapping with variant (or model + task) and axes, got {show(spec)}")
             continue
         before = len(p.items)
-        p.check_mapping(path, {k: v for k, v in spec.items() if k not in ("axes", "zip")}, types,
-                        ranges=RECIPE_RANGES)
+        p.check_mapping(path, {k: v for k, v in spec.items() if k not in ("axes", "zip")}, types, ranges=RECIPE_RANGES)
         if isinstance(spec.get("deepspeed"), str) and spec["deepspeed"] not in DEEPSPEED_STAGES:
             p.add(f"{path}.deepspeed", f"expected one of {', '.join(DEEPSPEED_STAGES)}, got {show(spec['deepspeed'])}")
         prefix = spec.get("prefix")
@@ -337,7 +377,10 @@ def expand_sweeps(p: Problems, value: Any, hand_written: dict[str, dict], built:
         for values in _points(axes):
             variant = variant_name(prefix or default_prefix, dict(values))
             names.append(variant)
-            expanded.append(SweepVariant(f"{path}[{variant}]", _with_values(base_spec, fixed, values, variant),
-                                         SweepOrigin(name, values)))
+            expanded.append(
+                SweepVariant(
+                    f"{path}[{variant}]", _with_values(base_spec, fixed, values, variant), SweepOrigin(name, values)
+                )
+            )
         sweeps[name] = Sweep(name, label, tuple(keys for keys, _ in axes), tuple(names))
     return sweeps, expanded

@@ -41,7 +41,8 @@ def _construct_int(loader: _UniqueKeyLoader, node: yaml.ScalarNode) -> int:
         return yaml.SafeLoader.construct_yaml_int(loader, node)
     except ValueError:  # more digits than Python converts (4300): a typo, never a setting
         raise yaml.constructor.ConstructorError(
-            None, None, f"integer with {len(str(node.value))} digits is too long", node.start_mark) from None
+            None, None, f"integer with {len(str(node.value))} digits is too long", node.start_mark
+        ) from None
 
 
 _UniqueKeyLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
@@ -68,8 +69,9 @@ def read_text(path: Path) -> str:
         return data.decode("utf-8-sig")  # an editor's BOM is not part of the text
     except UnicodeDecodeError as exc:
         line = data[: exc.start].count(b"\n") + 1
-        raise ConfigError([f"line {line}: not UTF-8 text (byte offset {exc.start}); save the file as UTF-8"],
-                          str(path)) from None
+        raise ConfigError(
+            [f"line {line}: not UTF-8 text (byte offset {exc.start}); save the file as UTF-8"], str(path)
+        ) from None
 
 
 def read_yaml(path: Path) -> Any:

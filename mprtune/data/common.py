@@ -79,8 +79,10 @@ class Overlong:
     method: str
 
     def describe(self) -> str:
-        return (f"{self.id}: {self.tokens} tokens > cutoff_len {self.cutoff_len} "
-                f"({', '.join(self.variants)}; {self.method})")
+        return (
+            f"{self.id}: {self.tokens} tokens > cutoff_len {self.cutoff_len} "
+            f"({', '.join(self.variants)}; {self.method})"
+        )
 
 
 @dataclass
@@ -129,8 +131,9 @@ class DatasetWriter:
     pairs are written once (counted as `duplicates`) when ``dedupe`` is set.
     """
 
-    def __init__(self, target: Path, report: FileReport, guard: Guard | None, on_overlong: str,
-                 skip_bad: bool, dedupe: bool) -> None:
+    def __init__(
+        self, target: Path, report: FileReport, guard: Guard | None, on_overlong: str, skip_bad: bool, dedupe: bool
+    ) -> None:
         self.target = target
         self.report = report
         self._guard = guard
@@ -194,10 +197,13 @@ class DatasetWriter:
             raise DataError(
                 f"{self.report.file}: {self.report.dropped_overlong} rows longer than cutoff_len "
                 f"(LLaMA-Factory would cut off the assistant header), e.g. {self.report.overlong_examples[0]}; "
-                f"shorten them, raise cutoff_len, or use --on-overlong drop")
+                f"shorten them, raise cutoff_len, or use --on-overlong drop"
+            )
         if self.report.rows == 0:
-            raise DataError(f"{self.report.file}: no usable rows in {self.report.source or 'the source'} "
-                            f"(LLaMA-Factory cannot load an empty dataset)")
+            raise DataError(
+                f"{self.report.file}: no usable rows in {self.report.source or 'the source'} "
+                f"(LLaMA-Factory cannot load an empty dataset)"
+            )
 
     def abort(self) -> None:
         if not self.closed:
@@ -220,7 +226,7 @@ def read_manifest(path: Path) -> dict[str, Any]:
         raise DataError(f"{where}: manifest is not valid JSON ({exc}); fix or delete it") from None
     files = data.get("files") if isinstance(data, dict) else None
     if not isinstance(files, dict):
-        raise DataError(f"{path}: manifest has no \"files\" mapping; fix or delete it")
+        raise DataError(f'{path}: manifest has no "files" mapping; fix or delete it')
     return dict(files)
 
 
@@ -231,7 +237,7 @@ def manifest_text(existing: dict[str, Any], reports: list[FileReport]) -> str:
         files[report.file] = report.manifest_entry()
     body = {
         "_comment": "Written by `mprtune prepare-data`: every prepared file with its row count, split, "
-                    "source, sha256 and prompt prefix. Entries of files not prepared in a run are kept.",
+        "source, sha256 and prompt prefix. Entries of files not prepared in a run are kept.",
         "files": {name: files[name] for name in sorted(files)},
     }
     return json.dumps(body, indent=2, ensure_ascii=False) + "\n"
@@ -263,11 +269,14 @@ class BuildContext:
             return sub
         if (self.source_root / marker).exists():
             return self.source_root
-        raise DataError(f"{self.display(sub)}: folder not found (expected {name}/{marker} under --source "
-                        f"{self.display(self.source_root)}; layout: `mprtune prepare-data --help`)")
+        raise DataError(
+            f"{self.display(sub)}: folder not found (expected {name}/{marker} under --source "
+            f"{self.display(self.source_root)}; layout: `mprtune prepare-data --help`)"
+        )
 
-    def feed(self, records: Iterable[Record | RowErrorAt], writer: DatasetWriter,
-             parse: Callable[[Record], Any]) -> Iterator[tuple[Record, Any]]:
+    def feed(
+        self, records: Iterable[Record | RowErrorAt], writer: DatasetWriter, parse: Callable[[Record], Any]
+    ) -> Iterator[tuple[Record, Any]]:
         """(record, parsed) for every good record; bad ones go to writer.bad (raise or count)."""
         for record in records:
             if isinstance(record, RowErrorAt):

@@ -71,11 +71,13 @@ def local_records(folder: Path, split: str, display) -> Iterator[Record | RowErr
     for number, lines in enumerate(itertools.zip_longest(*(text_lines(p) for p in paths)), 1):
         if any(line is None for line in lines):
             short = next(i for i, line in enumerate(lines) if line is None)
-            raise DataError(f"{display(paths[short])}:{number}: reference files of unequal length "
-                            f"({names[short]} ends at line {number - 1}, other files go on)")
+            raise DataError(
+                f"{display(paths[short])}:{number}: reference files of unequal length "
+                f"({names[short]} ends at line {number - 1}, other files go on)"
+            )
         bad = next((i for i, (_, _, problem) in enumerate(lines) if problem), None)
         if bad is not None:
-            yield RowErrorAt(f"{display(paths[bad])}:{number}", lines[bad][2])
+            yield RowErrorAt(f"{display(paths[bad])}:{number}", str(lines[bad][2]))
             continue
         texts = [text.rstrip("\r\n") for _, text, _ in lines]
         yield Record(f"{display(paths[0])}:{number}", {"sentence": texts[0], "corrections": texts[1:]})
@@ -132,16 +134,24 @@ def build(ctx: BuildContext) -> None:
     held_out: set[str] = set()
     for record, (sentence, refs) in ctx.feed(drop_blank_last(records["test"]()), ctx.eval, parse):
         number = record.where.rsplit(":", 1)[1]
-        ctx.eval.add({"id": f"jfleg-test-{int(number):04d}", "instruction": ctx.prompt + detokenize(sentence),
-                      "input": "", "output": detokenize(refs[0]), "source": sentence, "references": refs})
+        ctx.eval.add(
+            {
+                "id": f"jfleg-test-{int(number):04d}",
+                "instruction": ctx.prompt + detokenize(sentence),
+                "input": "",
+                "output": detokenize(refs[0]),
+                "source": sentence,
+                "references": refs,
+            }
+        )
         held_out.update(_keys(sentence))
         for ref in refs:
             held_out.update(_keys(ref))
 
     for record, (sentence, refs) in ctx.feed(drop_blank_last(records["dev"]()), ctx.train, parse):
-        number = int(record.where.rsplit(":", 1)[1])
+        line_number = int(record.where.rsplit(":", 1)[1])
         corrections = list(record.fields["corrections"])
-        normal = {}  # detokenized correction -> its first raw form
+        normal: dict[str, str] = {}  # detokenized correction -> its first raw form
         for ref in refs:
             normal.setdefault(detokenize(ref), ref)
         for text, ref in normal.items():
@@ -149,8 +159,14 @@ def build(ctx: BuildContext) -> None:
                 ctx.train.report.count("held_out_overlap_pairs")
                 continue
             k = next(i for i, c in enumerate(corrections) if isinstance(c, str) and c.strip() == ref)
-            ctx.train.add({"id": f"jfleg-dev-{number:04d}-{k}", "instruction": ctx.prompt + detokenize(sentence),
-                           "input": "", "output": text})
+            ctx.train.add(
+                {
+                    "id": f"jfleg-dev-{line_number:04d}-{k}",
+                    "instruction": ctx.prompt + detokenize(sentence),
+                    "input": "",
+                    "output": text,
+                }
+            )
 
 
 def _keys(text: str) -> set[str]:

@@ -60,18 +60,49 @@ WIKI_FILE = "wiki.jsonl"
 WIKI_EVAL_MOD = 10
 WIKI_HF_MAX_PAGES = 20000
 _SKIP_PREFIXES = ("Section::::", "BULLET::::")
-_ABBREVIATIONS = {"mr", "mrs", "ms", "dr", "st", "jr", "sr", "prof", "inc", "ltd", "co", "no", "vs", "etc",
-                  "mt", "ft", "gen", "col", "lt", "sgt", "rev", "gov", "sen", "rep", "approx", "ca", "c"}
+_ABBREVIATIONS = {
+    "mr",
+    "mrs",
+    "ms",
+    "dr",
+    "st",
+    "jr",
+    "sr",
+    "prof",
+    "inc",
+    "ltd",
+    "co",
+    "no",
+    "vs",
+    "etc",
+    "mt",
+    "ft",
+    "gen",
+    "col",
+    "lt",
+    "sgt",
+    "rev",
+    "gov",
+    "sen",
+    "rep",
+    "approx",
+    "ca",
+    "c",
+}
 _SENTENCE_END = re.compile(r"[.!?](?=\s+[\"'(\[]?[A-Z0-9])")
 
 
 # --------------------------------------------------------------------------- QA
 
+
 def answers_of(output: Any) -> list[str]:
     if not isinstance(output, list):
         raise RowError("field 'output' must be a list of {answer, provenance} objects")
-    answers = [o["answer"].strip() for o in output
-               if isinstance(o, dict) and isinstance(o.get("answer"), str) and o["answer"].strip()]
+    answers = [
+        o["answer"].strip()
+        for o in output
+        if isinstance(o, dict) and isinstance(o.get("answer"), str) and o["answer"].strip()
+    ]
     if not answers:
         raise RowError("no non-empty answer in 'output'")
     return list(dict.fromkeys(answers))
@@ -102,18 +133,27 @@ def build_qa(ctx: BuildContext) -> None:
     records, ctx.eval.report.source = _qa_records(ctx, "eval")
     for _, (qid, question, answers) in ctx.feed(records, ctx.eval, parse_qa):
         held_out.add(norm_key(question))
-        ctx.eval.add({"id": f"kilt-nq-{qid}", "instruction": ctx.prompt + question, "input": "",
-                      "output": answers[0], "source": question, "references": answers, "kind": "qa"})
+        ctx.eval.add(
+            {
+                "id": f"kilt-nq-{qid}",
+                "instruction": ctx.prompt + question,
+                "input": "",
+                "output": answers[0],
+                "source": question,
+                "references": answers,
+                "kind": "qa",
+            }
+        )
     records, ctx.train.report.source = _qa_records(ctx, "train")
     for _, (qid, question, answers) in ctx.feed(records, ctx.train, parse_qa):
         if norm_key(question) in held_out:
             ctx.train.report.count("held_out_overlap_pairs")
             continue
-        ctx.train.add({"id": f"kilt-nq-{qid}", "instruction": ctx.prompt + question, "input": "",
-                       "output": answers[0]})
+        ctx.train.add({"id": f"kilt-nq-{qid}", "instruction": ctx.prompt + question, "input": "", "output": answers[0]})
 
 
 # --------------------------------------------------------------------------- descriptions
+
 
 def first_sentence(paragraph: str) -> str:
     """The paragraph up to its first sentence end (see the module docstring)."""
@@ -179,8 +219,12 @@ def build_descriptions(ctx: BuildContext) -> None:
             ctx.train.report.count("duplicates")
             continue
         seen.add(key)
-        row = {"id": "wiki-" + "_".join(title.split()), "instruction": ctx.prompt + title, "input": "",
-               "output": sentence}
+        row = {
+            "id": "wiki-" + "_".join(title.split()),
+            "instruction": ctx.prompt + title,
+            "input": "",
+            "output": sentence,
+        }
         if is_eval_title(title):
             ctx.eval.add({**row, "source": title, "references": [sentence], "kind": "description"})
         else:
@@ -193,10 +237,9 @@ def _counting_disambiguation(ctx: BuildContext):
         if parsed is None:
             ctx.train.report.count("disambiguation_pages")
         return parsed
+
     return parse
 
 
 def local_layout_help() -> str:
-    return (f"kilt/{KILT_FILES['train']}, kilt/{KILT_FILES['eval']} (KILT NQ), {WIKI_FILE} "
-            f"({{title, text}} per line)")
-
+    return f"kilt/{KILT_FILES['train']}, kilt/{KILT_FILES['eval']} (KILT NQ), {WIKI_FILE} ({{title, text}} per line)"

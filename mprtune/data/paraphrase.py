@@ -98,8 +98,12 @@ def parser(layout: Layout) -> Callable[[Record], Pair | None]:
         pair_id = str(record.fields.get(layout.id_column, "")).strip()
         if not pair_id:
             raise RowError(f"missing field {layout.id_column!r}")
-        return Pair(pair_id, clean(record.fields.get(layout.text1), layout.text1),
-                    clean(record.fields.get(layout.text2), layout.text2))
+        return Pair(
+            pair_id,
+            clean(record.fields.get(layout.text1), layout.text1),
+            clean(record.fields.get(layout.text2), layout.text2),
+        )
+
     return parse
 
 
@@ -113,40 +117,79 @@ def _quora_is_eval(record: Record) -> bool:
 def paws_layout(ctx: BuildContext) -> Layout:
     if ctx.source_root is None:
         name, config = PAWS_HF
-        return Layout("paws", "sentence1", "sentence2", "label", "id",
-                      lambda: iter_hf(load_hf(name, config, "train"), f"hf:{name}[train]"),
-                      lambda: iter_hf(load_hf(name, config, "test"), f"hf:{name}[test]"),
-                      f"hf:{name}/{config}[train]", f"hf:{name}/{config}[test]", tokenized=True)
+        return Layout(
+            "paws",
+            "sentence1",
+            "sentence2",
+            "label",
+            "id",
+            lambda: iter_hf(load_hf(name, config, "train"), f"hf:{name}[train]"),
+            lambda: iter_hf(load_hf(name, config, "test"), f"hf:{name}[test]"),
+            f"hf:{name}/{config}[train]",
+            f"hf:{name}/{config}[test]",
+            tokenized=True,
+        )
     folder = ctx.corpus_dir("paws", "train.tsv")
     train, test = (require_file(folder / f, "PAWS labeled_final layout") for f in ("train.tsv", "test.tsv"))
-    return Layout("paws", "sentence1", "sentence2", "label", "id",
-                  lambda: iter_tsv(train, ctx.display(train), PAWS_COLUMNS),
-                  lambda: iter_tsv(test, ctx.display(test), PAWS_COLUMNS),
-                  ctx.display(train), ctx.display(test), tokenized=True)
+    return Layout(
+        "paws",
+        "sentence1",
+        "sentence2",
+        "label",
+        "id",
+        lambda: iter_tsv(train, ctx.display(train), PAWS_COLUMNS),
+        lambda: iter_tsv(test, ctx.display(test), PAWS_COLUMNS),
+        ctx.display(train),
+        ctx.display(test),
+        tokenized=True,
+    )
 
 
 def qqp_layout(ctx: BuildContext) -> Layout:
     if ctx.source_root is None:
         name, config = QQP_HF
-        return Layout("qqp", "question1", "question2", "label", "idx",
-                      lambda: iter_hf(load_hf(name, config, "train"), f"hf:{name}[train]"),
-                      lambda: iter_hf(load_hf(name, config, "validation"), f"hf:{name}[validation]"),
-                      f"hf:{name}/{config}[train]", f"hf:{name}/{config}[validation]")
+        return Layout(
+            "qqp",
+            "question1",
+            "question2",
+            "label",
+            "idx",
+            lambda: iter_hf(load_hf(name, config, "train"), f"hf:{name}[train]"),
+            lambda: iter_hf(load_hf(name, config, "validation"), f"hf:{name}[validation]"),
+            f"hf:{name}/{config}[train]",
+            f"hf:{name}/{config}[validation]",
+        )
     folder = _qqp_folder(ctx)
     quora = folder / QUORA_FILE
     if quora.is_file():
         label = ctx.display(quora)
-        return Layout("qqp", "question1", "question2", "is_duplicate", "id",
-                      lambda: iter_tsv(quora, label, QQP_COLUMNS, unquote=True),
-                      lambda: iter_tsv(quora, label, QQP_COLUMNS, unquote=True),
-                      f"{label} (id % {QUORA_EVAL_MOD} != 0)", f"{label} (id % {QUORA_EVAL_MOD} == 0)",
-                      eval_filter=_quora_is_eval)
-    train, dev = (require_file(folder / f, f"QQP layout: GLUE train.tsv + dev.tsv, or {QUORA_FILE}")
-                  for f in ("train.tsv", "dev.tsv"))
-    return Layout("qqp", "question1", "question2", "is_duplicate", "id",
-                  lambda: iter_tsv(train, ctx.display(train), QQP_COLUMNS, unquote=True),
-                  lambda: iter_tsv(dev, ctx.display(dev), QQP_COLUMNS, unquote=True),
-                  ctx.display(train), ctx.display(dev))
+        return Layout(
+            "qqp",
+            "question1",
+            "question2",
+            "is_duplicate",
+            "id",
+            lambda: iter_tsv(quora, label, QQP_COLUMNS, unquote=True),
+            lambda: iter_tsv(quora, label, QQP_COLUMNS, unquote=True),
+            f"{label} (id % {QUORA_EVAL_MOD} != 0)",
+            f"{label} (id % {QUORA_EVAL_MOD} == 0)",
+            eval_filter=_quora_is_eval,
+        )
+    train, dev = (
+        require_file(folder / f, f"QQP layout: GLUE train.tsv + dev.tsv, or {QUORA_FILE}")
+        for f in ("train.tsv", "dev.tsv")
+    )
+    return Layout(
+        "qqp",
+        "question1",
+        "question2",
+        "is_duplicate",
+        "id",
+        lambda: iter_tsv(train, ctx.display(train), QQP_COLUMNS, unquote=True),
+        lambda: iter_tsv(dev, ctx.display(dev), QQP_COLUMNS, unquote=True),
+        ctx.display(train),
+        ctx.display(dev),
+    )
 
 
 def _qqp_folder(ctx: BuildContext) -> Path:
@@ -156,8 +199,12 @@ def _qqp_folder(ctx: BuildContext) -> Path:
     return ctx.source_root
 
 
-def _split(records: Iterator[Record | RowErrorAt], is_eval: Callable[[Record], bool] | None, want_eval: bool,
-           writer: DatasetWriter) -> Iterator[Record | RowErrorAt]:
+def _split(
+    records: Iterator[Record | RowErrorAt],
+    is_eval: Callable[[Record], bool] | None,
+    want_eval: bool,
+    writer: DatasetWriter,
+) -> Iterator[Record | RowErrorAt]:
     """One-file layouts: keep the eval (or the train) rows; an unreadable id is a bad row."""
     for record in records:
         if is_eval is None:
@@ -192,8 +239,16 @@ def build_layout(ctx: BuildContext, layout: Layout) -> None:
         if all(norm_key(r) != norm_key(pair.second) for r in refs):
             refs.append(pair.second)
     for pair_id, source, refs in groups.values():
-        ctx.eval.add({"id": f"{layout.corpus}-eval-{pair_id}", "instruction": ctx.prompt + layout.shown(source),
-                      "input": "", "output": layout.shown(refs[0]), "source": source, "references": refs})
+        ctx.eval.add(
+            {
+                "id": f"{layout.corpus}-eval-{pair_id}",
+                "instruction": ctx.prompt + layout.shown(source),
+                "input": "",
+                "output": layout.shown(refs[0]),
+                "source": source,
+                "references": refs,
+            }
+        )
 
     train_records = _split(layout.train(), layout.eval_filter, False, ctx.train)
     for _, pair in ctx.feed(train_records, ctx.train, parse):
@@ -205,10 +260,22 @@ def build_layout(ctx: BuildContext, layout: Layout) -> None:
             ctx.train.report.count("held_out_overlap_pairs")
             continue
         first, second = layout.shown(pair.first), layout.shown(pair.second)
-        ctx.train.add({"id": f"{layout.corpus}-train-{pair.id}-ab", "instruction": ctx.prompt + first,
-                       "input": "", "output": second})
-        ctx.train.add({"id": f"{layout.corpus}-train-{pair.id}-ba", "instruction": ctx.prompt + second,
-                       "input": "", "output": first})
+        ctx.train.add(
+            {
+                "id": f"{layout.corpus}-train-{pair.id}-ab",
+                "instruction": ctx.prompt + first,
+                "input": "",
+                "output": second,
+            }
+        )
+        ctx.train.add(
+            {
+                "id": f"{layout.corpus}-train-{pair.id}-ba",
+                "instruction": ctx.prompt + second,
+                "input": "",
+                "output": first,
+            }
+        )
 
 
 def build_paws(ctx: BuildContext) -> None:

@@ -45,8 +45,13 @@ CORPORA = (
     Corpus("paws", "paws_train", "paws_eval", paraphrase.build_paws),
     Corpus("qqp", "qqp_train", "qqp_eval", paraphrase.build_qqp),
     Corpus("kilt_qa", "kilt_qa_train", "kilt_qa_eval", knowledge.build_qa),
-    Corpus("wiki_desc", "wiki_desc_train", "wiki_desc_eval", knowledge.build_descriptions,
-           fixed_prompt=knowledge.DESCRIBE_PROMPT),
+    Corpus(
+        "wiki_desc",
+        "wiki_desc_train",
+        "wiki_desc_eval",
+        knowledge.build_descriptions,
+        fixed_prompt=knowledge.DESCRIBE_PROMPT,
+    ),
 )
 _BY_DATASET = {name: c for c in CORPORA for name in (c.train, c.eval)}
 
@@ -69,8 +74,9 @@ def corpora_for(matrix: Matrix, tasks: list[str]) -> list[Corpus]:
         for dataset in (*matrix.tasks[task].train, *matrix.tasks[task].eval):
             corpus = _BY_DATASET.get(dataset)
             if corpus is None:
-                raise DataError(f"tasks.{task}: no preparer for dataset {dataset!r} "
-                                f"(prepare-data builds {', '.join(_BY_DATASET)})")
+                raise DataError(
+                    f"tasks.{task}: no preparer for dataset {dataset!r} (prepare-data builds {', '.join(_BY_DATASET)})"
+                )
             if corpus not in needed:
                 needed.append(corpus)
     return [c for c in CORPORA if c in needed]
@@ -79,12 +85,13 @@ def corpora_for(matrix: Matrix, tasks: list[str]) -> list[Corpus]:
 def prompt_for(matrix: Matrix, corpus: Corpus) -> str:
     if corpus.fixed_prompt is not None:
         return corpus.fixed_prompt
-    prompts = {t.name: t.prompt for t in matrix.tasks.values()
-               if {corpus.train, corpus.eval} & {*t.train, *t.eval}}
+    prompts = {t.name: t.prompt for t in matrix.tasks.values() if {corpus.train, corpus.eval} & {*t.train, *t.eval}}
     if len(set(prompts.values())) > 1:
         listed = ", ".join(f"{name} {show(p)}" for name, p in prompts.items())
-        raise DataError(f"datasets {corpus.train}/{corpus.eval} are used by tasks with different prompts "
-                        f"({listed}); one file has one prompt: make them equal or use other datasets")
+        raise DataError(
+            f"datasets {corpus.train}/{corpus.eval} are used by tasks with different prompts "
+            f"({listed}); one file has one prompt: make them equal or use other datasets"
+        )
     return next(iter(prompts.values()))
 
 
@@ -97,11 +104,19 @@ def _displayer(root: Path) -> Callable[[Path], str]:
             return full.relative_to(root).as_posix()
         except ValueError:
             return full.as_posix()
+
     return display
 
 
-def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, skip_bad: bool = False,
-                 on_overlong: str = "drop", root: Path | None = None) -> PrepareReport:
+def prepare_data(
+    matrix: Matrix,
+    tasks: list[str],
+    source: str,
+    out_dir: Path,
+    skip_bad: bool = False,
+    on_overlong: str = "drop",
+    root: Path | None = None,
+) -> PrepareReport:
     """Prepare the datasets of `tasks` from `source` ("hf" or a folder) into `out_dir`.
 
     `root` (default: the matrix's folder) resolves relative model paths and shortens paths in
@@ -122,8 +137,9 @@ def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, s
         except OSError:  # a name too long for the file system
             is_folder = False
         if not is_folder:
-            raise DataError(f"--source {show(source)}: must be `hf` or a folder "
-                            f"(layout: `mprtune prepare-data --help`)")
+            raise DataError(
+                f"--source {show(source)}: must be `hf` or a folder (layout: `mprtune prepare-data --help`)"
+            )
     out_dir = Path(out_dir)
     manifest = out_dir / MANIFEST_FILE
     existing = read_manifest(manifest)  # a broken manifest fails before anything is built
@@ -138,16 +154,23 @@ def prepare_data(matrix: Matrix, tasks: list[str], source: str, out_dir: Path, s
         report = FileReport(dataset, file, split, prompt, length_check=[lim.describe() for lim in limits])
         if split == "train":
             report.counters.update(duplicates=0, held_out_overlap_pairs=0)
-        w = DatasetWriter(out_dir / file, report, LengthGuard(limits, counters) if limits else None,
-                          on_overlong, skip_bad, dedupe=(split == "train"))
+        w = DatasetWriter(
+            out_dir / file,
+            report,
+            LengthGuard(limits, counters) if limits else None,
+            on_overlong,
+            skip_bad,
+            dedupe=(split == "train"),
+        )
         writers.append(w)
         return w
 
     try:
         for corpus in corpora:
             prompt = prompts[corpus.name]
-            ctx = BuildContext(source_root, writer(corpus.train, "train", prompt),
-                               writer(corpus.eval, "eval", prompt), prompt, display)
+            ctx = BuildContext(
+                source_root, writer(corpus.train, "train", prompt), writer(corpus.eval, "eval", prompt), prompt, display
+            )
             corpus.build(ctx)
             ctx.eval.close()
             ctx.train.close()

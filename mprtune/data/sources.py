@@ -67,8 +67,9 @@ def text_lines(path: Path) -> Iterator[tuple[int, str, str | None]]:
                 text = raw[start:].decode("utf-8")
             except UnicodeDecodeError as exc:
                 text = raw[start:].decode("utf-8", errors="replace")
-                problem = (f"not UTF-8 text (byte offset {offset + start + exc.start} of the file); "
-                           f"save the file as UTF-8")
+                problem = (
+                    f"not UTF-8 text (byte offset {offset + start + exc.start} of the file); save the file as UTF-8"
+                )
             yield number, text, problem
             offset += len(raw)
 
@@ -150,8 +151,13 @@ def iter_tsv(path: Path, label: str, required: tuple[str, ...], unquote: bool = 
         if not fields or fields == [""]:
             continue
         joins = 0
-        while unquote and len(fields) < width and fields[-1].startswith('"') \
-                and fields[-1].count('"') % 2 == 1 and joins < 8:
+        while (
+            unquote
+            and len(fields) < width
+            and fields[-1].startswith('"')
+            and fields[-1].count('"') % 2 == 1
+            and joins < 8
+        ):
             try:
                 more = next(reader)
             except (StopIteration, csv.Error):
@@ -167,7 +173,7 @@ def iter_tsv(path: Path, label: str, required: tuple[str, ...], unquote: bool = 
             yield RowErrorAt(where, f"expected {width} tab-separated fields, got {len(fields)}")
             continue
         if unquote:
-            fields = [_unquote(f) if f[:1] == "\"" else f for f in fields]
+            fields = [_unquote(f) if f[:1] == '"' else f for f in fields]
         yield Record(where, dict(zip(header, fields, strict=True)))
 
 
@@ -183,8 +189,10 @@ def _header(reader: Any, label: str, required: tuple[str, ...], problems: dict[i
     missing = [c for c in required if c not in header]
     if missing:
         got = ", ".join(header)
-        raise DataError(f"{label}:1: missing column {missing[0]!r} in the header "
-                        f"(expected {', '.join(required)}; got {got if len(got) <= 80 else got[:77] + '...'})")
+        raise DataError(
+            f"{label}:1: missing column {missing[0]!r} in the header "
+            f"(expected {', '.join(required)}; got {got if len(got) <= 80 else got[:77] + '...'})"
+        )
     return header
 
 
@@ -271,12 +279,17 @@ def load_hf(name: str, config: str | None, split: str, streaming: bool = False) 
             return datasets.load_dataset(name, config, split=split, streaming=streaming)
     except Exception as exc:  # noqa: BLE001 -- offline, gated, renamed, scripts unsupported: one line
         if switch:
-            raise DataError(f"cannot download {what}: offline mode is on ({switch}) and it is not in the local "
-                            f"Hugging Face cache; {instead}") from None
+            raise DataError(
+                f"cannot download {what}: offline mode is on ({switch}) and it is not in the local "
+                f"Hugging Face cache; {instead}"
+            ) from None
         if unreachable:
             raise DataError(f"cannot download {what}: {unreachable}; {instead}") from None
         if isinstance(exc, ConnectionError) or any(sign in str(exc) for sign in NETWORK_SIGNS):
-            raise DataError(f"cannot download {what}: the network is unreachable: no connection to the "
-                            f"Hugging Face Hub ({_first_line(exc, 100)}); {instead}") from None
-        raise DataError(f"cannot load {what} from the Hugging Face Hub: {type(exc).__name__}: {_first_line(exc)}; "
-                        f"{instead}") from None
+            raise DataError(
+                f"cannot download {what}: the network is unreachable: no connection to the "
+                f"Hugging Face Hub ({_first_line(exc, 100)}); {instead}"
+            ) from None
+        raise DataError(
+            f"cannot load {what} from the Hugging Face Hub: {type(exc).__name__}: {_first_line(exc)}; {instead}"
+        ) from None

@@ -45,8 +45,9 @@ from mprtune.data.common import Overlong
 from mprtune.tasks import CHARS_PER_TOKEN
 
 LLAMA3_TEMPLATE = "llama3"
-LLAMA3_USER = ("<|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|>"
-               "<|start_header_id|>assistant<|end_header_id|>\n\n")
+LLAMA3_USER = (
+    "<|start_header_id|>user<|end_header_id|>\n\n{content}<|eot_id|><|start_header_id|>assistant<|end_header_id|>\n\n"
+)
 LLAMA3_ASSISTANT = "{content}<|eot_id|>"
 LLAMA3_OVERHEAD = 11
 GENERIC_OVERHEAD = 32
@@ -98,8 +99,10 @@ def limits_for(matrix: Matrix, dataset: str, root: Path) -> list[LengthLimit]:
         for task in matrix.tasks.values():
             if dataset in task.train or dataset in task.eval:
                 grouped.setdefault((task.cutoff_len, LLAMA3_TEMPLATE, None), []).append(f"task {task.name}")
-    return [LengthLimit(cut, template, tok, tuple(dict.fromkeys(names)))
-            for (cut, template, tok), names in sorted(grouped.items(), key=lambda kv: (kv[0][0], str(kv[0][2])))]
+    return [
+        LengthLimit(cut, template, tok, tuple(dict.fromkeys(names)))
+        for (cut, template, tok), names in sorted(grouped.items(), key=lambda kv: (kv[0][0], str(kv[0][2])))
+    ]
 
 
 def estimate_tokens(instruction: str, output: str, template: str = LLAMA3_TEMPLATE) -> int:
@@ -160,6 +163,7 @@ class LengthGuard:
                 if tokens > limit.cutoff_len:
                     worst = verdicts[i]
                     if worst is None or tokens - limit.cutoff_len > worst.tokens - worst.cutoff_len:
-                        verdicts[i] = Overlong(str(rows[i]["id"]), tokens, limit.cutoff_len, limit.variants,
-                                               limit.method)
+                        verdicts[i] = Overlong(
+                            str(rows[i]["id"]), tokens, limit.cutoff_len, limit.variants, limit.method
+                        )
         return verdicts

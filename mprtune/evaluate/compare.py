@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mprtune.config.matrix import Variant
 from mprtune.config.render import baseline_key
@@ -32,8 +33,7 @@ class CompareOutcome:
     wandb: str | None = None  # where the comparison was logged, when the recipe reports to W&B
 
     def predictions_line(self) -> str:
-        return (f"predictions: {len(self.predictions_run)} ran, {len(self.predictions_reused)} reused "
-                f"from earlier runs")
+        return f"predictions: {len(self.predictions_run)} ran, {len(self.predictions_reused)} reused from earlier runs"
 
     def summary_lines(self) -> list[str]:
         return [self.predictions_line().capitalize(), *([self.wandb] if self.wandb else [])]
@@ -53,20 +53,36 @@ def score_variant(variant: Variant, rows: list[EvalRow], baseline: list[str], tu
     return compare_rows(variant.task.kind, tuned, baseline, sources, references, kinds)
 
 
-def sample_candidates(rows: list[EvalRow], baseline: list[str], tuned: list[str],
-                      scores: dict[str, Any]) -> list[dict[str, Any]]:
+def sample_candidates(
+    rows: list[EvalRow], baseline: list[str], tuned: list[str], scores: dict[str, Any]
+) -> list[dict[str, Any]]:
     """Every row with both systems' per-row tags; the report picks the informative ones."""
-    return [{"id": row.id, "source": row.source, "reference": row.references, "baseline_output": baseline[i],
-             "tuned_output": tuned[i], "baseline_row": scores["baseline_rows"][i],
-             "tuned_row": scores["tuned_rows"][i]}
-            for i, row in enumerate(rows)]
+    return [
+        {
+            "id": row.id,
+            "source": row.source,
+            "reference": row.references,
+            "baseline_output": baseline[i],
+            "tuned_output": tuned[i],
+            "baseline_row": scores["baseline_rows"][i],
+            "tuned_row": scores["tuned_rows"][i],
+        }
+        for i, row in enumerate(rows)
+    ]
 
 
 def model_entries(ws: Workspace, variants: list[Variant]) -> list[dict[str, Any]]:
     """What each base model really is, so nobody mistakes a stand-in or a random model for the real thing."""
     used = sorted({v.model.name for v in variants})
-    return [{"name": name, "path": ws.matrix.models[name].path, "random_weights": ws.matrix.models[name].is_random,
-             "note": ws.matrix.models[name].note} for name in used]
+    return [
+        {
+            "name": name,
+            "path": ws.matrix.models[name].path,
+            "random_weights": ws.matrix.models[name].is_random,
+            "note": ws.matrix.models[name].note,
+        }
+        for name in used
+    ]
 
 
 def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any]) -> dict[str, Any]:
@@ -75,7 +91,10 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
     from mprtune.evaluate.sweeps import results_sweeps, variant_sweep
     from mprtune.launch.inventory import collect_runs
 
-    entries, candidates, used, eval_data = [], {}, set(), {}
+    entries: list[dict[str, Any]] = []
+    candidates: dict[str, list[dict[str, Any]]] = {}
+    used: set[str] = set()
+    eval_data: dict[str, str] = {}
     for variant in variants:
         key = baseline_key(ws.matrix, variant)
         base_folder, eval_set = folders[key]
@@ -85,28 +104,53 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
         baseline, tuned = read_predictions(base_folder, rows), read_predictions(tuned_folder, rows)
         scores = score_variant(variant, rows, baseline, tuned)
         used.update(scores["tuned"], scores["baseline"])
-        entries.append({
-            "variant": variant.name, "model": variant.model.name, "model_path": variant.model.path,
-            "task": variant.task.name, "task_kind": variant.task.kind, "eval_datasets": list(variant.task.eval),
-            "n_rows": len(rows), "baseline_key": key, "sweep": variant_sweep(variant),
-            "baseline": {"metrics": scores["baseline"], "timing": read_timing(base_folder, len(rows))},
-            "tuned": {"metrics": scores["tuned"], "timing": read_timing(tuned_folder, len(rows))},
-            "diff": scores["diff"],
-        })
+        entries.append(
+            {
+                "variant": variant.name,
+                "model": variant.model.name,
+                "model_path": variant.model.path,
+                "task": variant.task.name,
+                "task_kind": variant.task.kind,
+                "eval_datasets": list(variant.task.eval),
+                "n_rows": len(rows),
+                "baseline_key": key,
+                "sweep": variant_sweep(variant),
+                "baseline": {"metrics": scores["baseline"], "timing": read_timing(base_folder, len(rows))},
+                "tuned": {"metrics": scores["tuned"], "timing": read_timing(tuned_folder, len(rows))},
+                "diff": scores["diff"],
+            }
+        )
         candidates[variant.name] = sample_candidates(rows, baseline, tuned, scores)
     names = {v.name for v in variants}
-    training = [{"variant": r.variant, "state": r.state, "train_seconds": r.train_seconds,
-                 "final_loss": r.final_loss, "best_loss": r.best_loss, "steps": r.steps,
-                 "samples_per_second": r.samples_per_second, "adapter_path": r.adapter_path,
-                 "adapter_bytes": r.adapter_bytes} for r in collect_runs(ws) if r.variant in names]
+    training = [
+        {
+            "variant": r.variant,
+            "state": r.state,
+            "train_seconds": r.train_seconds,
+            "final_loss": r.final_loss,
+            "best_loss": r.best_loss,
+            "steps": r.steps,
+            "samples_per_second": r.samples_per_second,
+            "adapter_path": r.adapter_path,
+            "adapter_bytes": r.adapter_bytes,
+        }
+        for r in collect_runs(ws)
+        if r.variant in names
+    ]
     recipe = {k: v for k, v in variants[0].recipe.items() if k != "extra_args"} if variants else {}
     return {
-        "schema_version": SCHEMA_VERSION, "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "profile": ws.profile, "matrix": ws.matrix.source.name, "confidence": 0.95, "recipe": recipe,
+        "schema_version": SCHEMA_VERSION,
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "profile": ws.profile,
+        "matrix": ws.matrix.source.name,
+        "confidence": 0.95,
+        "recipe": recipe,
         "models": model_entries(ws, variants),
         "provenance": provenance(ws.root, ws.matrix.source, eval_data),
         "metrics": metric_definitions(sorted(used)),
-        "variants": entries, "sweeps": results_sweeps(ws.matrix, variants), "training": training,
+        "variants": entries,
+        "sweeps": results_sweeps(ws.matrix, variants),
+        "training": training,
         "samples": select_samples(candidates, k=5),
     }
 
@@ -119,17 +163,26 @@ def log_to_wandb(ws: Workspace, results: dict[str, Any], report_dir: Path, plots
     import wandb
 
     os.environ.setdefault("WANDB_SILENT", "true")
-    run = wandb.init(project=ws.matrix.wandb_project, job_type="compare", name=f"compare-{report_dir.name}",
-                     dir=str(report_dir), mode=wandb_mode(), config={"profile": ws.profile},
-                     settings=wandb.Settings(silent=True, console="off"))
+    run = wandb.init(
+        project=ws.matrix.wandb_project,
+        job_type="compare",
+        name=f"compare-{report_dir.name}",
+        dir=str(report_dir),
+        mode=wandb_mode(),  # type: ignore[arg-type]  # one of online/offline/disabled, from the environment
+        config={"profile": ws.profile},
+        settings=wandb.Settings(silent=True, console="off"),
+    )
     table = wandb.Table(columns=["variant", "system", "metric", "value", "ci_low", "ci_high"])
     for entry in results["variants"]:
         for system in ("baseline", "tuned"):
             for metric, value in sorted(entry[system]["metrics"].items()):
                 table.add_data(entry["variant"], system, metric, value["value"], value["ci_low"], value["ci_high"])
     run.log({"comparison": table, **{f"plots/{p.stem}": wandb.Image(str(p)) for p in plots}})
-    where = f"W&B: {run.url}" if not run.offline and run.url else \
-        f"W&B: offline run in {run.settings.sync_dir} (`wandb sync` that folder to upload it)"
+    where = (
+        f"W&B: {run.url}"
+        if not run.offline and run.url
+        else f"W&B: offline run in {run.settings.sync_dir} (`wandb sync` that folder to upload it)"
+    )
     run.finish()
     return where
 
@@ -143,8 +196,14 @@ def new_report_dir(reports: Path) -> Path:
     return report_dir
 
 
-def compare(ws: Workspace, variants: list[Variant], executor: Executor, limit: int | None, reports: Path,
-            on_event: Callable[[Event], None] = lambda e: None) -> CompareOutcome:
+def compare(
+    ws: Workspace,
+    variants: list[Variant],
+    executor: Executor,
+    limit: int | None,
+    reports: Path,
+    on_event: Callable[[Event], None] = lambda e: None,
+) -> CompareOutcome:
     from mprtune.evaluate.report import write_report
     from mprtune.launch.inventory import loss_curves
 

@@ -18,14 +18,30 @@ from mprtune.metrics.registry import improvement
 MISSING = "–"
 _MD_SPECIAL = "\\`*<>|"  # not "_": intraword underscores (ids, names) are literal in GFM
 LABELS = {
-    "exact_match": "exact match", "empty": "empty outputs", "verbose": "verbosity",
-    "output_words": "output words", "reference_words": "reference words", "length_gap": "length gap (words)",
-    "length_ratio": "length ratio", "gleu": "GLEU", "acceptable": "acceptable", "over_corrects": "over-corrections",
-    "bleu": "BLEU", "self_bleu": "self-BLEU", "ibleu": "iBLEU", "copy_rate": "copy rate",
-    "qa_exact_match": "QA exact match", "qa_f1": "QA F1", "rouge_l": "ROUGE-L",
+    "exact_match": "exact match",
+    "empty": "empty outputs",
+    "verbose": "verbosity",
+    "output_words": "output words",
+    "reference_words": "reference words",
+    "length_gap": "length gap (words)",
+    "length_ratio": "length ratio",
+    "gleu": "GLEU",
+    "acceptable": "acceptable",
+    "over_corrects": "over-corrections",
+    "bleu": "BLEU",
+    "self_bleu": "self-BLEU",
+    "ibleu": "iBLEU",
+    "copy_rate": "copy rate",
+    "qa_exact_match": "QA exact match",
+    "qa_f1": "QA F1",
+    "rouge_l": "ROUGE-L",
 }
-_SCALE = {"fraction": (100.0, 1, "%", " pp"), "points": (1.0, 2, "", ""), "words": (1.0, 1, "", ""),
-          "ratio": (1.0, 2, "", "")}
+_SCALE = {
+    "fraction": (100.0, 1, "%", " pp"),
+    "points": (1.0, 2, "", ""),
+    "words": (1.0, 1, "", ""),
+    "ratio": (1.0, 2, "", ""),
+}
 
 
 def label(name: str) -> str:
@@ -56,8 +72,9 @@ def format_stat(stat: Mapping[str, Any] | None, unit: str, with_ci: bool = True)
     return fmt(stat["value"]) + suffix + (_interval(stat, fmt) if with_ci else "")
 
 
-def verdict(name: str, baseline: Mapping[str, Any] | None, tuned: Mapping[str, Any] | None,
-            diff: Mapping[str, Any] | None) -> str:
+def verdict(
+    name: str, baseline: Mapping[str, Any] | None, tuned: Mapping[str, Any] | None, diff: Mapping[str, Any] | None
+) -> str:
     """✓ (tuned better), ✗ (worse) or "" (no verdict: within noise, descriptive, or missing)."""
     if baseline is None or tuned is None or diff is None or diff.get("ci_low") is None:
         return ""
@@ -117,8 +134,9 @@ def optional(value: float | None, fmt: str) -> str:
 
 def visible(text: str) -> str:
     """Control characters (a stray NUL, terminal escape codes...) shown as `\\u001b`, never passed through."""
-    return "".join(c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}"
-                   for c in text)
+    return "".join(
+        c if c in "\n\t" or unicodedata.category(c) not in ("Cc", "Cf") else f"\\u{ord(c):04x}" for c in text
+    )
 
 
 def md_cell(text: str, limit: int | None = None) -> str:

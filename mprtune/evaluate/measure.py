@@ -20,8 +20,15 @@ from typing import Any
 
 MEASURE_FILE = "mprtune-measure.json"
 LATENCY_PROMPTS = "mprtune-latency-prompts.json"  # written by compare: the rows to replay at batch 1
-CHAT_KEYS = ("model_name_or_path", "adapter_name_or_path", "template", "finetuning_type", "cutoff_len",
-             "max_new_tokens", "do_sample")
+CHAT_KEYS = (
+    "model_name_or_path",
+    "adapter_name_or_path",
+    "template",
+    "finetuning_type",
+    "cutoff_len",
+    "max_new_tokens",
+    "do_sample",
+)
 
 
 def _percentile(values: list[float], q: float) -> float:
@@ -49,9 +56,13 @@ def latency_probe(config: dict[str, Any], prompts: list[str]) -> dict[str, Any] 
         response = chat.chat([{"role": "user", "content": prompt}])[0]
         seconds.append(time.perf_counter() - started)
         tokens += response.response_length
-    return {"requests": len(prompts), "p50_seconds": _percentile(seconds, 0.5),
-            "p95_seconds": _percentile(seconds, 0.95), "mean_seconds": statistics.fmean(seconds),
-            "output_tokens_per_second": tokens / sum(seconds) if sum(seconds) else None}
+    return {
+        "requests": len(prompts),
+        "p50_seconds": _percentile(seconds, 0.5),
+        "p95_seconds": _percentile(seconds, 0.95),
+        "mean_seconds": statistics.fmean(seconds),
+        "output_tokens_per_second": tokens / sum(seconds) if sum(seconds) else None,
+    }
 
 
 def output_tokens(config: dict[str, Any], predictions: Path) -> int:
@@ -95,8 +106,11 @@ def main(argv: list[str]) -> int:
         "output_tokens": tokens,
         "output_tokens_per_second": tokens / runtime if runtime else None,
         "latency": latency,
-        "peak_memory_mb": (torch.cuda.max_memory_allocated() / 2**20 if on_gpu
-                           else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+        "peak_memory_mb": (
+            torch.cuda.max_memory_allocated() / 2**20
+            if on_gpu
+            else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        ),
         "reserved_memory_mb": torch.cuda.max_memory_reserved() / 2**20 if on_gpu else None,
         "memory_kind": "gpu" if on_gpu else "rss",
         "resources": resources(),

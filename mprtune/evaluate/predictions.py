@@ -13,9 +13,10 @@ import hashlib
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mprtune.config.matrix import Variant
 from mprtune.config.render import PredictSpec, predict_specs, predict_yaml
@@ -92,8 +93,14 @@ def _eval_row(path: Path, number: int, raw: bytes, dataset: str, variant: Varian
         raise DataError(f"{where}: 'references' must be a list of strings")
     instruction, query = _text(row.get("instruction")), _text(row.get("input"))
     prompt = f"{instruction}\n{query}" if query else instruction
-    return EvalRow(str(row.get("id", f"{dataset}-{number}")), row["source"], list(refs),
-                   row.get("kind", variant.task.kind), prompt, _text(row.get("output")))
+    return EvalRow(
+        str(row.get("id", f"{dataset}-{number}")),
+        row["source"],
+        list(refs),
+        row.get("kind", variant.task.kind),
+        prompt,
+        _text(row.get("output")),
+    )
 
 
 def predict_folder(ws: Workspace, spec: PredictSpec) -> Path:
@@ -102,9 +109,15 @@ def predict_folder(ws: Workspace, spec: PredictSpec) -> Path:
 
 def predict_config(ws: Workspace, spec: PredictSpec, limit: int | None) -> str:
     """The prediction job's LLaMA-Factory config, with absolute paths (what `serve` also reads)."""
-    return predict_yaml(ws.matrix, spec, output_dir=str(predict_folder(ws, spec)), data_dir=str(ws.data_dir),
-                        model_path=resolved_path(spec.model, ws.root), max_samples=limit,
-                        adapter_dir=str(ws.run_dir(spec.adapter_variant)) if spec.adapter_variant else None)
+    return predict_yaml(
+        ws.matrix,
+        spec,
+        output_dir=str(predict_folder(ws, spec)),
+        data_dir=str(ws.data_dir),
+        model_path=resolved_path(spec.model, ws.root),
+        max_samples=limit,
+        adapter_dir=str(ws.run_dir(spec.adapter_variant)) if spec.adapter_variant else None,
+    )
 
 
 def predict_job(ws: Workspace, spec: PredictSpec, eval_set: EvalSet, limit: int | None) -> JobSpec:
@@ -115,9 +128,17 @@ def predict_job(ws: Workspace, spec: PredictSpec, eval_set: EvalSet, limit: int 
     config += "".join(f"# eval data {path} sha256 {sha}\n" for path, sha in sorted(eval_set.sha256.items()))
     config += f"# latency measured on the first {latency_rows} rows\n"
     command = (sys.executable, "-m", "mprtune.evaluate.measure", str(JobPaths(folder).config))
-    return JobSpec(name=f"predict:{spec.key}", kind="predict", folder=folder, command=command,
-                   env=predict_env(), cwd=ws.root, config_text=config, estimate_s=spec.model.params,
-                   extra_files={LATENCY_PROMPTS: json.dumps([r.prompt for r in eval_set.rows[:latency_rows]])})
+    return JobSpec(
+        name=f"predict:{spec.key}",
+        kind="predict",
+        folder=folder,
+        command=command,
+        env=predict_env(),
+        cwd=ws.root,
+        config_text=config,
+        estimate_s=spec.model.params,
+        extra_files={LATENCY_PROMPTS: json.dumps([r.prompt for r in eval_set.rows[:latency_rows]])},
+    )
 
 
 def _no_space(text: str) -> str:
@@ -129,21 +150,26 @@ def read_predictions(folder: Path, rows: list[EvalRow]) -> list[str]:
     path = folder / PREDICTIONS
     lines = [line for line in path.read_text(encoding="utf-8", errors="replace").splitlines() if line.strip()]
     if len(lines) != len(rows):
-        raise MprtuneError(f"{path}: {len(lines)} predictions for {len(rows)} eval rows; re-run `mprtune compare` "
-                           f"(stale predictions are replaced)")
+        raise MprtuneError(
+            f"{path}: {len(lines)} predictions for {len(rows)} eval rows; re-run `mprtune compare` "
+            f"(stale predictions are replaced)"
+        )
     outputs = []
-    for number, (line, row) in enumerate(zip(lines, rows), 1):
+    for number, (line, row) in enumerate(zip(lines, rows, strict=False), 1):
         try:
             record = json.loads(line)
         except (ValueError, RecursionError):
             record = None
         if not isinstance(record, dict):
-            raise MprtuneError(f"{path}:{number}: damaged prediction line; delete {path.name} and re-run "
-                               f"`mprtune compare`")
+            raise MprtuneError(
+                f"{path}:{number}: damaged prediction line; delete {path.name} and re-run `mprtune compare`"
+            )
         if _no_space(str(record.get("label", ""))) != _no_space(row.output):
-            raise MprtuneError(f"{path}:{number}: prediction belongs to another row (its label is not the output "
-                               f"of eval row {row.id}): the eval file changed or cutoff_len cut the label; "
-                               f"re-run `mprtune compare`")
+            raise MprtuneError(
+                f"{path}:{number}: prediction belongs to another row (its label is not the output "
+                f"of eval row {row.id}): the eval file changed or cutoff_len cut the label; "
+                f"re-run `mprtune compare`"
+            )
         outputs.append(str(record.get("predict", "")).strip())
     return outputs
 
@@ -168,13 +194,16 @@ def read_timing(folder: Path, rows: int) -> dict[str, Any]:
     }
 
 
-def run_predictions(ws: Workspace, variants: list[Variant], executor: Executor, limit: int | None,
-                    on_event: Callable[[Event], None]) -> dict[str, tuple[Path, EvalSet]]:
+def run_predictions(
+    ws: Workspace, variants: list[Variant], executor: Executor, limit: int | None, on_event: Callable[[Event], None]
+) -> dict[str, tuple[Path, EvalSet]]:
     """Run (or reuse) every prediction job; returns each spec key's folder and eval rows."""
     not_ready = [v.name for v in variants if not JobPaths(ws.run_dir(v.name)).is_complete("train")]
     if not_ready:
-        raise MprtuneError(f"not finished training: {', '.join(not_ready)}; run `mprtune train "
-                           f"{' '.join(not_ready)}` first (`mprtune status` shows where each one is)")
+        raise MprtuneError(
+            f"not finished training: {', '.join(not_ready)}; run `mprtune train "
+            f"{' '.join(not_ready)}` first (`mprtune status` shows where each one is)"
+        )
     specs = predict_specs(ws.matrix, variants)
     eval_sets = {spec.key: load_eval_rows(ws, spec.variant, limit) for spec in specs}
     jobs = [predict_job(ws, spec, eval_sets[spec.key], limit) for spec in specs]
@@ -196,4 +225,4 @@ def run_predictions(ws: Workspace, variants: list[Variant], executor: Executor, 
     failed = [s for s in final.values() if s.state != "done"]
     if failed:
         raise MprtuneError("prediction failed: " + "; ".join(f"{s.name}: {s.reason} (log {ws.runs})" for s in failed))
-    return {spec.key: (job.folder, eval_sets[spec.key]) for spec, job in zip(specs, jobs)}
+    return {spec.key: (job.folder, eval_sets[spec.key]) for spec, job in zip(specs, jobs, strict=False)}

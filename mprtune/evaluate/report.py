@@ -67,13 +67,16 @@ class ReportFiles:
 
 # --- the report's view of the results ---------------------------------------------------------
 
+
 def ordered_metrics(names: Iterable[str], task_kind: str) -> list[str]:
     """Task metrics first (main metric leading), then the shared ones, then any others."""
     present = [n for n in names if n not in DATA_METRICS]
     preferred = TABLE_METRICS[task_kind] + COMMON_METRICS
     registry = list(METRICS)
-    rest = sorted((n for n in present if n not in preferred),
-                  key=lambda n: (registry.index(n) if n in registry else len(registry), n))
+    rest = sorted(
+        (n for n in present if n not in preferred),
+        key=lambda n: (registry.index(n) if n in registry else len(registry), n),
+    )
     return [n for n in preferred if n in present] + rest
 
 
@@ -118,8 +121,12 @@ class _View:
     def model_lines(self) -> list[str]:
         lines = []
         for m in self.r["models"]:
-            what = (" — **random weights: a test model; its numbers prove the pipeline works, never that "
-                    "fine-tuning helps**" if m["random_weights"] else "")
+            what = (
+                " — **random weights: a test model; its numbers prove the pipeline works, never that "
+                "fine-tuning helps**"
+                if m["random_weights"]
+                else ""
+            )
             note = f": {md_cell(m['note'])}" if m["note"] else ""
             lines.append(f"`{m['name']}` = `{m['path']}`{note}{what}")
         return lines
@@ -129,14 +136,26 @@ class _View:
         for v in self.r["variants"]:
             task = tasks.setdefault(v["task"], {"name": v["task"], "kind": v["task_kind"], "variants": []})
             names = ordered_metrics(set(v["baseline"]["metrics"]) | set(v["tuned"]["metrics"]), v["task_kind"])
-            rows = [[label(n), self.stat(v["baseline"]["metrics"].get(n), n),
-                     self.stat(v["tuned"]["metrics"].get(n), n), self.diff(v, n)] for n in names]
+            rows = [
+                [
+                    label(n),
+                    self.stat(v["baseline"]["metrics"].get(n), n),
+                    self.stat(v["tuned"]["metrics"].get(n), n),
+                    self.diff(v, n),
+                ]
+                for n in names
+            ]
             ref_words = v["baseline"]["metrics"].get("reference_words")
             note = f"; references average {ref_words['value']:.1f} words" if ref_words else ""
-            task["variants"].append({
-                "model": v["model"], "variant": v["variant"], "model_path": v["model_path"],
-                "note": f"{v['n_rows']} rows of {', '.join(v['eval_datasets'])}{note}", "rows": rows,
-            })
+            task["variants"].append(
+                {
+                    "model": v["model"],
+                    "variant": v["variant"],
+                    "model_path": v["model_path"],
+                    "note": f"{v['n_rows']} rows of {', '.join(v['eval_datasets'])}{note}",
+                    "rows": rows,
+                }
+            )
         return list(tasks.values())
 
     def quantitative_rows(self) -> list[list[str]]:
@@ -146,67 +165,117 @@ class _View:
             for system in ("baseline", "tuned"):
                 m, t = v[system]["metrics"], v[system]["timing"]
                 latency = t.get("latency") or {}
-                rows.append([
-                    f"`{v['variant']}`", system,
-                    *(self.stat(m.get(n), n, with_ci=False) for n in ("output_words", "length_gap", "exact_match",
-                                                                      "acceptable", "over_corrects", "empty",
-                                                                      "verbose")),
-                    f"{label(main)} {self.stat(m[main], main, with_ci=False)}" if main in m else MISSING,
-                    format_seconds(latency.get("p50_seconds")), format_seconds(t["seconds_per_sample"]),
-                    format_rate(t.get("output_tokens_per_second")),
-                    format_memory(t["peak_memory_mb"], t["memory_kind"], t.get("reserved_memory_mb")),
-                    md_cell(t.get("resources") or MISSING),
-                ])
+                rows.append(
+                    [
+                        f"`{v['variant']}`",
+                        system,
+                        *(
+                            self.stat(m.get(n), n, with_ci=False)
+                            for n in (
+                                "output_words",
+                                "length_gap",
+                                "exact_match",
+                                "acceptable",
+                                "over_corrects",
+                                "empty",
+                                "verbose",
+                            )
+                        ),
+                        f"{label(main)} {self.stat(m[main], main, with_ci=False)}" if main in m else MISSING,
+                        format_seconds(latency.get("p50_seconds")),
+                        format_seconds(t["seconds_per_sample"]),
+                        format_rate(t.get("output_tokens_per_second")),
+                        format_memory(t["peak_memory_mb"], t["memory_kind"], t.get("reserved_memory_mb")),
+                        md_cell(t.get("resources") or MISSING),
+                    ]
+                )
         return rows
 
     def sample_sections(self) -> list[dict[str, Any]]:
         sections: dict[str, list[list[str]]] = {}
         for s in self.r["samples"]:
-            tags = (f"baseline: {', '.join(s['baseline_tags']) or 'none'}<br>"
-                    f"tuned: {', '.join(s['tuned_tags']) or 'none'}")
-            sections.setdefault(s["variant"], []).append([
-                f"{s['row']} ({md_cell(s['id'])})",
-                *(md_cell(s[key], CELL_LIMIT) for key in ("source", "reference", "baseline_output", "tuned_output")),
-                tags,
-            ])
+            tags = (
+                f"baseline: {', '.join(s['baseline_tags']) or 'none'}<br>tuned: {', '.join(s['tuned_tags']) or 'none'}"
+            )
+            sections.setdefault(s["variant"], []).append(
+                [
+                    f"{s['row']} ({md_cell(s['id'])})",
+                    *(
+                        md_cell(s[key], CELL_LIMIT)
+                        for key in ("source", "reference", "baseline_output", "tuned_output")
+                    ),
+                    tags,
+                ]
+            )
         order = [v["variant"] for v in self.r["variants"]]
         return [{"variant": name, "rows": sections[name]} for name in order if name in sections]
 
     def sweep_note(self, found: Verdict, section: SweepSection) -> str:
-        stat = self.stat(next(r["stats"][found.metric] for r in section.rows if r["variant"] == found.best),
-                         found.metric)
+        stat = self.stat(
+            next(r["stats"][found.metric] for r in section.rows if r["variant"] == found.best), found.metric
+        )
         if found.equal:
             return f"{label(found.metric)}: every variant scores {stat}; nothing to choose."
         if found.clear:
             return f"{label(found.metric)}: `{found.best}` is best ({stat}); its interval is clear of every other's."
-        others = ("every other variant" if len(found.tied) == section.compared - 1
-                  else ", ".join(f"`{name}`" for name in found.tied))
-        return (f"{label(found.metric)}: no winner. The best point estimate, `{found.best}` ({stat}), is within "
-                f"noise of {others} (intervals overlap).")
+        others = (
+            "every other variant"
+            if len(found.tied) == section.compared - 1
+            else ", ".join(f"`{name}`" for name in found.tied)
+        )
+        return (
+            f"{label(found.metric)}: no winner. The best point estimate, `{found.best}` ({stat}), is within "
+            f"noise of {others} (intervals overlap)."
+        )
 
     def sweeps(self) -> list[dict[str, Any]]:
         sections = []
         for s in sweep_sections(self.r, TABLE_METRICS):
             rows = []
             for row in s.rows:
-                marks = {m: (" ★" if v.clear else " ☆") for m, v in s.verdicts.items()
-                         if v.best == row["variant"] and not v.equal}
-                rows.append([f"`{row['variant']}`", *(md_cell(row["values"][k]) for k in s.keys),
-                             *(self.stat(row["stats"][m], m) + marks.get(m, "") for m in s.metrics)])
+                marks = {
+                    m: (" ★" if v.clear else " ☆")
+                    for m, v in s.verdicts.items()
+                    if v.best == row["variant"] and not v.equal
+                }
+                rows.append(
+                    [
+                        f"`{row['variant']}`",
+                        *(md_cell(row["values"][k]) for k in s.keys),
+                        *(self.stat(row["stats"][m], m) + marks.get(m, "") for m in s.metrics),
+                    ]
+                )
             notes = [self.sweep_note(v, s) for v in s.verdicts.values()] or [
-                "Only one variant of this sweep was compared: nothing to rank."]
-            sections.append({"name": s.name, "base": s.base, "axes": s.axes_text, "rows": rows, "notes": notes,
-                             "compared": f"{s.compared} of {s.grid_size}",
-                             "header": ["Variant", *s.keys, *(label(m) for m in s.metrics)],
-                             "align": "l" * (1 + len(s.keys)) + "r" * len(s.metrics)})
+                "Only one variant of this sweep was compared: nothing to rank."
+            ]
+            sections.append(
+                {
+                    "name": s.name,
+                    "base": s.base,
+                    "axes": s.axes_text,
+                    "rows": rows,
+                    "notes": notes,
+                    "compared": f"{s.compared} of {s.grid_size}",
+                    "header": ["Variant", *s.keys, *(label(m) for m in s.metrics)],
+                    "align": "l" * (1 + len(s.keys)) + "r" * len(s.metrics),
+                }
+            )
         return sections
 
     def training_rows(self) -> list[list[str]]:
-        return [[f"`{t['variant']}`", t["state"], format_duration(t["train_seconds"]),
-                 optional(t["final_loss"], ".4f"), optional(t["best_loss"], ".4f"), optional(t["steps"], "d"),
-                 format_rate(t["samples_per_second"]),
-                 MISSING if t["adapter_bytes"] is None else f"{t['adapter_bytes'] / 2**20:.1f} MiB"]
-                for t in self.r["training"]]
+        return [
+            [
+                f"`{t['variant']}`",
+                t["state"],
+                format_duration(t["train_seconds"]),
+                optional(t["final_loss"], ".4f"),
+                optional(t["best_loss"], ".4f"),
+                optional(t["steps"], "d"),
+                format_rate(t["samples_per_second"]),
+                MISSING if t["adapter_bytes"] is None else f"{t['adapter_bytes'] / 2**20:.1f} MiB",
+            ]
+            for t in self.r["training"]
+        ]
 
     def recipe_rows(self) -> list[list[str]]:
         def flat(prefix: str, value: Any) -> Iterable[tuple[str, Any]]:
@@ -215,31 +284,55 @@ class _View:
                     yield from flat(f"{prefix}.{key}" if prefix else key, value[key])
             else:
                 yield prefix, value
-        return [[f"`{key}`", md_cell(value if isinstance(value, str) else yaml_scalar(value))]
-                for key, value in flat("", self.r["recipe"])]
+
+        return [
+            [f"`{key}`", md_cell(value if isinstance(value, str) else yaml_scalar(value))]
+            for key, value in flat("", self.r["recipe"])
+        ]
 
     def metric_rows(self) -> list[list[str]]:
         registry = list(METRICS)
         names = sorted(self.specs, key=lambda n: (registry.index(n) if n in registry else len(registry), n))
-        return [[label(n), f"`{n}`", better_text(self.specs[n]), self.specs[n]["unit"], self.specs[n]["kind"],
-                 md_cell(self.specs[n]["description"])] for n in names]
+        return [
+            [
+                label(n),
+                f"`{n}`",
+                better_text(self.specs[n]),
+                self.specs[n]["unit"],
+                self.specs[n]["kind"],
+                md_cell(self.specs[n]["description"]),
+            ]
+            for n in names
+        ]
 
     def provenance_lines(self) -> list[str]:
         p = self.r["provenance"]
         versions = ", ".join(f"{k} {v}" for k, v in p["versions"].items() if v)
         data = "; ".join(f"`{path}` {sha[:12]}" for path, sha in p["eval_data_sha256"].items())
-        return [f"versions: {versions}", f"project commit: `{p['git_commit'] or 'not a git checkout'}`",
-                f"matrix sha256: `{p['matrix_sha256'][:12]}`", f"eval rows sha256: {data or '–'}"]
+        return [
+            f"versions: {versions}",
+            f"project commit: `{p['git_commit'] or 'not a git checkout'}`",
+            f"matrix sha256: `{p['matrix_sha256'][:12]}`",
+            f"eval rows sha256: {data or '–'}",
+        ]
 
     def context(self) -> dict[str, Any]:
         r = self.r
         return {
-            "profile": r["profile"], "created_at": r["created_at"], "matrix": r["matrix"],
-            "confidence": f"{r['confidence'] * 100:g}%", "models": self.model_lines(),
+            "profile": r["profile"],
+            "created_at": r["created_at"],
+            "matrix": r["matrix"],
+            "confidence": f"{r['confidence'] * 100:g}%",
+            "models": self.model_lines(),
             "summaries": [self.summary(v) for v in r["variants"]],
-            "tasks": self.task_sections(), "sweeps": self.sweeps(), "quantitative": self.quantitative_rows(),
-            "samples": self.sample_sections(), "training": self.training_rows(),
-            "recipe": self.recipe_rows(), "metric_rows": self.metric_rows(), "cell_limit": CELL_LIMIT,
+            "tasks": self.task_sections(),
+            "sweeps": self.sweeps(),
+            "quantitative": self.quantitative_rows(),
+            "samples": self.sample_sections(),
+            "training": self.training_rows(),
+            "recipe": self.recipe_rows(),
+            "metric_rows": self.metric_rows(),
+            "cell_limit": CELL_LIMIT,
             "provenance": self.provenance_lines(),
         }
 
@@ -251,8 +344,17 @@ def render_report(results: Mapping[str, Any]) -> str:
 
 # --- files ------------------------------------------------------------------------------------
 
-SAMPLE_COLUMNS = ("variant", "row", "id", "source", "references", "baseline_output", "tuned_output",
-                  "baseline_tags", "tuned_tags")
+SAMPLE_COLUMNS = (
+    "variant",
+    "row",
+    "id",
+    "source",
+    "references",
+    "baseline_output",
+    "tuned_output",
+    "baseline_tags",
+    "tuned_tags",
+)
 
 
 def samples_csv(samples: Sequence[Mapping[str, Any]]) -> str:
@@ -274,6 +376,19 @@ def panel_metric(kind: str, variants: Sequence[Mapping[str, Any]]) -> str:
     return max(candidates, key=lambda n: max(abs(v["diff"][n]["value"]) for v in variants if n in v["diff"]))
 
 
+def _bars(variants: Sequence[Mapping[str, Any]], system: str, name: str, scale: float) -> list[Bar]:
+    """One system's bars of metric `name`, on the display scale (fractions x 100)."""
+    stats = [v[system]["metrics"][name] for v in variants]
+    return [
+        Bar(
+            s["value"] * scale,
+            None if s["ci_low"] is None else s["ci_low"] * scale,
+            None if s["ci_high"] is None else s["ci_high"] * scale,
+        )
+        for s in stats
+    ]
+
+
 def metric_panels(results: Mapping[str, Any]) -> list[Panel]:
     """Per task kind: its main metric and exact match, baseline vs tuned per variant (fractions in %)."""
     specs = results["metrics"]
@@ -284,18 +399,20 @@ def metric_panels(results: Mapping[str, Any]) -> list[Panel]:
             shown = [v for v in variants if name in v["baseline"]["metrics"] and name in v["tuned"]["metrics"]]
             scale = 100.0 if specs.get(name, {}).get("unit") == "fraction" else 1.0
 
-            def bars(system: str) -> list[Bar]:
-                stats = [v[system]["metrics"][name] for v in shown]
-                return [Bar(s["value"] * scale, None if s["ci_low"] is None else s["ci_low"] * scale,
-                            None if s["ci_high"] is None else s["ci_high"] * scale) for s in stats]
-
-            panels.append(Panel(f"{kind}: {label(name)}" + (" (%)" if scale == 100.0 else ""),
-                                [v["variant"] for v in shown], bars("baseline"), bars("tuned")))
+            panels.append(
+                Panel(
+                    f"{kind}: {label(name)}" + (" (%)" if scale == 100.0 else ""),
+                    [v["variant"] for v in shown],
+                    _bars(shown, "baseline", name, scale),
+                    _bars(shown, "tuned", name, scale),
+                )
+            )
     return panels
 
 
-def write_report(results: dict[str, Any], out_dir: Path,
-                 loss_curves: dict[str, list[tuple[int, float]]]) -> ReportFiles:
+def write_report(
+    results: dict[str, Any], out_dir: Path, loss_curves: dict[str, list[tuple[int, float]]]
+) -> ReportFiles:
     """Validate ``results``, then write results.json, samples.csv, the plots and report.md."""
     validate_results(results)
     out_dir = Path(out_dir)
@@ -303,8 +420,13 @@ def write_report(results: dict[str, Any], out_dir: Path,
     atomic_write(files.results_json, json.dumps(results, indent=2, sort_keys=True, ensure_ascii=False) + "\n")
     atomic_write(files.samples_csv, samples_csv(results["samples"]))
     confidence = f"{results['confidence'] * 100:g}%"
-    files.plots.append(plot_panels(metric_panels(results), out_dir / "metrics.png",
-                                   f"Baseline vs tuned (error bars: {confidence} bootstrap intervals)"))
+    files.plots.append(
+        plot_panels(
+            metric_panels(results),
+            out_dir / "metrics.png",
+            f"Baseline vs tuned (error bars: {confidence} bootstrap intervals)",
+        )
+    )
     files.plots.append(plot_loss_curves(loss_curves, out_dir / "loss_curves.png"))
     atomic_write(files.report_md, render_report(results))
     return files

@@ -11,8 +11,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 # per_row key -> tag, in display order (boolean flags only)
-_TAGS = (("empty", "EMPTY"), ("exact", "EXACT"), ("acceptable", "ACCEPTABLE"), ("qa_exact_match", "QA-EXACT"),
-         ("verbose", "VERBOSE"), ("over_corrects", "OVER-CORRECTS"), ("copy", "COPY"))
+_TAGS = (
+    ("empty", "EMPTY"),
+    ("exact", "EXACT"),
+    ("acceptable", "ACCEPTABLE"),
+    ("qa_exact_match", "QA-EXACT"),
+    ("verbose", "VERBOSE"),
+    ("over_corrects", "OVER-CORRECTS"),
+    ("copy", "COPY"),
+)
 
 
 def tags_for(row_tags: Mapping[str, Any]) -> list[str]:
@@ -41,8 +48,7 @@ def _category(row: Mapping[str, Any]) -> int:
 _IDENTICAL = 5
 
 
-def select_samples(per_variant_rows: Mapping[str, Sequence[Mapping[str, Any]]],
-                   k: int = 5) -> list[dict[str, Any]]:
+def select_samples(per_variant_rows: Mapping[str, Sequence[Mapping[str, Any]]], k: int = 5) -> list[dict[str, Any]]:
     """Pick up to ``k`` informative rows per variant, ready for ``results["samples"]``.
 
     Each input row needs ``id``, ``source``, ``reference`` (a string or the list of
@@ -68,12 +74,18 @@ def select_samples(per_variant_rows: Mapping[str, Sequence[Mapping[str, Any]]],
         for index in sorted(chosen):
             row = rows[index]
             ref = row["reference"]
-            samples.append({
-                "variant": variant, "row": index, "id": str(row["id"]), "source": row["source"],
-                "reference": ref if isinstance(ref, str) else (ref[0] if ref else ""),
-                "references": [ref] if isinstance(ref, str) else list(ref),
-                "baseline_output": row["baseline_output"], "tuned_output": row["tuned_output"],
-                "baseline_tags": tags_for(row["baseline_row"]),
-                "tuned_tags": tags_for(row["tuned_row"]),
-            })
+            samples.append(
+                {
+                    "variant": variant,
+                    "row": index,
+                    "id": str(row["id"]),
+                    "source": row["source"],
+                    "reference": ref if isinstance(ref, str) else (ref[0] if ref else ""),
+                    "references": [ref] if isinstance(ref, str) else list(ref),
+                    "baseline_output": row["baseline_output"],
+                    "tuned_output": row["tuned_output"],
+                    "baseline_tags": tags_for(row["baseline_row"]),
+                    "tuned_tags": tags_for(row["tuned_row"]),
+                }
+            )
     return samples

@@ -35,6 +35,7 @@ def goodness(metric: str, value: float) -> float | None:
 
 # --- results.json -----------------------------------------------------------------------------
 
+
 def variant_sweep(variant: Variant) -> dict[str, Any] | None:
     """A results variant's `sweep` entry: its sweep and axis values, or None for a hand-written one."""
     if variant.sweep is None:
@@ -49,12 +50,20 @@ def results_sweeps(matrix: Matrix, variants: Sequence[Variant]) -> list[dict[str
     for sweep in matrix.sweeps.values():
         names = [name for name in sweep.variants if name in compared]
         if names:
-            entries.append({"name": sweep.name, "base": sweep.base, "axes": [list(axis) for axis in sweep.axes],
-                            "grid_size": len(sweep.variants), "variants": names})
+            entries.append(
+                {
+                    "name": sweep.name,
+                    "base": sweep.base,
+                    "axes": [list(axis) for axis in sweep.axes],
+                    "grid_size": len(sweep.variants),
+                    "variants": names,
+                }
+            )
     return entries
 
 
 # --- report.md --------------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class Verdict:
@@ -116,11 +125,23 @@ def sweep_sections(results: Mapping[str, Any], metrics_for: Mapping[str, Sequenc
         kind = members[0]["task_kind"]
         metrics = [m for m in metrics_for.get(kind, ()) if all(m in v["tuned"]["metrics"] for v in members)]
         keys = [key for axis in sweep["axes"] for key in axis]
-        rows = [{"variant": v["variant"], "values": {k: axis_value(v["sweep"]["values"][k]) for k in keys},
-                 "stats": {m: v["tuned"]["metrics"][m] for m in metrics}} for v in members]
-        verdicts = {m: found for m in metrics
-                    if (found := verdict(m, {row["variant"]: row["stats"][m] for row in rows})) is not None}
+        rows = [
+            {
+                "variant": v["variant"],
+                "values": {k: axis_value(v["sweep"]["values"][k]) for k in keys},
+                "stats": {m: v["tuned"]["metrics"][m] for m in metrics},
+            }
+            for v in members
+        ]
+        verdicts = {
+            m: found
+            for m in metrics
+            if (found := verdict(m, {row["variant"]: row["stats"][m] for row in rows})) is not None
+        }
         axes_text = " × ".join(axis[0] if len(axis) == 1 else f"({', '.join(axis)})" for axis in sweep["axes"])
-        sections.append(SweepSection(sweep["name"], sweep["base"], keys, axes_text, len(members), sweep["grid_size"],
-                                     rows, metrics, verdicts))
+        sections.append(
+            SweepSection(
+                sweep["name"], sweep["base"], keys, axes_text, len(members), sweep["grid_size"], rows, metrics, verdicts
+            )
+        )
     return sections

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mprtune.io import atomic_write
 from mprtune.launch.jobs import JobPaths
@@ -45,23 +46,31 @@ def collect_runs(ws: Workspace, warn: Warn = lambda message: None) -> list[RunRe
         curve = loss_curve(paths.trainer_log, warn)
         results = read_train_results(paths.folder)  # derive_state below reports a damaged one
         adapter = paths.folder / "adapter_model.safetensors"
-        records.append(RunRecord(
-            variant=variant.name, task=variant.task.name, model=variant.model.name,
-            state=derive_state(paths, "train", warn),
-            adapter_path=str(paths.folder) if adapter.is_file() else None,
-            adapter_bytes=adapter.stat().st_size if adapter.is_file() else None,
-            final_loss=curve[-1][1] if curve else None,
-            best_loss=min(loss for _, loss in curve) if curve else None,
-            train_seconds=_number(results.get("train_runtime")),
-            samples_per_second=_number(results.get("train_samples_per_second")),
-            steps=curve[-1][0] if curve else None,
-            checkpoints=[p.name for p in paths.checkpoints()]))
+        records.append(
+            RunRecord(
+                variant=variant.name,
+                task=variant.task.name,
+                model=variant.model.name,
+                state=derive_state(paths, "train", warn),
+                adapter_path=str(paths.folder) if adapter.is_file() else None,
+                adapter_bytes=adapter.stat().st_size if adapter.is_file() else None,
+                final_loss=curve[-1][1] if curve else None,
+                best_loss=min(loss for _, loss in curve) if curve else None,
+                train_seconds=_number(results.get("train_runtime")),
+                samples_per_second=_number(results.get("train_samples_per_second")),
+                steps=curve[-1][0] if curve else None,
+                checkpoints=[p.name for p in paths.checkpoints()],
+            )
+        )
     return records
 
 
 def loss_curves(ws: Workspace, names: set[str] | None = None) -> dict[str, list[tuple[int, float]]]:
-    curves = {name: loss_curve(JobPaths(ws.run_dir(name)).trainer_log) for name in ws.matrix.variants
-              if names is None or name in names}
+    curves = {
+        name: loss_curve(JobPaths(ws.run_dir(name)).trainer_log)
+        for name in ws.matrix.variants
+        if names is None or name in names
+    }
     return {name: curve for name, curve in curves.items() if curve}
 
 

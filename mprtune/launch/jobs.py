@@ -13,14 +13,21 @@ import errno
 import json
 import math
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Callable, Protocol
+from typing import Any, Protocol
 
 from mprtune.io import atomic_write, tail
 
 PENDING, RUNNING, DONE, FAILED, INTERRUPTED, CANCELLED = (
-    "pending", "running", "done", "failed", "interrupted", "cancelled")
+    "pending",
+    "running",
+    "done",
+    "failed",
+    "interrupted",
+    "cancelled",
+)
 SECRET_ENV = ("WANDB_API_KEY", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN")
 # Files LLaMA-Factory writes last; their presence means the job finished.
 COMPLETE_FILES = {
@@ -116,7 +123,7 @@ class JobStatus:
     windows: list[list[float | None]] = field(default_factory=list)  # [start, end] per attempt
 
     @classmethod
-    def read(cls, path: Path, warn: Warn = _ignore) -> "JobStatus | None":
+    def read(cls, path: Path, warn: Warn = _ignore) -> JobStatus | None:
         """The status file, or None when absent; a damaged one is reported through `warn` and ignored."""
         try:
             data = json.loads(path.read_bytes().decode("utf-8"))
@@ -172,9 +179,12 @@ def _shape_problem(data: Any) -> str | None:
             return f"'{key}' is not a finite number"
         if kind.startswith("str") and not isinstance(value, str):
             return f"'{key}' is not a string"
-        if key == "windows" and not (isinstance(value, list) and all(
-                isinstance(w, list) and len(w) == 2 and all(x is None or _finite_number(x) for x in w)
-                for w in value)):
+        if key == "windows" and not (
+            isinstance(value, list)
+            and all(
+                isinstance(w, list) and len(w) == 2 and all(x is None or _finite_number(x) for x in w) for w in value
+            )
+        ):
             return "'windows' is not a list of [start, end] pairs"
     return None
 

@@ -80,13 +80,16 @@ def dataset_tokens(data_dir: Path, files: list[str]) -> tuple[float, int] | None
                 try:
                     row = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
                 except UnicodeDecodeError as exc:
-                    raise DataError(f"{path}:{number}: not UTF-8 (byte {exc.start} of the line); "
-                                    f"re-run `mprtune prepare-data`") from None
+                    raise DataError(
+                        f"{path}:{number}: not UTF-8 (byte {exc.start} of the line); re-run `mprtune prepare-data`"
+                    ) from None
                 except (ValueError, RecursionError):  # bad JSON, absurd nesting, thousands of digits
                     raise DataError(f"{path}:{number}: not a JSON line; re-run `mprtune prepare-data`") from None
                 if not isinstance(row, dict):
-                    raise DataError(f"{path}:{number}: expected a JSON object, got {type(row).__name__}; "
-                                    f"re-run `mprtune prepare-data`")
+                    raise DataError(
+                        f"{path}:{number}: expected a JSON object, got {type(row).__name__}; "
+                        f"re-run `mprtune prepare-data`"
+                    )
                 chars += sum(len(row[k]) for k in ("instruction", "input", "output") if isinstance(row.get(k), str))
                 rows += 1
     return chars / CHARS_PER_TOKEN + TEMPLATE_TOKENS * rows, rows
@@ -104,8 +107,9 @@ def estimate(ws: Workspace, variant: Variant, calibration: float = 1.0) -> Estim
     tokens = tokens_per_epoch * float(recipe.get("num_train_epochs", 1))
     width = variant.gpus
     if recipe.get("max_steps") and rows:
-        rows_per_step = (recipe.get("per_device_train_batch_size", 1) * recipe.get("gradient_accumulation_steps", 1)
-                         * width)
+        rows_per_step = (
+            recipe.get("per_device_train_batch_size", 1) * recipe.get("gradient_accumulation_steps", 1) * width
+        )
         tokens = min(tokens, recipe["max_steps"] * rows_per_step * tokens_per_epoch / rows)
     speedup = width * DDP_EFFICIENCY if width > 1 else 1.0
     seconds = 6 * variant.model.params * tokens / EFFECTIVE_FLOPS * calibration / speedup
@@ -137,8 +141,10 @@ def check_widths(estimates: list[Estimate], slots: list[str]) -> None:
     too_wide = [e for e in estimates if e.width > len(slots)]
     if too_wide:
         names = ", ".join(f"{e.variant} (gpus: {e.width})" for e in too_wide)
-        raise MprtuneError(f"{names}: needs more GPUs than the {len(slots)} slot(s) of this run ({','.join(slots)}); "
-                           f"give it more (--gpus, hardware.gpus, --slots) or lower its `gpus`")
+        raise MprtuneError(
+            f"{names}: needs more GPUs than the {len(slots)} slot(s) of this run ({','.join(slots)}); "
+            f"give it more (--gpus, hardware.gpus, --slots) or lower its `gpus`"
+        )
 
 
 def lower_bound(estimates: list[Estimate], capacity: int) -> float:

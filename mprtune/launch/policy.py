@@ -23,6 +23,7 @@ shows what the queue does when the estimates are right.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -66,8 +67,7 @@ def _reservation(width: int, free_now: int, busy: list[Busy], now: float) -> tup
     return when, free - width
 
 
-def pick(waiting: list[Waiting], free: list[str], busy: list[Busy],
-         now: float) -> list[tuple[int, tuple[str, ...]]]:
+def pick(waiting: list[Waiting], free: list[str], busy: list[Busy], now: float) -> list[tuple[int, tuple[str, ...]]]:
     """(index into `waiting`, slots) of every job to start now, in start order.
 
     `free` lists the free slots in preference order (a job takes the first ones); `busy` the running
@@ -88,7 +88,7 @@ def pick(waiting: list[Waiting], free: list[str], busy: list[Busy],
                 if job.width > spare:
                     continue
                 spare -= job.width
-        slots, free = tuple(free[: job.width]), free[job.width:]
+        slots, free = tuple(free[: job.width]), free[job.width :]
         running.append(Busy(slots, now, job.estimate_s))
         chosen.append((index, slots))
     return chosen
@@ -99,11 +99,17 @@ def simulate(jobs: list[Waiting], slots: list[str]) -> list[Run]:
     too_wide = [job.name for job in jobs if job.width > len(slots)]
     if too_wide:
         raise ValueError(f"wider than the {len(slots)} slots: {', '.join(too_wide)}")
-    waiting, runs, running, now = list(jobs), [], [], 0.0
+    waiting, now = list(jobs), 0.0
+    runs: list[Any] = []
+    running: list[Any] = []
     while waiting:
         busy = {slot for run in running for slot in run.slots}
-        started = pick(waiting, [s for s in slots if s not in busy],
-                       [Busy(run.slots, run.start_s, run.end_s - run.start_s) for run in running], now)
+        started = pick(
+            waiting,
+            [s for s in slots if s not in busy],
+            [Busy(run.slots, run.start_s, run.end_s - run.start_s) for run in running],
+            now,
+        )
         for index, taken in started:
             job = waiting[index]
             run = Run(job.name, taken, now, now + job.estimate_s)

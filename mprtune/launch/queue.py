@@ -11,8 +11,8 @@ from __future__ import annotations
 import errno
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from mprtune.launch.jobs import (
     CANCELLED,
@@ -56,9 +56,15 @@ def _ignore(event: Event) -> None:
 class WorkQueue:
     """Runs specs in the given order over the executor's slots; `run()` returns the final status per job."""
 
-    def __init__(self, specs: list[JobSpec], executor: Executor, retries: int = 0,
-                 respec: Callable[[JobSpec], JobSpec] | None = None,
-                 on_event: Callable[[Event], None] = _ignore, stop: threading.Event | None = None) -> None:
+    def __init__(
+        self,
+        specs: list[JobSpec],
+        executor: Executor,
+        retries: int = 0,
+        respec: Callable[[JobSpec], JobSpec] | None = None,
+        on_event: Callable[[Event], None] = _ignore,
+        stop: threading.Event | None = None,
+    ) -> None:
         self.executor, self.retries = executor, retries
         self.respec = respec or (lambda spec: spec)
         self.on_event = on_event
@@ -97,8 +103,11 @@ class WorkQueue:
     def _fail_to_start(self, spec: JobSpec, status: JobStatus, exc: OSError) -> None:
         full = exc.errno == errno.ENOSPC
         status.state = FAILED
-        status.reason = ("disk full (no space left on device) while writing the job's files: free space, "
-                         "then rerun; the run resumes" if full else f"could not write the job's files: {exc}")
+        status.reason = (
+            "disk full (no space left on device) while writing the job's files: free space, then rerun; the run resumes"
+            if full
+            else f"could not write the job's files: {exc}"
+        )
         self._write(status, spec)
         self.final[spec.name] = status
         self.on_event(Event("failed", spec.name, None, status.reason))
@@ -108,8 +117,9 @@ class WorkQueue:
         try:
             status.write(spec.paths.status)
         except OSError as exc:
-            self.on_event(Event("warning", spec.name, status.slot, f"could not write {spec.paths.status}: "
-                                                                    f"{exc.strerror or exc}"))
+            self.on_event(
+                Event("warning", spec.name, status.slot, f"could not write {spec.paths.status}: {exc.strerror or exc}")
+            )
 
     def _refuse_too_wide(self) -> None:
         """A job wider than all slots together would wait forever (the planner refuses it first)."""
@@ -127,18 +137,24 @@ class WorkQueue:
     def _to_start(self) -> list[tuple[JobSpec, str | None]]:
         """The queued jobs to launch now, each with its slot(s); removed from the queue."""
         if self.slots is None:
-            chosen = [(spec, None) for spec in self.queue]
+            chosen: list[tuple[JobSpec, str | None]] = [(spec, None) for spec in self.queue]
             self.queue = []
             return chosen
-        busy = [Busy(tuple(slot_parts(handle.slot)), status.started_at or now(), handle.spec.estimate_s)
-                for handle, status in self.running.values()]
+        busy = [
+            Busy(tuple(slot_parts(handle.slot)), status.started_at or now(), handle.spec.estimate_s)
+            for handle, status in self.running.values()
+        ]
         held = {slot for job in busy for slot in job.slots}
-        picks = pick([Waiting(s.name, s.width, s.estimate_s) for s in self.queue],
-                     [slot for slot in self.slots if slot not in held], busy, now())
-        chosen = [(self.queue[index], SLOT_SEP.join(slots)) for index, slots in picks]
+        picks = pick(
+            [Waiting(s.name, s.width, s.estimate_s) for s in self.queue],
+            [slot for slot in self.slots if slot not in held],
+            busy,
+            now(),
+        )
+        picked: list[tuple[JobSpec, str | None]] = [(self.queue[index], SLOT_SEP.join(slots)) for index, slots in picks]
         for index, _ in sorted(picks, reverse=True):
             del self.queue[index]
-        return chosen
+        return picked
 
     def _finish(self, name: str, handle: JobHandle, status: JobStatus, code: int) -> None:
         spec = handle.spec
@@ -157,13 +173,18 @@ class WorkQueue:
             self.on_event(Event("finished", name, handle.slot))
             return
         status.log_tail = handle.logs(30)
-        status.reason = (classify_failure(code, status.log_tail, free_bytes(spec.folder)) if code != 0
-                         else "exited 0 but its outputs are missing")
+        status.reason = (
+            classify_failure(code, status.log_tail, free_bytes(spec.folder))
+            if code != 0
+            else "exited 0 but its outputs are missing"
+        )
         if status.retries < self.retries and not self.stop.is_set():
             status.retries += 1
             status.state = INTERRUPTED
             self._write(status, spec)
-            self.on_event(Event("retrying", name, handle.slot, f"{status.reason}; retry {status.retries}/{self.retries}"))
+            self.on_event(
+                Event("retrying", name, handle.slot, f"{status.reason}; retry {status.retries}/{self.retries}")
+            )
             self.queue.insert(0, self.respec(spec))  # resumes from its newest complete checkpoint
         else:
             status.state = FAILED
@@ -212,9 +233,13 @@ class WorkQueue:
         return self.final
 
 
-def run_queue(specs: list[JobSpec], executor: Executor, retries: int = 0,
-              respec: Callable[[JobSpec], JobSpec] | None = None,
-              on_event: Callable[[Event], None] = _ignore,
-              stop: threading.Event | None = None) -> dict[str, JobStatus]:
+def run_queue(
+    specs: list[JobSpec],
+    executor: Executor,
+    retries: int = 0,
+    respec: Callable[[JobSpec], JobSpec] | None = None,
+    on_event: Callable[[Event], None] = _ignore,
+    stop: threading.Event | None = None,
+) -> dict[str, JobStatus]:
     """Run specs in order over the executor's slots; returns the final status per job."""
     return WorkQueue(specs, executor, retries, respec, on_event, stop).run()

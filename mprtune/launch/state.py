@@ -40,12 +40,16 @@ def read_train_results(folder: Path, warn: Warn = _ignore) -> dict[str, Any]:
     except FileNotFoundError:
         return {}
     except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
-        warn(f"{path}: damaged ({type(exc).__name__}); the run counts as finished (its adapter was saved "
-             f"first) but its runtime and throughput are unknown")
+        warn(
+            f"{path}: damaged ({type(exc).__name__}); the run counts as finished (its adapter was saved "
+            f"first) but its runtime and throughput are unknown"
+        )
         return {}
     if not isinstance(data, dict):
-        warn(f"{path}: damaged (expected a JSON object, got {type(data).__name__}); the run counts as finished "
-             f"but its runtime and throughput are unknown")
+        warn(
+            f"{path}: damaged (expected a JSON object, got {type(data).__name__}); the run counts as finished "
+            f"but its runtime and throughput are unknown"
+        )
         return {}
     return data
 
@@ -79,8 +83,11 @@ def _safetensors_problem(path: Path) -> str | None:
         return f"{path.name} is missing"
     except (OSError, struct.error, ValueError, UnicodeDecodeError):
         return f"{path.name} is damaged"
-    ends = [entry["data_offsets"][1] for key, entry in header.items()
-            if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry]
+    ends = [
+        entry["data_offsets"][1]
+        for key, entry in header.items()
+        if key != "__metadata__" and isinstance(entry, dict) and "data_offsets" in entry
+    ]
     if 8 + length + max(ends, default=0) > size:
         return f"{path.name} is truncated"
     return None
@@ -110,7 +117,7 @@ class ResumePoint:
 
 
 def resume_point(paths: JobPaths) -> ResumePoint:
-    skipped = []
+    skipped: list[tuple[Path, str]] = []
     for folder in reversed(paths.checkpoints()):
         problem = checkpoint_problem(folder)
         if problem is None:
@@ -134,8 +141,9 @@ def classify_failure(returncode: int | None, log_tail: str, free: int | None = N
     not even write its traceback, so a (nearly) full disk is named even when the log is silent.
     """
     text = log_tail.lower()
-    error_line = next((line.strip() for line in reversed(log_tail.splitlines())
-                       if "error" in line.lower() and line.strip()), "")
+    error_line = next(
+        (line.strip() for line in reversed(log_tail.splitlines()) if "error" in line.lower() and line.strip()), ""
+    )
     quoted = f": {error_line[:200]}" if error_line else ""
     if "out of memory" in text or "outofmemoryerror" in text:
         return "CUDA out of memory: lower per_device_train_batch_size or cutoff_len" + quoted
@@ -146,7 +154,11 @@ def classify_failure(returncode: int | None, log_tail: str, free: int | None = N
         return f"killed by signal {-returncode}"
     if "not used by the hfargumentparser" in text or "valueerror" in text and "argument" in text:
         return "config error: LLaMA-Factory rejected the config" + quoted
-    if ("filenotfounderror" in text and "dataset" in text) or "undefined dataset" in text \
-            or "dataset_info" in text and "cannot find" in text:
+    if (
+        ("filenotfounderror" in text and "dataset" in text)
+        or "undefined dataset" in text
+        or "dataset_info" in text
+        and "cannot find" in text
+    ):
         return "missing data: run `mprtune prepare-data`" + quoted
     return f"exit code {returncode}" + quoted

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
-from typing import Callable
 
 from mprtune.launch.jobs import RUNNING, JobPaths, JobStatus
 from mprtune.launch.state import derive_state
@@ -38,10 +38,21 @@ def status_rows(ws: Workspace, warn: Callable[[str], None] = lambda message: Non
         state = derive_state(paths, "train", warn)  # reports a damaged status file or train_results.json
         status = JobStatus.read(paths.status) or JobStatus(name, "train")
         progress = read_progress(paths.trainer_log, warn)
-        rows.append(StatusRow(
-            variant=name, state=state, slot=status.slot, started_at=status.started_at,
-            finished_at=status.finished_at, step=progress.step, total_steps=progress.total_steps,
-            loss=progress.loss, eta=progress.remaining if state == RUNNING else None,
-            retries=status.retries, reason=status.reason if state in ("failed", "interrupted") else None,
-            log=str(paths.stderr), windows=status.windows))
+        rows.append(
+            StatusRow(
+                variant=name,
+                state=state,
+                slot=status.slot,
+                started_at=status.started_at,
+                finished_at=status.finished_at,
+                step=progress.step,
+                total_steps=progress.total_steps,
+                loss=progress.loss,
+                eta=progress.remaining if state == RUNNING else None,
+                retries=status.retries,
+                reason=status.reason if state in ("failed", "interrupted") else None,
+                log=str(paths.stderr),
+                windows=status.windows,
+            )
+        )
     return rows

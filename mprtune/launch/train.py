@@ -12,10 +12,11 @@ import fcntl
 import os
 import signal
 import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Any
 
 from mprtune.config.matrix import Variant
 from mprtune.config.render import training_yaml
@@ -62,8 +63,13 @@ class TrainPlan:
 
 def run_config(ws: Workspace, variant: Variant) -> str:
     """The run folder's copy of the rendered config: same recipe, absolute paths."""
-    return training_yaml(ws.matrix, variant, output_dir=str(ws.run_dir(variant.name)), data_dir=str(ws.data_dir),
-                         model_path=resolved_path(variant.model, ws.root))
+    return training_yaml(
+        ws.matrix,
+        variant,
+        output_dir=str(ws.run_dir(variant.name)),
+        data_dir=str(ws.data_dir),
+        model_path=resolved_path(variant.model, ws.root),
+    )
 
 
 def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobSpec:
@@ -72,9 +78,17 @@ def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobS
     checkpoint = resume_point(JobPaths(run_dir)).checkpoint
     if checkpoint is not None:
         command.append(f"resume_from_checkpoint={checkpoint}")
-    return JobSpec(name=variant.name, kind="train", folder=run_dir, command=tuple(command),
-                   env=job_env(ws.matrix, variant, run_dir), cwd=ws.root,
-                   config_text=run_config(ws, variant), estimate_s=estimate_s, width=variant.gpus)
+    return JobSpec(
+        name=variant.name,
+        kind="train",
+        folder=run_dir,
+        command=tuple(command),
+        env=job_env(ws.matrix, variant, run_dir),
+        cwd=ws.root,
+        config_text=run_config(ws, variant),
+        estimate_s=estimate_s,
+        width=variant.gpus,
+    )
 
 
 def decide(ws: Workspace, variant: Variant, warn: Callable[[str], None] = lambda m: None) -> Decision:
@@ -92,29 +106,43 @@ def decide(ws: Workspace, variant: Variant, warn: Callable[[str], None] = lambda
     skipped = "".join(f"; skipped {folder.name}: {why}" for folder, why in point.skipped)
     if point.checkpoint is not None:
         if changed:
-            return Decision(variant.name, "skip", "has a checkpoint but its config changed: not resumed "
-                            "(delete the run folder to start over)")
-        return Decision(variant.name, "resume", f"resume from {point.checkpoint.name}{skipped}",
-                        str(point.checkpoint))
+            return Decision(
+                variant.name,
+                "skip",
+                "has a checkpoint but its config changed: not resumed (delete the run folder to start over)",
+            )
+        return Decision(variant.name, "resume", f"resume from {point.checkpoint.name}{skipped}", str(point.checkpoint))
     if skipped and changed:
-        return Decision(variant.name, "skip", "config changed since its last attempt: not restarted "
-                        "(delete the run folder to start over)" + skipped)
+        return Decision(
+            variant.name,
+            "skip",
+            "config changed since its last attempt: not restarted (delete the run folder to start over)" + skipped,
+        )
     return Decision(variant.name, "start", ("retry after failure" if state == FAILED else "new") + skipped)
 
 
 def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
     """Training files a variant needs that are not prepared yet (one line, with the command to run)."""
-    missing = sorted({str(ws.data_dir / ws.matrix.datasets[n].file) for v in variants for n in v.task.train
-                      if not (ws.data_dir / ws.matrix.datasets[n].file).is_file()})
+    missing = sorted(
+        {
+            str(ws.data_dir / ws.matrix.datasets[n].file)
+            for v in variants
+            for n in v.task.train
+            if not (ws.data_dir / ws.matrix.datasets[n].file).is_file()
+        }
+    )
     if not missing:
         return []
     tasks = " ".join(sorted({v.task.name for v in variants}))
-    return [f"training data missing: {', '.join(missing)}; run `mprtune prepare-data {tasks}` "
-            f"(or use --profile demo for the bundled samples)"]
+    return [
+        f"training data missing: {', '.join(missing)}; run `mprtune prepare-data {tasks}` "
+        f"(or use --profile demo for the bundled samples)"
+    ]
 
 
-def plan_training(ws: Workspace, variants: list[Variant], slots: list[str] | None,
-                  warn: Callable[[str], None] = lambda m: None) -> TrainPlan:
+def plan_training(
+    ws: Workspace, variants: list[Variant], slots: list[str] | None, warn: Callable[[str], None] = lambda m: None
+) -> TrainPlan:
     """Decide, estimate and schedule; `slots` None: a cluster queues the jobs (shown as one "cluster" slot).
 
     A variant needing more GPUs than `slots` holds is an error here, before anything runs.
@@ -145,8 +173,9 @@ def runs_lock(runs: Path) -> Iterator[None]:
     except BlockingIOError:
         holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
         os.close(fd)
-        raise LockError(f"{runs}: another `mprtune train` (pid {holder}) is using this runs dir; wait for it, "
-                        f"or use --runs-dir") from None
+        raise LockError(
+            f"{runs}: another `mprtune train` (pid {holder}) is using this runs dir; wait for it, or use --runs-dir"
+        ) from None
     try:
         os.ftruncate(fd, 0)
         os.pwrite(fd, str(os.getpid()).encode(), 0)
@@ -172,9 +201,14 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
-def train(ws: Workspace, variants: list[Variant], executor: Executor, retries: int,
-          on_event: Callable[[Event], None], on_plan: Callable[[TrainPlan], None] = lambda plan: None,
-          ) -> dict[str, JobStatus]:
+def train(
+    ws: Workspace,
+    variants: list[Variant],
+    executor: Executor,
+    retries: int,
+    on_event: Callable[[Event], None],
+    on_plan: Callable[[TrainPlan], None] = lambda plan: None,
+) -> dict[str, JobStatus]:
     """Launch what needs launching; returns the final status of every job run in this call."""
     unfinished = [v for v in variants if not JobPaths(ws.run_dir(v.name)).is_complete("train")]
     for problem in data_warnings(ws, unfinished):  # before the lock: a refused train creates nothing
@@ -220,5 +254,5 @@ def cancel_jobs(ws: Workspace, variants: list[Variant], warn: Callable[[str], No
     return cancelled
 
 
-def describe_spec(spec: JobSpec) -> dict[str, object]:
+def describe_spec(spec: JobSpec) -> dict[str, Any]:
     return {"name": spec.name, "cwd": str(spec.cwd), "command": list(spec.command), "env": public_env(spec.env)}

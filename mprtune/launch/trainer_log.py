@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any
 
 Warn = Callable[[str], None]
 
@@ -73,8 +74,13 @@ def read_progress(trainer_log: Path, warn: Warn = _ignore) -> Progress:
             last_loss = loss
     step, total = _number(last.get("current_steps")), _number(last.get("total_steps"))
     remaining, elapsed = last.get("remaining_time"), last.get("elapsed_time")
-    return Progress(int(step) if step is not None else None, int(total) if total is not None else None, last_loss,
-                    remaining if isinstance(remaining, str) else None, elapsed if isinstance(elapsed, str) else None)
+    return Progress(
+        int(step) if step is not None else None,
+        int(total) if total is not None else None,
+        last_loss,
+        remaining if isinstance(remaining, str) else None,
+        elapsed if isinstance(elapsed, str) else None,
+    )
 
 
 def loss_curve(trainer_log: Path, warn: Warn = _ignore) -> list[tuple[int, float]]:

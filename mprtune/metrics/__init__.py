@@ -8,18 +8,30 @@ tokenization convention every grammar/paraphrase comparison follows is in :mod:`
 """
 
 from .bootstrap import (
-                        bootstrap_ci,
-                        bootstrap_corpus_ci,
-                        paired_bootstrap_corpus_diff,
-                        paired_bootstrap_diff,
-                        resample_counts,
+    bootstrap_ci,
+    bootstrap_corpus_ci,
+    paired_bootstrap_corpus_diff,
+    paired_bootstrap_diff,
+    resample_counts,
 )
 from .registry import METRICS, MetricSpec, improvement
 from .scoring import N_RESAMPLES, compare_rows, paired_diffs, per_row, score_rows
 from .tokens import as_references, detokenize
 
 __all__ = [
-    "METRICS", "MetricSpec", "N_RESAMPLES", "as_references", "bootstrap_ci", "bootstrap_corpus_ci",
-    "compare_rows", "detokenize", "improvement", "paired_bootstrap_diff",
-    "paired_bootstrap_corpus_diff", "paired_diffs", "per_row", "resample_counts", "score_rows",
+    "METRICS",
+    "MetricSpec",
+    "N_RESAMPLES",
+    "as_references",
+    "bootstrap_ci",
+    "bootstrap_corpus_ci",
+    "compare_rows",
+    "detokenize",
+    "improvement",
+    "paired_bootstrap_diff",
+    "paired_bootstrap_corpus_diff",
+    "paired_diffs",
+    "per_row",
+    "resample_counts",
+    "score_rows",
 ]

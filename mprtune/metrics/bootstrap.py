@@ -15,7 +15,7 @@ cannot be vectorised; :mod:`.scoring` uses the counts directly.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -49,7 +49,7 @@ def resample_counts(n_rows: int, n_resamples: int, seed: int = 0) -> np.ndarray:
     for a in range(0, n_resamples, _BLOCK):
         m = min(_BLOCK, n_resamples - a)
         flat = rng.integers(0, n_rows, size=(m, n_rows)) + (np.arange(m, dtype=np.int64) * n_rows)[:, None]
-        counts[a:a + m] = np.bincount(flat.ravel(), minlength=m * n_rows).reshape(m, n_rows)
+        counts[a : a + m] = np.bincount(flat.ravel(), minlength=m * n_rows).reshape(m, n_rows)
     return counts
 
 
@@ -60,8 +60,9 @@ def _values(values: Sequence[float]) -> np.ndarray:
     return arr
 
 
-def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95,
-                 seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_ci(
+    values: Sequence[float], n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """``(mean, low, high)``: the sample mean and its percentile-bootstrap interval from
     ``n_resamples`` resamples of the values with replacement."""
     arr = _values(values)
@@ -69,9 +70,13 @@ def bootstrap_ci(values: Sequence[float], n_resamples: int = 2000, confidence: f
     return (float(arr.mean()), *percentile_interval(means, confidence))
 
 
-def paired_bootstrap_diff(tuned_values: Sequence[float], baseline_values: Sequence[float],
-                          n_resamples: int = 2000, confidence: float = 0.95,
-                          seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap_diff(
+    tuned_values: Sequence[float],
+    baseline_values: Sequence[float],
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """``(mean(tuned - baseline), low, high)`` resampling row indices jointly for both
     systems (equivalently, bootstrapping the per-row differences)."""
     tuned, base = _values(tuned_values), _values(baseline_values)
@@ -80,22 +85,26 @@ def paired_bootstrap_diff(tuned_values: Sequence[float], baseline_values: Sequen
     return bootstrap_ci(tuned - base, n_resamples, confidence, seed)
 
 
-def bootstrap_corpus_ci(n_rows: int, statistic: Statistic, n_resamples: int = 2000,
-                        confidence: float = 0.95, seed: int = 0) -> tuple[float, float, float]:
+def bootstrap_corpus_ci(
+    n_rows: int, statistic: Statistic, n_resamples: int = 2000, confidence: float = 0.95, seed: int = 0
+) -> tuple[float, float, float]:
     """``(statistic(all rows), low, high)`` where ``statistic`` maps an array of row
     indices (with repeats) to a corpus-level value, recomputed on each resample."""
     full = float(statistic(np.arange(n_rows)))
-    samples = np.array([statistic(ix) for ix in _index_samples(n_rows, n_resamples, seed)],
-                       dtype=np.float64)
+    samples = np.array([statistic(ix) for ix in _index_samples(n_rows, n_resamples, seed)], dtype=np.float64)
     return (full, *percentile_interval(samples, confidence))
 
 
-def paired_bootstrap_corpus_diff(n_rows: int, tuned_statistic: Statistic,
-                                 baseline_statistic: Statistic, n_resamples: int = 2000,
-                                 confidence: float = 0.95,
-                                 seed: int = 0) -> tuple[float, float, float]:
+def paired_bootstrap_corpus_diff(
+    n_rows: int,
+    tuned_statistic: Statistic,
+    baseline_statistic: Statistic,
+    n_resamples: int = 2000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> tuple[float, float, float]:
     """``(tuned(all) - baseline(all), low, high)`` with both corpus statistics recomputed
     on the SAME resampled row indices."""
     return bootstrap_corpus_ci(
-        n_rows, lambda ix: tuned_statistic(ix) - baseline_statistic(ix), n_resamples,
-        confidence, seed)
+        n_rows, lambda ix: tuned_statistic(ix) - baseline_statistic(ix), n_resamples, confidence, seed
+    )

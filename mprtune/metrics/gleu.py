@@ -41,7 +41,8 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from typing import NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import NamedTuple
 
 import numpy as np
 
@@ -62,11 +63,10 @@ class GleuResult(NamedTuple):
 
 
 def _ngrams(tokens: list[str], n: int) -> Counter:
-    return Counter(tuple(tokens[i:i + n]) for i in range(len(tokens) + 1 - n))
+    return Counter(tuple(tokens[i : i + n]) for i in range(len(tokens) + 1 - n))
 
 
-def _stats_from_tokens(h: list[str], h_ngrams: list[Counter], s_ngrams: list[Counter],
-                       r: list[str]) -> tuple[int, ...]:
+def _stats_from_tokens(h: list[str], h_ngrams: list[Counter], s_ngrams: list[Counter], r: list[str]) -> tuple[int, ...]:
     out = [len(h), len(r)]
     for n in range(1, ORDER + 1):
         r_ng, s_ng = _ngrams(r, n), s_ngrams[n - 1]
@@ -127,8 +127,13 @@ class CorpusGleu:
     reference draws for every iteration.
     """
 
-    def __init__(self, hypotheses: Sequence[str], sources: Sequence[str],
-                 references: Sequence[Sequence[str]], iterations: int = 500) -> None:
+    def __init__(
+        self,
+        hypotheses: Sequence[str],
+        sources: Sequence[str],
+        references: Sequence[Sequence[str]],
+        iterations: int = 500,
+    ) -> None:
         if not (len(hypotheses) == len(sources) == len(references)):
             raise ValueError("hypotheses, sources and references must have the same length")
         if any(len(refs) == 0 for refs in references):
@@ -138,7 +143,7 @@ class CorpusGleu:
         n = len(hypotheses)
         self.n_refs = [len(refs) for refs in references]
         self.stats = np.zeros((n, max(self.n_refs, default=1), N_STATS), dtype=np.int64)
-        for i, (h, s, refs) in enumerate(zip(hypotheses, sources, references)):
+        for i, (h, s, refs) in enumerate(zip(hypotheses, sources, references, strict=False)):
             h_tok = h.split()
             h_ngrams, s_ngrams = _all_ngrams(h_tok), _all_ngrams(s.split())
             for k, ref in enumerate(refs):
@@ -161,12 +166,13 @@ class CorpusGleu:
         """
         it = self.iterations if iterations is None else min(iterations, self.iterations)
         n = self.stats.shape[0]
-        weights = (np.ones(n, dtype=np.int64) if rows is None
-                   else np.bincount(np.asarray(rows, dtype=np.intp), minlength=n))
+        weights = (
+            np.ones(n, dtype=np.int64) if rows is None else np.bincount(np.asarray(rows, dtype=np.intp), minlength=n)
+        )
         # chunked so memory stays O(chunk * n_rows)
-        sums = np.concatenate([
-            np.einsum("i,jik->jk", weights, self._picked(a, min(a + _CHUNK, it)))
-            for a in range(0, it, _CHUNK)])
+        sums = np.concatenate(
+            [np.einsum("i,jik->jk", weights, self._picked(a, min(a + _CHUNK, it))) for a in range(0, it, _CHUNK)]
+        )
         per_iter = gleu_from_stats(sums) * SCALE
         return GleuResult(float(per_iter.mean()), float(per_iter.std()))
 
@@ -180,7 +186,7 @@ class CorpusGleu:
         fixed, varying = self._resample_matrices()
         out = np.empty(counts.shape[0], dtype=np.float64)
         for a in range(0, counts.shape[0], _RESAMPLE_CHUNK):
-            block = counts[a:a + _RESAMPLE_CHUNK].astype(varying.dtype)
+            block = counts[a : a + _RESAMPLE_CHUNK].astype(varying.dtype)
             m = block.shape[0]
             # gleu_from_stats, specialised: c and the denominators are shared by all draws
             c, dens = np.split((block @ fixed).astype(np.float64), [1], axis=1)  # (m, 1), (m, 4)
@@ -192,7 +198,7 @@ class CorpusGleu:
                 log_dens = np.log(np.where(dens > 0, dens, 1.0)).sum(axis=1, keepdims=True)
                 log_prec = (np.log(nums).sum(axis=2) - log_dens) / ORDER
                 value = np.exp(np.minimum(0.0, 1.0 - r / np.where(c > 0, c, 1.0)) + log_prec)
-            out[a:a + m] = np.where(ok, value, 0.0).mean(axis=1) * SCALE
+            out[a : a + m] = np.where(ok, value, 0.0).mean(axis=1) * SCALE
         return out
 
     def _resample_matrices(self) -> tuple[np.ndarray, np.ndarray]:
@@ -203,17 +209,17 @@ class CorpusGleu:
             n = self.stats.shape[0]
             # A resample's sum is at most n * the largest statistic: below 2**24, float32 adds
             # these integers exactly, at twice float64's speed.
-            dtype = np.float32 if n * int(self.stats.max(initial=0)) < 2 ** 24 else np.float64
+            dtype = np.float32 if n * int(self.stats.max(initial=0)) < 2**24 else np.float64
             picked = self._picked(0, self.iterations)[:, :, _VARYING]  # (draws, rows, 5)
             varying = np.ascontiguousarray(picked.transpose(1, 0, 2).reshape(n, -1), dtype=dtype)
             self._matrices = (np.ascontiguousarray(self.stats[:, 0, _FIXED], dtype=dtype), varying)
         return self._matrices
 
 
-def corpus_gleu(hypotheses: Sequence[str], sources: Sequence[str],
-                references: Sequence[Sequence[str]], iterations: int = 500) -> GleuResult:
+def corpus_gleu(
+    hypotheses: Sequence[str], sources: Sequence[str], references: Sequence[Sequence[str]], iterations: int = 500
+) -> GleuResult:
     """Official corpus GLEU in points (see the module docstring): mean and std over
     ``iterations`` seeded reference draws. ``references[i]`` lists row i's references (counts
     may vary). Higher is better."""
     return CorpusGleu(hypotheses, sources, references, iterations).score()
-

@@ -26,8 +26,9 @@ against the single closest reference instead of any reference flags 23.6 % of he
 from __future__ import annotations
 
 import difflib
+from collections.abc import Sequence
 from functools import lru_cache
-from typing import NamedTuple, Sequence
+from typing import NamedTuple
 
 from .text import exact_match, is_verbose
 
@@ -47,13 +48,13 @@ def changed_words(a: str, b: str) -> int:
     ``replace`` ``max(len(a-span), len(b-span))`` (each replaced a-token, plus any surplus
     b-tokens, which are insertions), ``equal`` 0. Example: "a b c" -> "a x c d" = 2.
     """
-    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in _opcodes(a.split(), b.split())
-               if tag != "equal")
+    return sum(max(i2 - i1, j2 - j1) for tag, i1, i2, j1, j2 in _opcodes(a.split(), b.split()) if tag != "equal")
 
 
 class SourceEdits(NamedTuple):
     """Where a text edits its source: ``changed[i]`` for source token i (replaced or deleted),
     ``inserted[g]`` tokens added at gap g (before source token g; g = len(source) is the end)."""
+
     changed: list[bool]
     inserted: list[int]
 
@@ -91,12 +92,13 @@ def _reference_edits(source: str, references: tuple[str, ...]) -> tuple[list[boo
     there. Cached: both systems of a comparison are judged against the same rows."""
     src = source.split()
     theirs = [source_edits(src, r.split()) for r in references]
-    return ([any(t.changed[i] for t in theirs) for i in range(len(src))],
-            [any(t.inserted[g] for t in theirs) for g in range(len(src) + 1)])
+    return (
+        [any(t.changed[i] for t in theirs) for i in range(len(src))],
+        [any(t.inserted[g] for t in theirs) for g in range(len(src) + 1)],
+    )
 
 
-def over_corrects(answer: str, source: str, references: Sequence[str],
-                  margin: int = OVER_CORRECT_MARGIN) -> bool:
+def over_corrects(answer: str, source: str, references: Sequence[str], margin: int = OVER_CORRECT_MARGIN) -> bool:
     """True iff :func:`unjustified_edits` > ``margin``: the answer rewrites what every
     reference left alone. Lower is better (as a rate)."""
     return unjustified_edits(answer, source, references) > margin

@@ -21,8 +21,8 @@ is (a copy of a PTB-tokenized PAWS source written with normal punctuation is a c
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Callable, Sequence
 from functools import lru_cache
-from typing import Callable, Sequence
 
 import numpy as np
 
@@ -47,7 +47,7 @@ def _tokens(text: str) -> list[str]:
 
 
 def _ngrams(tokens: list[str]) -> Counter:
-    return Counter(tuple(tokens[i:i + n]) for n in range(1, ORDER + 1) for i in range(len(tokens) - n + 1))
+    return Counter(tuple(tokens[i : i + n]) for n in range(1, ORDER + 1) for i in range(len(tokens) - n + 1))
 
 
 def row_statistics(hypothesis: str, references: Sequence[str]) -> list[int]:
@@ -64,14 +64,18 @@ def row_statistics(hypothesis: str, references: Sequence[str]) -> list[int]:
             if count > ref_counts[gram]:
                 ref_counts[gram] = count
         gap = abs(len(hyp) - len(ref_tok))
-        if best_len is None or gap < abs(len(hyp) - best_len) or (
-                gap == abs(len(hyp) - best_len) and len(ref_tok) < best_len):
+        if (
+            best_len is None
+            or gap < abs(len(hyp) - best_len)
+            or (gap == abs(len(hyp) - best_len) and len(ref_tok) < best_len)
+        ):
             best_len = len(ref_tok)
     correct, total = [0] * ORDER, [0] * ORDER
     for gram, count in _ngrams(hyp).items():
         total[len(gram) - 1] += count
         correct[len(gram) - 1] += min(count, ref_counts.get(gram, 0))
-    return [len(hyp), int(best_len)] + correct + total
+    assert best_len is not None  # every row has at least one reference (checked by the callers)
+    return [len(hyp), best_len] + correct + total
 
 
 def bleu_from_stats(stats: np.ndarray) -> np.ndarray:
@@ -79,13 +83,15 @@ def bleu_from_stats(stats: np.ndarray) -> np.ndarray:
     "exp" smoothing (the k-th order with no match counts as precision 1 / (2**k * total))."""
     stats = np.asarray(stats, dtype=np.float64)
     sys_len, ref_len = stats[..., 0], stats[..., 1]
-    correct, total = stats[..., 2:2 + ORDER], stats[..., 2 + ORDER:]
+    correct, total = stats[..., 2 : 2 + ORDER], stats[..., 2 + ORDER :]
     with np.errstate(divide="ignore", invalid="ignore"):
-        bp = np.where(sys_len < ref_len,
-                      np.where(sys_len > 0, np.exp(1.0 - ref_len / np.where(sys_len > 0, sys_len, 1.0)), 0.0),
-                      1.0)
+        bp = np.where(
+            sys_len < ref_len,
+            np.where(sys_len > 0, np.exp(1.0 - ref_len / np.where(sys_len > 0, sys_len, 1.0)), 0.0),
+            1.0,
+        )
         zero_run = np.cumsum(correct == 0, axis=-1)  # k-th unmatched order halves again
-        precision = np.where(correct > 0, correct / total, 1.0 / (2.0 ** zero_run * total))
+        precision = np.where(correct > 0, correct / total, 1.0 / (2.0**zero_run * total))
         log_mean = np.log(precision).mean(axis=-1)
     # an order with no n-grams at all stops sacrebleu's loop: the remaining precisions are 0
     defined = np.all(total > 0, axis=-1) & np.any(correct > 0, axis=-1)
@@ -99,8 +105,9 @@ class CorpusBleu:
     def __init__(self, hypotheses: Sequence[str], references: Sequence[Sequence[str]]) -> None:
         if len(hypotheses) != len(references):
             raise ValueError("hypotheses and references must have the same length")
-        self.stats = np.array([row_statistics(h, refs) for h, refs in zip(hypotheses, references)],
-                              dtype=np.int64).reshape(len(hypotheses), N_STATS)
+        self.stats = np.array(
+            [row_statistics(h, refs) for h, refs in zip(hypotheses, references, strict=False)], dtype=np.int64
+        ).reshape(len(hypotheses), N_STATS)
 
     def score(self, rows: np.ndarray | None = None) -> float:
         """Corpus BLEU over ``rows`` (indices, repeats allowed; default all)."""
@@ -142,4 +149,4 @@ def copy_rate(outputs: Sequence[str], sources: Sequence[str]) -> float:
         raise ValueError("outputs and sources must have the same length")
     if not outputs:
         raise ValueError("no rows")
-    return sum(is_copy(o, s) for o, s in zip(outputs, sources)) / len(outputs)
+    return sum(is_copy(o, s) for o, s in zip(outputs, sources, strict=False)) / len(outputs)

@@ -52,95 +52,158 @@ class MetricSpec:
         return self.better == "higher"
 
 
-def _spec(name: str, description: str, kind: str, unit: str, better: str,
-          target: float | None = None) -> tuple[str, MetricSpec]:
+def _spec(
+    name: str, description: str, kind: str, unit: str, better: str, target: float | None = None
+) -> tuple[str, MetricSpec]:
     assert better in BETTER and unit in UNITS and (target is not None) == (better == "closer")
     return name, MetricSpec(name, description, kind, unit, better, target)
 
 
-_TOKENS = ("Grammar and paraphrase outputs are first written the way the row's references are "
-           "tokenized (nltk Penn Treebank tokens; tokens the row's own text has are kept).")
+_TOKENS = (
+    "Grammar and paraphrase outputs are first written the way the row's references are "
+    "tokenized (nltk Penn Treebank tokens; tokens the row's own text has are kept)."
+)
 
 METRICS: dict[str, MetricSpec] = dict(
     [
         # --- all tasks -------------------------------------------------------------
-        _spec("exact_match",
-              "Fraction of outputs equal to at least one non-empty reference. Grammar and "
-              "paraphrase: after tokenizing the output like the references and collapsing "
-              "whitespace, case-sensitive. Knowledge: after SQuAD normalisation (lowercase, no "
-              "punctuation, no articles). An empty output never matches.",
-              "rate", "fraction", "higher"),
-        _spec("empty",
-              "Fraction of outputs that are empty or whitespace only.",
-              "rate", "fraction", "lower"),
-        _spec("verbose",
-              "Over non-empty outputs: fraction flagged by the verbosity detector (a chat "
-              "preamble, an explanation, wrapping quotes, extra lines, or more words than "
-              "max(1.5x, 3 more than) the longest reference).",
-              "rate", "fraction", "lower"),
-        _spec("output_words",
-              "Over non-empty outputs: mean words per output (grammar/paraphrase: tokens as the "
-              "references are tokenized). Descriptive; judge length with length_gap.",
-              "mean", "words", "none"),
-        _spec("reference_words",
-              "Mean words of a row's references (mean over its non-empty references), over all "
-              "rows: a property of the eval data.",
-              "mean", "words", "none"),
-        _spec("length_gap",
-              "Over non-empty outputs: mean absolute difference in words between the output and "
-              "the reference closest in length. 0 = every output as long as some reference.",
-              "mean", "words", "lower"),
-        _spec("length_ratio",
-              "Over non-empty outputs: total output words divided by the total of their rows' "
-              "reference_words (ratio of sums). 1.0 is ideal; closer to 1 is better, shorter is "
-              "not better.",
-              "corpus", "ratio", "closer", 1.0),
+        _spec(
+            "exact_match",
+            "Fraction of outputs equal to at least one non-empty reference. Grammar and "
+            "paraphrase: after tokenizing the output like the references and collapsing "
+            "whitespace, case-sensitive. Knowledge: after SQuAD normalisation (lowercase, no "
+            "punctuation, no articles). An empty output never matches.",
+            "rate",
+            "fraction",
+            "higher",
+        ),
+        _spec("empty", "Fraction of outputs that are empty or whitespace only.", "rate", "fraction", "lower"),
+        _spec(
+            "verbose",
+            "Over non-empty outputs: fraction flagged by the verbosity detector (a chat "
+            "preamble, an explanation, wrapping quotes, extra lines, or more words than "
+            "max(1.5x, 3 more than) the longest reference).",
+            "rate",
+            "fraction",
+            "lower",
+        ),
+        _spec(
+            "output_words",
+            "Over non-empty outputs: mean words per output (grammar/paraphrase: tokens as the "
+            "references are tokenized). Descriptive; judge length with length_gap.",
+            "mean",
+            "words",
+            "none",
+        ),
+        _spec(
+            "reference_words",
+            "Mean words of a row's references (mean over its non-empty references), over all "
+            "rows: a property of the eval data.",
+            "mean",
+            "words",
+            "none",
+        ),
+        _spec(
+            "length_gap",
+            "Over non-empty outputs: mean absolute difference in words between the output and "
+            "the reference closest in length. 0 = every output as long as some reference.",
+            "mean",
+            "words",
+            "lower",
+        ),
+        _spec(
+            "length_ratio",
+            "Over non-empty outputs: total output words divided by the total of their rows' "
+            "reference_words (ratio of sums). 1.0 is ideal; closer to 1 is better, shorter is "
+            "not better.",
+            "corpus",
+            "ratio",
+            "closer",
+            1.0,
+        ),
         # --- grammar ---------------------------------------------------------------
-        _spec("gleu",
-              "Corpus GLEU (Napoles et al. 2015, revised 2016) exactly as the official JFLEG "
-              "scorer (mean over its 500 seeded reference draws), 0-100 points (JFLEG test source: "
-              "40.54). " + _TOKENS,
-              "corpus", "points", "higher"),
-        _spec("acceptable",
-              "Fraction of outputs that match a reference exactly, or are within one word edit "
-              "(Levenshtein on tokens) of a reference and not verbose. " + _TOKENS,
-              "rate", "fraction", "higher"),
-        _spec("over_corrects",
-              "Over outputs with an answer (non-empty, and a single answer left once a chat "
-              "wrapper is removed): fraction whose answer makes more than 1 token edit to the "
-              "source at places where no reference edits. " + _TOKENS,
-              "rate", "fraction", "lower"),
+        _spec(
+            "gleu",
+            "Corpus GLEU (Napoles et al. 2015, revised 2016) exactly as the official JFLEG "
+            "scorer (mean over its 500 seeded reference draws), 0-100 points (JFLEG test source: "
+            "40.54). " + _TOKENS,
+            "corpus",
+            "points",
+            "higher",
+        ),
+        _spec(
+            "acceptable",
+            "Fraction of outputs that match a reference exactly, or are within one word edit "
+            "(Levenshtein on tokens) of a reference and not verbose. " + _TOKENS,
+            "rate",
+            "fraction",
+            "higher",
+        ),
+        _spec(
+            "over_corrects",
+            "Over outputs with an answer (non-empty, and a single answer left once a chat "
+            "wrapper is removed): fraction whose answer makes more than 1 token edit to the "
+            "source at places where no reference edits. " + _TOKENS,
+            "rate",
+            "fraction",
+            "lower",
+        ),
         # --- paraphrase ------------------------------------------------------------
-        _spec("bleu",
-              "Corpus BLEU of outputs against the references (sacrebleu defaults: 13a, exp "
-              "smoothing), 0-100 points. " + _TOKENS,
-              "corpus", "points", "higher"),
-        _spec("self_bleu",
-              "Over non-empty outputs: corpus BLEU against their inputs as the only reference "
-              "(sacrebleu defaults), 0-100 points; high means the output copies the input. "
-              + _TOKENS,
-              "corpus", "points", "lower"),
-        _spec("ibleu",
-              "iBLEU = 0.8 * bleu - 0.2 * self_bleu (Sun & Zhou 2012), 0-100 points; bleu over all "
-              "rows, self_bleu over non-empty outputs.",
-              "corpus", "points", "higher"),
-        _spec("copy_rate",
-              "Over non-empty outputs: fraction identical to their input once tokenized like it "
-              "(a copy written with normal punctuation is a copy).",
-              "rate", "fraction", "lower"),
+        _spec(
+            "bleu",
+            "Corpus BLEU of outputs against the references (sacrebleu defaults: 13a, exp "
+            "smoothing), 0-100 points. " + _TOKENS,
+            "corpus",
+            "points",
+            "higher",
+        ),
+        _spec(
+            "self_bleu",
+            "Over non-empty outputs: corpus BLEU against their inputs as the only reference "
+            "(sacrebleu defaults), 0-100 points; high means the output copies the input. " + _TOKENS,
+            "corpus",
+            "points",
+            "lower",
+        ),
+        _spec(
+            "ibleu",
+            "iBLEU = 0.8 * bleu - 0.2 * self_bleu (Sun & Zhou 2012), 0-100 points; bleu over all "
+            "rows, self_bleu over non-empty outputs.",
+            "corpus",
+            "points",
+            "higher",
+        ),
+        _spec(
+            "copy_rate",
+            "Over non-empty outputs: fraction identical to their input once tokenized like it "
+            "(a copy written with normal punctuation is a copy).",
+            "rate",
+            "fraction",
+            "lower",
+        ),
         # --- knowledge -------------------------------------------------------------
-        _spec("qa_exact_match",
-              "Over QA rows: fraction whose SQuAD-normalised answer (lowercase, no punctuation, "
-              "no articles, collapsed whitespace) equals a normalised gold answer.",
-              "rate", "fraction", "higher"),
-        _spec("qa_f1",
-              "Over QA rows: mean SQuAD token F1 between the normalised answer and the best "
-              "gold answer, 0-1.",
-              "mean", "fraction", "higher"),
-        _spec("rouge_l",
-              "Over description rows: mean ROUGE-L F1 (LCS on SQuAD-normalised tokens, beta=1, "
-              "best reference), 0-1.",
-              "mean", "fraction", "higher"),
+        _spec(
+            "qa_exact_match",
+            "Over QA rows: fraction whose SQuAD-normalised answer (lowercase, no punctuation, "
+            "no articles, collapsed whitespace) equals a normalised gold answer.",
+            "rate",
+            "fraction",
+            "higher",
+        ),
+        _spec(
+            "qa_f1",
+            "Over QA rows: mean SQuAD token F1 between the normalised answer and the best gold answer, 0-1.",
+            "mean",
+            "fraction",
+            "higher",
+        ),
+        _spec(
+            "rouge_l",
+            "Over description rows: mean ROUGE-L F1 (LCS on SQuAD-normalised tokens, beta=1, best reference), 0-1.",
+            "mean",
+            "fraction",
+            "higher",
+        ),
     ]
 )
 
@@ -152,8 +215,9 @@ def _number(value: float | None) -> float | None:
     return None if math.isnan(value) else value
 
 
-def improvement(name: str, baseline: float | None, tuned: float | None, *,
-                ci_low: float | None = None, ci_high: float | None = None) -> bool | None:
+def improvement(
+    name: str, baseline: float | None, tuned: float | None, *, ci_low: float | None = None, ci_high: float | None = None
+) -> bool | None:
     """Is ``tuned`` better than ``baseline`` on metric ``name``? True (better), False (worse),
     None (no verdict: a descriptive metric, a missing value, equal values, or, when the paired
     interval of tuned - baseline is given, an interval that contains 0).

@@ -39,8 +39,9 @@ spread over 10 seeds 0.09 points at 10,000 vs 0.19 at 2,000 (bench/metrics_speed
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,8 +59,13 @@ N_RESAMPLES = 10_000
 CONFIDENCE = 0.95
 
 
-def _check(task_kind: str, outputs: Sequence[str], sources: Sequence[str],
-           references: Sequence[Sequence[str]], row_kinds: Sequence[str] | None) -> list[str]:
+def _check(
+    task_kind: str,
+    outputs: Sequence[str],
+    sources: Sequence[str],
+    references: Sequence[Sequence[str]],
+    row_kinds: Sequence[str] | None,
+) -> list[str]:
     """Validate inputs; return the row kinds (the task kind for grammar and paraphrase)."""
     if task_kind not in TASK_KINDS:
         raise ValueError(f"task_kind must be one of {TASK_KINDS}, got {task_kind!r}")
@@ -99,8 +105,7 @@ def _row(task_kind: str, kind: str, out: str, src: str, refs: Sequence[str]) -> 
         compared = as_references(out, src, refs)
         words, ref_words = len(compared.split()), [len(r.split()) for r in labels]
         exact = not empty and any(compared == normalize_ws(r) for r in labels)
-    reasons = [] if empty else verbosity_reasons(out, src, labels, output_words=words,
-                                                 reference_words=ref_words)
+    reasons = [] if empty else verbosity_reasons(out, src, labels, output_words=words, reference_words=ref_words)
     answer = None if empty else extract_answer(out, src, labels)
     row: dict[str, Any] = {
         "exact": exact,
@@ -114,8 +119,9 @@ def _row(task_kind: str, kind: str, out: str, src: str, refs: Sequence[str]) -> 
     }
     if task_kind == "grammar":
         row["changed_words"] = changed_words(src, compared)
-        answer_compared = compared if answer == out.strip() else (
-            None if answer is None else as_references(answer, src, refs))
+        answer_compared = (
+            compared if answer == out.strip() else (None if answer is None else as_references(answer, src, refs))
+        )
         edits = None if answer_compared is None else unjustified_edits(answer_compared, src, labels)
         row["unjustified_edits"] = edits
         row["over_corrects"] = None if edits is None else edits > OVER_CORRECT_MARGIN
@@ -132,9 +138,13 @@ def _row(task_kind: str, kind: str, out: str, src: str, refs: Sequence[str]) -> 
     return row, compared
 
 
-def per_row(task_kind: str, outputs: Sequence[str], sources: Sequence[str],
-            references: Sequence[Sequence[str]],
-            row_kinds: Sequence[str] | None = None) -> list[dict[str, Any]]:
+def per_row(
+    task_kind: str,
+    outputs: Sequence[str],
+    sources: Sequence[str],
+    references: Sequence[Sequence[str]],
+    row_kinds: Sequence[str] | None = None,
+) -> list[dict[str, Any]]:
     """One tag dict per row, for the report's sample table and as the basis of
     :func:`score_rows`. Keys:
 
@@ -149,16 +159,20 @@ def per_row(task_kind: str, outputs: Sequence[str], sources: Sequence[str],
       ``rouge_l`` (description rows).
     """
     kinds = _check(task_kind, outputs, sources, references, row_kinds)
-    return [_row(task_kind, kind, out, src, refs)[0]
-            for out, src, refs, kind in zip(outputs, sources, references, kinds)]
+    return [
+        _row(task_kind, kind, out, src, refs)[0]
+        for out, src, refs, kind in zip(outputs, sources, references, kinds, strict=False)
+    ]
 
 
 # --- metrics of one system ---------------------------------------------------------------------
+
 
 @dataclass
 class _Metric:
     """A metric of one system: its value, the rows it covers and a vectorised statistic that
     maps a batch of resample counts (resamples, rows) to one value per resample."""
+
     value: float
     n: int
     statistic: Callable[[np.ndarray], np.ndarray]
@@ -202,11 +216,19 @@ def _ratio_metric(numerator: np.ndarray, denominator: np.ndarray, index: np.ndar
 class _System:
     """Every metric of one system's outputs on a task's rows (per-row tags computed once)."""
 
-    def __init__(self, task_kind: str, outputs: Sequence[str], sources: Sequence[str],
-                 references: Sequence[Sequence[str]], row_kinds: Sequence[str] | None) -> None:
+    def __init__(
+        self,
+        task_kind: str,
+        outputs: Sequence[str],
+        sources: Sequence[str],
+        references: Sequence[Sequence[str]],
+        row_kinds: Sequence[str] | None,
+    ) -> None:
         kinds = _check(task_kind, outputs, sources, references, row_kinds)
-        tagged = [_row(task_kind, kind, out, src, refs)
-                  for out, src, refs, kind in zip(outputs, sources, references, kinds)]
+        tagged = [
+            _row(task_kind, kind, out, src, refs)
+            for out, src, refs, kind in zip(outputs, sources, references, kinds, strict=False)
+        ]
         self.rows = rows = [row for row, _ in tagged]
         compared = [text for _, text in tagged]
         self.n_rows = len(outputs)
@@ -235,8 +257,10 @@ class _System:
                 self_stat = lambda counts: own.resampled(counts[:, non_empty])  # noqa: E731
                 metrics["self_bleu"] = _Metric(own.score(), int(non_empty.size), self_stat)
                 metrics["ibleu"] = _Metric(
-                    IBLEU_ALPHA * bleu.score() - (1 - IBLEU_ALPHA) * own.score(), self.n_rows,
-                    lambda counts: IBLEU_ALPHA * bleu.resampled(counts) - (1 - IBLEU_ALPHA) * self_stat(counts))
+                    IBLEU_ALPHA * bleu.score() - (1 - IBLEU_ALPHA) * own.score(),
+                    self.n_rows,
+                    lambda counts: IBLEU_ALPHA * bleu.resampled(counts) - (1 - IBLEU_ALPHA) * self_stat(counts),
+                )
             metrics["copy_rate"] = _mean_metric([r["copy"] for r in rows])
         else:
             metrics["qa_exact_match"] = _mean_metric([r.get("qa_exact_match") for r in rows])
@@ -272,10 +296,18 @@ def _diffs(tuned: _System, baseline: _System, counts: np.ndarray, confidence: fl
     return out
 
 
-def score_rows(task_kind: str, outputs: Sequence[str], sources: Sequence[str],
-               references: Sequence[Sequence[str]], row_kinds: Sequence[str] | None = None,
-               with_ci: bool = True, seed: int = 0, *, n_resamples: int = N_RESAMPLES,
-               confidence: float = CONFIDENCE) -> dict[str, dict]:
+def score_rows(
+    task_kind: str,
+    outputs: Sequence[str],
+    sources: Sequence[str],
+    references: Sequence[Sequence[str]],
+    row_kinds: Sequence[str] | None = None,
+    with_ci: bool = True,
+    seed: int = 0,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> dict[str, dict]:
     """``{metric: {"value", "ci_low", "ci_high", "n"}}`` for ``task_kind``.
 
     ``value`` is the metric on all the rows it covers (GLEU with the official 500 draws);
@@ -288,11 +320,18 @@ def score_rows(task_kind: str, outputs: Sequence[str], sources: Sequence[str],
     return _scores(system, counts, confidence)
 
 
-def paired_diffs(task_kind: str, tuned_outputs: Sequence[str], baseline_outputs: Sequence[str],
-                 sources: Sequence[str], references: Sequence[Sequence[str]],
-                 row_kinds: Sequence[str] | None = None, seed: int = 0, *,
-                 n_resamples: int = N_RESAMPLES,
-                 confidence: float = CONFIDENCE) -> dict[str, dict[str, float]]:
+def paired_diffs(
+    task_kind: str,
+    tuned_outputs: Sequence[str],
+    baseline_outputs: Sequence[str],
+    sources: Sequence[str],
+    references: Sequence[Sequence[str]],
+    row_kinds: Sequence[str] | None = None,
+    seed: int = 0,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> dict[str, dict[str, float]]:
     """``{metric: {"value", "ci_low", "ci_high"}}`` of tuned - baseline on the same rows.
 
     ``value`` is the difference of the two values; the CI is a paired bootstrap: both systems'
@@ -300,14 +339,31 @@ def paired_diffs(task_kind: str, tuned_outputs: Sequence[str], baseline_outputs:
     :func:`.registry.improvement` whether that is better. A metric one system lacks (no rows
     to cover) has no diff.
     """
-    return compare_rows(task_kind, tuned_outputs, baseline_outputs, sources, references, row_kinds,
-                        seed, n_resamples=n_resamples, confidence=confidence)["diff"]
+    return compare_rows(
+        task_kind,
+        tuned_outputs,
+        baseline_outputs,
+        sources,
+        references,
+        row_kinds,
+        seed,
+        n_resamples=n_resamples,
+        confidence=confidence,
+    )["diff"]
 
 
-def compare_rows(task_kind: str, tuned_outputs: Sequence[str], baseline_outputs: Sequence[str],
-                 sources: Sequence[str], references: Sequence[Sequence[str]],
-                 row_kinds: Sequence[str] | None = None, seed: int = 0, *,
-                 n_resamples: int = N_RESAMPLES, confidence: float = CONFIDENCE) -> dict[str, Any]:
+def compare_rows(
+    task_kind: str,
+    tuned_outputs: Sequence[str],
+    baseline_outputs: Sequence[str],
+    sources: Sequence[str],
+    references: Sequence[Sequence[str]],
+    row_kinds: Sequence[str] | None = None,
+    seed: int = 0,
+    *,
+    n_resamples: int = N_RESAMPLES,
+    confidence: float = CONFIDENCE,
+) -> dict[str, Any]:
     """Everything a comparison needs, each statistic computed once on one set of resamples:
     ``{"baseline": score_rows(...), "tuned": score_rows(...), "diff": paired_diffs(...),
     "baseline_rows": per_row(...), "tuned_rows": per_row(...)}`` (same values as the separate
@@ -317,6 +373,10 @@ def compare_rows(task_kind: str, tuned_outputs: Sequence[str], baseline_outputs:
     tuned = _System(task_kind, tuned_outputs, sources, references, row_kinds)
     baseline = _System(task_kind, baseline_outputs, sources, references, row_kinds)
     counts = resample_counts(tuned.n_rows, n_resamples, seed)
-    return {"baseline": _scores(baseline, counts, confidence), "tuned": _scores(tuned, counts, confidence),
-            "diff": _diffs(tuned, baseline, counts, confidence),
-            "baseline_rows": baseline.rows, "tuned_rows": tuned.rows}
+    return {
+        "baseline": _scores(baseline, counts, confidence),
+        "tuned": _scores(tuned, counts, confidence),
+        "diff": _diffs(tuned, baseline, counts, confidence),
+        "baseline_rows": baseline.rows,
+        "tuned_rows": tuned.rows,
+    }

@@ -33,25 +33,36 @@ nothing after the preamble, or what is left is still verbose, e.g. too long to b
 from __future__ import annotations
 
 import re
-from typing import Sequence
+from collections.abc import Sequence
 
 _WS = re.compile(r"\s+")
 
 # Lead-ins a chat model puts before the answer. Matched at the start, case-insensitive.
 _PREAMBLES: tuple[str, ...] = (
-    r"here\s+is", r"here[’']s", r"here\s+are", r"sure", r"certainly", r"of\s+course",
+    r"here\s+is",
+    r"here[’']s",
+    r"here\s+are",
+    r"sure",
+    r"certainly",
+    r"of\s+course",
     r"the\s+(?:corrected|correct|revised|rewritten|paraphrased)\s+(?:sentence|version|text)\s+is",
-    r"the\s+paraphrase\s+is", r"the\s+answer\s+is",
+    r"the\s+paraphrase\s+is",
+    r"the\s+answer\s+is",
     r"(?:corrected|revised|rewritten)(?:\s+(?:sentence|version|text))?\s*:",
-    r"correction\s*:", r"paraphrased?(?:\s+(?:sentence|version|text))?\s*:",
-    r"answer\s*:", r"output\s*:",
+    r"correction\s*:",
+    r"paraphrased?(?:\s+(?:sentence|version|text))?\s*:",
+    r"answer\s*:",
+    r"output\s*:",
 )
 _PREAMBLE_RES = [re.compile(r"^" + p + r"(?!\w)", re.IGNORECASE) for p in _PREAMBLES]
 
 # Commentary phrases. Matched anywhere, case-insensitive, on word boundaries.
 _EXPLANATIONS: tuple[str, ...] = (
     r"i(?:\s+have|['’]ve)?\s+(?:changed|corrected|replaced|added|removed|fixed|rephrased)",
-    r"explanation\s*:", r"note\s*:", r"changes\s+made", r"the\s+original\s+sentence",
+    r"explanation\s*:",
+    r"note\s*:",
+    r"changes\s+made",
+    r"the\s+original\s+sentence",
     r"because",
 )
 _EXPLANATION_RES = [re.compile(r"(?<!\w)" + p + r"(?!\w)", re.IGNORECASE) for p in _EXPLANATIONS]
@@ -98,9 +109,14 @@ def too_long_limit(reference_words: Sequence[int]) -> float:
     return max(TOO_LONG_FACTOR * longest, longest + TOO_LONG_SLACK)
 
 
-def verbosity_reasons(output: str, source: str, references: Sequence[str], *,
-                      output_words: int | None = None,
-                      reference_words: Sequence[int] | None = None) -> list[str]:
+def verbosity_reasons(
+    output: str,
+    source: str,
+    references: Sequence[str],
+    *,
+    output_words: int | None = None,
+    reference_words: Sequence[int] | None = None,
+) -> list[str]:
     """Reason tags why ``output`` is verbose, in the order preamble, explanation, quotes,
     multiline, too_long (see the module docstring for each rule); ``[]`` = not verbose.
     ``output_words`` / ``reference_words`` (one count per reference) default to whitespace
@@ -148,10 +164,12 @@ def _strip_preamble(line: str, context: Sequence[str]) -> str:
         rx = next((rx for rx in _PREAMBLE_RES if rx.match(line) and not _legit(rx, context, False)), None)
         if rx is None:
             break
-        rest = line[rx.match(line).end():]
+        matched = rx.match(line)
+        assert matched is not None  # rx was picked because it matches
+        rest = line[matched.end() :]
         colon = rest.find(":")
         if colon >= 0 and not _SENTENCE_END.search(_AFTER_LEAD_IN.sub("", rest[:colon], count=1)):
-            line = rest[colon + 1:].strip()  # the colon ends the lead-in sentence
+            line = rest[colon + 1 :].strip()  # the colon ends the lead-in sentence
         else:
             line = _AFTER_LEAD_IN.sub("", rest, count=1)
     return line.strip()
@@ -179,9 +197,11 @@ def extract_answer(output: str, source: str, references: Sequence[str]) -> str |
         if i > 0:
             lines = lines[:i]  # explanation lines follow the answer
         else:  # the explanation starts inside the first line: keep the sentences before it
-            start = rx.search(line).start()
+            found = rx.search(line)
+            assert found is not None  # rx was picked because it is found in this line
+            start = found.start()
             ends = [m.end() for m in _SENTENCE_END.finditer(line) if m.end() <= start]
-            lines = [line[:ends[-1]].strip()] if ends else []
+            lines = [line[: ends[-1]].strip()] if ends else []
         break
     if len(lines) != 1:
         return None

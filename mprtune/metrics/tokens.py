@@ -45,8 +45,9 @@ words). nltk is imported lazily (about 1 s): nothing here runs at `mprtune --hel
 from __future__ import annotations
 
 import re
+from collections.abc import Collection, Iterable, Sequence
 from functools import lru_cache
-from typing import TYPE_CHECKING, Collection, Iterable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # pragma: no cover
     from nltk.tokenize.punkt import PunktSentenceTokenizer
@@ -57,14 +58,14 @@ _QUOTES = re.compile(r"``|'{2}|\"")
 
 
 @lru_cache(maxsize=1)
-def _tokenizer() -> "TreebankWordTokenizer":
+def _tokenizer() -> TreebankWordTokenizer:
     from nltk.tokenize.treebank import TreebankWordTokenizer
 
     return TreebankWordTokenizer()
 
 
 @lru_cache(maxsize=1)
-def _sentences() -> "PunktSentenceTokenizer":
+def _sentences() -> PunktSentenceTokenizer:
     # Punkt with its default parameters: no trained model (nothing to download), so it splits
     # after every "word." followed by a space; a kept token (below) protects the row's own
     # abbreviations ("etc.", "U.S.A.").
@@ -74,13 +75,14 @@ def _sentences() -> "PunktSentenceTokenizer":
 
 
 @lru_cache(maxsize=1)
-def _detokenizer() -> "TreebankWordDetokenizer":
+def _detokenizer() -> TreebankWordDetokenizer:
     from nltk.tokenize.treebank import TreebankWordDetokenizer
 
     class _SpacingOnlyDetokenizer(TreebankWordDetokenizer):
         # "can not" -> "cannot" changes what the writer wrote; every other rule only moves spaces.
-        CONTRACTIONS2 = [rx for rx in TreebankWordDetokenizer.CONTRACTIONS2
-                         if not rx.pattern.startswith(r"(?i)\b(can)")]
+        CONTRACTIONS2 = [
+            rx for rx in TreebankWordDetokenizer.CONTRACTIONS2 if not rx.pattern.startswith(r"(?i)\b(can)")
+        ]
 
     return _SpacingOnlyDetokenizer()
 
@@ -94,7 +96,7 @@ def vocabulary(*texts: str | Iterable[str]) -> frozenset[str]:
     """The whitespace tokens of the given texts (strings, or iterables of strings)."""
     words: set[str] = set()
     for item in texts:
-        for text in ([item] if isinstance(item, str) else item):
+        for text in [item] if isinstance(item, str) else item:
             words.update(text.split())
     return frozenset(words)
 

@@ -10,8 +10,12 @@ from mprtune.config.matrix import BaseModel, Matrix
 
 
 def is_local(model: BaseModel, root: Path) -> bool:
-    return (model.tiny_seed is not None or (model.source is not None and model.source.materialised)
-            or (root / model.path).exists() or Path(model.path).is_absolute())
+    return (
+        model.tiny_seed is not None
+        or (model.source is not None and model.source.materialised)
+        or (root / model.path).exists()
+        or Path(model.path).is_absolute()
+    )
 
 
 def resolved_path(model: BaseModel, root: Path) -> str:

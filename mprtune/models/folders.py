@@ -11,8 +11,9 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from mprtune.errors import MprtuneError
 from mprtune.paths import check_folder
@@ -37,8 +38,10 @@ def check_replaceable(folder: Path) -> None:
         return
     if folder.is_dir() and not folder.is_symlink() and read_marker(folder) is not None:
         return
-    raise MprtuneError(f"{folder}: exists and was not created by mprtune (no {MARKER}); refusing to replace it. "
-                       f"Choose a new folder, or remove it yourself if it is really disposable")
+    raise MprtuneError(
+        f"{folder}: exists and was not created by mprtune (no {MARKER}); refusing to replace it. "
+        f"Choose a new folder, or remove it yourself if it is really disposable"
+    )
 
 
 def replace_folder(folder: Path, write: Callable[[Path], None], marker: dict[str, Any]) -> Path:

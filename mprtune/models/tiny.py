@@ -15,8 +15,14 @@ from mprtune.io import tail
 from mprtune.models.folders import check_replaceable, replace_folder
 
 LLAMA3_SPECIAL_TOKENS = (
-    "<|begin_of_text|>", "<|end_of_text|>", "<|start_header_id|>", "<|end_header_id|>",
-    "<|eot_id|>", "<|eom_id|>", "<|finetune_right_pad_id|>", "<|python_tag|>",
+    "<|begin_of_text|>",
+    "<|end_of_text|>",
+    "<|start_header_id|>",
+    "<|end_header_id|>",
+    "<|eot_id|>",
+    "<|eom_id|>",
+    "<|finetune_right_pad_id|>",
+    "<|python_tag|>",
 )
 # Used when no corpus is given: enough English for byte-level merges of common words.
 DEFAULT_CORPUS = """\
@@ -79,8 +85,9 @@ def _corpus_lines(corpus_files: list[Path]) -> list[str]:
     return lines
 
 
-def build_tiny_llama(out_dir: Path, spec: TinyLlamaSpec = TinyLlamaSpec(),
-                     corpus_files: list[Path] | None = None) -> Path:
+def build_tiny_llama(
+    out_dir: Path, spec: TinyLlamaSpec = TinyLlamaSpec(), corpus_files: list[Path] | None = None
+) -> Path:
     """Write a seeded, deterministic tiny Llama + tokenizer to out_dir (atomically) and return it.
 
     An existing out_dir is replaced only if mprtune created it (it holds the marker file); any other
@@ -103,7 +110,7 @@ def build_tiny_llama(out_dir: Path, spec: TinyLlamaSpec = TinyLlamaSpec(),
         num_attention_heads=spec.num_heads,
         num_key_value_heads=spec.num_kv_heads,
         max_position_embeddings=spec.max_positions,
-        rope_theta=500000.0,
+        rope_parameters={"rope_type": "default", "rope_theta": 500000.0},  # Llama 3's RoPE base
         tie_word_embeddings=False,
         bos_token_id=special["<|begin_of_text|>"],
         eos_token_id=[special["<|end_of_text|>"], special["<|eot_id|>"], special["<|eom_id|>"]],
@@ -111,7 +118,8 @@ def build_tiny_llama(out_dir: Path, spec: TinyLlamaSpec = TinyLlamaSpec(),
     torch.manual_seed(spec.seed)
     model = LlamaForCausalLM(config)
     model.generation_config = GenerationConfig(
-        bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, do_sample=False)
+        bos_token_id=config.bos_token_id, eos_token_id=config.eos_token_id, do_sample=False
+    )
 
     def write(staging: Path) -> None:
         model.save_pretrained(staging, safe_serialization=True)
@@ -140,8 +148,9 @@ def build_tiny_llama_logged(out_dir: Path, seed: int, corpus_files: list[Path] |
     log = build_log(out_dir)
     command = [sys.executable, "-m", "mprtune.models.tiny", str(out_dir), str(seed), *map(str, corpus_files or [])]
     with log.open("w", encoding="utf-8") as handle:
-        code = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT,
-                              check=False).returncode
+        code = subprocess.run(
+            command, stdin=subprocess.DEVNULL, stdout=handle, stderr=subprocess.STDOUT, check=False
+        ).returncode
     if code != 0:
         last = (tail(log, 1) or "no output").strip()
         raise MprtuneError(f"{out_dir}: building the tiny model failed (exit {code}): {last}; full log: {log}")

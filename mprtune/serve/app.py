@@ -48,8 +48,9 @@ def request_problem(body: Any, max_tokens_limit: int) -> str | None:
     if body.get("max_tokens") is None and body.get("max_completion_tokens") is not None:
         body["max_tokens"] = body.pop("max_completion_tokens")
     limit = body.get("max_tokens")
-    if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int)
-                              or not 1 <= limit <= max_tokens_limit):
+    if limit is not None and (
+        isinstance(limit, bool) or not isinstance(limit, int) or not 1 <= limit <= max_tokens_limit
+    ):
         return f"max_tokens must be an integer from 1 to {max_tokens_limit}, got {json.dumps(limit)}"
     return None
 
@@ -70,8 +71,12 @@ class RequestGuard:
         return scheme.lower() == "bearer" and hmac.compare_digest(token.strip(), self.api_key)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or scope.get("method") != "POST" or scope.get("path") != CHAT_PATH \
-                or not self._authorized(scope):  # unauthorized: LLaMA-Factory answers 401 itself
+        if (
+            scope["type"] != "http"
+            or scope.get("method") != "POST"
+            or scope.get("path") != CHAT_PATH
+            or not self._authorized(scope)
+        ):  # unauthorized: LLaMA-Factory answers 401 itself
             await self.app(scope, receive, send)
             return
         chunks, size = [], 0
@@ -114,10 +119,16 @@ class RequestGuard:
 
 async def _error(send: Send, status: int, message: str) -> None:
     """An OpenAI-shaped error body, so the openai client shows `message`."""
-    payload = json.dumps({"error": {"message": message, "type": "invalid_request_error", "param": None,
-                                    "code": None}}).encode()
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]})
+    payload = json.dumps(
+        {"error": {"message": message, "type": "invalid_request_error", "param": None, "code": None}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())],
+        }
+    )
     await send({"type": "http.response.body", "body": payload})
 
 

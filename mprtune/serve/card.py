@@ -35,24 +35,36 @@ class DataLicence:
 LICENCES: dict[str, DataLicence] = {
     "jfleg": DataLicence(
         "JFLEG (Napoles, Sakaguchi & Tetreault, 2017): GUG sentences with four fluency corrections",
-        "CC BY-NC-SA 4.0: non-commercial use only; adaptations share alike", "https://github.com/keisks/jfleg",
-        True),
+        "CC BY-NC-SA 4.0: non-commercial use only; adaptations share alike",
+        "https://github.com/keisks/jfleg",
+        True,
+    ),
     "paws": DataLicence(
         "PAWS labeled_final (Zhang, Baldridge & He, 2019), Wikipedia-based pairs",
         "Google's PAWS release: free for any purpose, acknowledgement of Google appreciated, provided as is; "
         "the sentences come from Wikipedia (CC BY-SA): see source",
-        "https://github.com/google-research-datasets/paws", False),
+        "https://github.com/google-research-datasets/paws",
+        False,
+    ),
     "qqp": DataLicence(
         "Quora Question Pairs (Quora's first dataset release; GLUE QQP)",
         "Quora's terms of service; Quora released it for non-commercial use as far as we can tell: see source "
-        "before any commercial use", "https://quoradata.quora.com/First-Quora-Dataset-Release-Question-Pairs", True),
+        "before any commercial use",
+        "https://quoradata.quora.com/First-Quora-Dataset-Release-Question-Pairs",
+        True,
+    ),
     "kilt_qa": DataLicence(
         "KILT Natural Questions (Petroni et al., 2021; Kwiatkowski et al., 2019)",
         "KILT: MIT; the underlying Natural Questions data: CC BY-SA 3.0: see source",
-        "https://github.com/facebookresearch/KILT", False),
+        "https://github.com/facebookresearch/KILT",
+        False,
+    ),
     "wiki_desc": DataLicence(
         "KILT knowledge source (Wikipedia snapshot of 2019-08-01): entity descriptions",
-        "Wikipedia text: CC BY-SA (and GFDL): see source", "https://github.com/facebookresearch/KILT", False),
+        "Wikipedia text: CC BY-SA (and GFDL): see source",
+        "https://github.com/facebookresearch/KILT",
+        False,
+    ),
 }
 UNKNOWN = DataLicence("not a corpus mprtune prepares", "unknown: see source", "", False)
 
@@ -79,9 +91,16 @@ def data_rows(ws: Workspace, variant: Variant) -> list[dict[str, Any]]:
             file = matrix.datasets[name].file
             entry = manifest.get(file, {})
             corpus = corpus_of(name)
-            rows.append({"dataset": name, "split": split, "file": f"{matrix.data_dir}/{file}",
-                         "rows": entry.get("rows"), "prepared_from": entry.get("source"),
-                         "licence": LICENCES.get(corpus or "", UNKNOWN)})
+            rows.append(
+                {
+                    "dataset": name,
+                    "split": split,
+                    "file": f"{matrix.data_dir}/{file}",
+                    "rows": entry.get("rows"),
+                    "prepared_from": entry.get("source"),
+                    "licence": LICENCES.get(corpus or "", UNKNOWN),
+                }
+            )
     return rows
 
 
@@ -108,10 +127,19 @@ def metric_rows(entry: dict[str, Any], specs: dict[str, Any]) -> list[list[str]]
         spec = specs.get(name)
         if spec is None or "unit" not in spec:  # a report written before metrics had units
             continue
-        base, tuned, diff = (entry["baseline"]["metrics"].get(name), entry["tuned"]["metrics"].get(name),
-                             entry["diff"].get(name))
-        rows.append([label(name), format_stat(base, spec["unit"]), format_stat(tuned, spec["unit"]),
-                     format_diff(diff, spec["unit"], verdict(name, base, tuned, diff))])
+        base, tuned, diff = (
+            entry["baseline"]["metrics"].get(name),
+            entry["tuned"]["metrics"].get(name),
+            entry["diff"].get(name),
+        )
+        rows.append(
+            [
+                label(name),
+                format_stat(base, spec["unit"]),
+                format_stat(tuned, spec["unit"]),
+                format_diff(diff, spec["unit"], verdict(name, base, tuned, diff)),
+            ]
+        )
     return rows
 
 
@@ -144,19 +172,33 @@ def model_card(ws: Workspace, name: str, reports: Path, merged_dir: Path | None 
     check = read_check(target) if target is not None else None
     return render_template(
         "model_card.md.j2",
-        variant=variant, profile=ws.profile, recipe=sorted(recipe.items()),
-        base_path=resolved_path(variant.model, ws.root), run=run,
+        variant=variant,
+        profile=ws.profile,
+        recipe=sorted(recipe.items()),
+        base_path=resolved_path(variant.model, ws.root),
+        run=run,
         training=_read_json(run / "train_results.json") or {},
-        data=data, restricted=list({d["licence"].corpus: d["licence"] for d in data
-                                    if d["split"] == "train" and d["licence"].restricted}.values()),
-        report=report, entry=entry, metrics=metric_rows(entry, specs) if entry else [],
-        target=target, check=check, merged_dir=merged_dir,
-        llamafactory=_version("llamafactory"), mprtune=_version("mprtune"), cell=md_cell,
+        data=data,
+        restricted=list(
+            {
+                d["licence"].corpus: d["licence"] for d in data if d["split"] == "train" and d["licence"].restricted
+            }.values()
+        ),
+        report=report,
+        entry=entry,
+        metrics=metric_rows(entry, specs or {}) if entry else [],
+        target=target,
+        check=check,
+        merged_dir=merged_dir,
+        llamafactory=_version("llamafactory"),
+        mprtune=_version("mprtune"),
+        cell=md_cell,
     )
 
 
-def write_model_card(ws: Workspace, name: str, out_dir: Path, reports: Path | None = None,
-                     merged: bool = False) -> Path:
+def write_model_card(
+    ws: Workspace, name: str, out_dir: Path, reports: Path | None = None, merged: bool = False
+) -> Path:
     path = out_dir / CARD_FILE
     text = model_card(ws, name, reports or ws.reports_dir, out_dir if merged else None)
     atomic_write(path, text)

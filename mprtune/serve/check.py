@@ -57,14 +57,17 @@ def held_out_prompts(ws: Workspace, target: ServeTarget) -> list[HeldOutPrompt]:
     """
     if not target.compared:
         command = f"mprtune compare {target.variant.name}"
-        raise MprtuneError(f"{target.predict_folder}: no predictions from `compare` for {target.served_name}; "
-                           f"run `{command}` first (--check replays its prompts and compares the answers)")
+        raise MprtuneError(
+            f"{target.predict_folder}: no predictions from `compare` for {target.served_name}; "
+            f"run `{command}` first (--check replays its prompts and compares the answers)"
+        )
     rows = load_eval_rows(ws, target.variant, target.max_samples).rows
     stored = read_predictions(target.predict_folder, rows)
     return [HeldOutPrompt(row.id, row.prompt, prediction) for row, prediction in zip(rows, stored, strict=True)]
 
 
 # --- memory of the server's process tree ----------------------------------------------------------
+
 
 def process_tree(root_pid: int) -> list[int]:
     children: dict[int, list[int]] = {}
@@ -97,12 +100,20 @@ def _status_kb(pid: int, key: str) -> int:
 
 def _gpu_mb(pids: set[int]) -> float | None:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10, check=False).stdout
+        out = subprocess.run(
+            ["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=False,
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return None
-    used = [float(mb) for pid, mb in (line.split(",") for line in out.splitlines() if "," in line)
-            if pid.strip().isdigit() and int(pid) in pids]
+    used = [
+        float(mb)
+        for pid, mb in (line.split(",") for line in out.splitlines() if "," in line)
+        if pid.strip().isdigit() and int(pid) in pids
+    ]
     return sum(used) if used else None
 
 
@@ -147,6 +158,7 @@ class MemorySampler:
 
 # --- replay and statistics ------------------------------------------------------------------------
 
+
 def percentile(values: list[float], q: float) -> float | None:
     """Linear interpolation between closest ranks (numpy's default)."""
     if not values:
@@ -164,8 +176,9 @@ def ask(client: Any, model: str, prompt: HeldOutPrompt, max_tokens: int) -> Repl
 
     started = time.perf_counter()
     try:
-        reply = client.chat.completions.create(model=model, temperature=0, max_tokens=max_tokens,
-                                               messages=[{"role": "user", "content": prompt.content}])
+        reply = client.chat.completions.create(
+            model=model, temperature=0, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt.content}]
+        )
     except openai.APIError as error:
         return Reply(prompt.id, None, time.perf_counter() - started, 0, None, f"{type(error).__name__}: {error}")
     seconds = time.perf_counter() - started
@@ -174,8 +187,9 @@ def ask(client: Any, model: str, prompt: HeldOutPrompt, max_tokens: int) -> Repl
     return Reply(prompt.id, choice.message.content or "", seconds, tokens, choice.finish_reason)
 
 
-def replay(client: Any, model: str, prompts: list[HeldOutPrompt], concurrency: int,
-           max_tokens: int) -> tuple[list[Reply], float]:
+def replay(
+    client: Any, model: str, prompts: list[HeldOutPrompt], concurrency: int, max_tokens: int
+) -> tuple[list[Reply], float]:
     """All prompts with `concurrency` clients in flight; replies in prompt order and the wall time."""
     started = time.perf_counter()
     if concurrency == 1:
@@ -190,25 +204,51 @@ def latency_stats(replies: list[Reply], wall_s: float, concurrency: int) -> dict
     ok = [r for r in replies if r.error is None]
     seconds = [r.seconds for r in ok]
     tokens = sum(r.completion_tokens for r in ok)
-    return {"concurrency": concurrency, "requests": len(replies), "errors": len(replies) - len(ok),
-            "p50_s": percentile(seconds, 0.5), "p95_s": percentile(seconds, 0.95),
-            "mean_s": sum(seconds) / len(seconds) if seconds else None, "wall_s": wall_s,
-            "output_tokens": tokens, "tokens_per_second": tokens / wall_s if wall_s > 0 else None,
-            "requests_per_second": len(ok) / wall_s if wall_s > 0 else None}
+    return {
+        "concurrency": concurrency,
+        "requests": len(replies),
+        "errors": len(replies) - len(ok),
+        "p50_s": percentile(seconds, 0.5),
+        "p95_s": percentile(seconds, 0.95),
+        "mean_s": sum(seconds) / len(seconds) if seconds else None,
+        "wall_s": wall_s,
+        "output_tokens": tokens,
+        "tokens_per_second": tokens / wall_s if wall_s > 0 else None,
+        "requests_per_second": len(ok) / wall_s if wall_s > 0 else None,
+    }
 
 
 def parity(prompts: list[HeldOutPrompt], replies: list[Reply]) -> dict[str, Any]:
     """Exact match of served vs stored text after compare's normalisation (strip)."""
-    mismatches = [{"id": p.id, "prompt": p.content, "stored": p.stored,
-                   "served": r.text.strip() if r.text is not None else None, "error": r.error}
-                  for p, r in zip(prompts, replies) if r.text is None or r.text.strip() != p.stored]
+    mismatches = [
+        {
+            "id": p.id,
+            "prompt": p.content,
+            "stored": p.stored,
+            "served": r.text.strip() if r.text is not None else None,
+            "error": r.error,
+        }
+        for p, r in zip(prompts, replies, strict=False)
+        if r.text is None or r.text.strip() != p.stored
+    ]
     matches = len(prompts) - len(mismatches)
-    return {"rows": len(prompts), "matches": matches, "rate": matches / len(prompts) if prompts else None,
-            "normalisation": "strip() of both texts, as compare scores predictions", "mismatches": mismatches}
+    return {
+        "rows": len(prompts),
+        "matches": matches,
+        "rate": matches / len(prompts) if prompts else None,
+        "normalisation": "strip() of both texts, as compare scores predictions",
+        "mismatches": mismatches,
+    }
 
 
-def run_check(ws: Workspace, target: ServeTarget, options: ServeOptions, rows: int | None,
-              concurrency: int, say: Callable[[str], None] = lambda line: None) -> dict[str, Any]:
+def run_check(
+    ws: Workspace,
+    target: ServeTarget,
+    options: ServeOptions,
+    rows: int | None,
+    concurrency: int,
+    say: Callable[[str], None] = lambda line: None,
+) -> dict[str, Any]:
     """Start the server, replay `rows` held-out prompts at concurrency 1 and K, stop it; the result dict."""
     from openai import OpenAI
 
@@ -220,10 +260,13 @@ def run_check(ws: Workspace, target: ServeTarget, options: ServeOptions, rows: i
     levels = [1] + ([concurrency] if concurrency > 1 else [])
     say(f"starting the server for {target.served_name} ({target.system}) ...")
     with serving(target, options) as server, MemorySampler(server.pid) as memory:
-        say(f"ready in {server.start_seconds:.1f} s at {server.base_url}; replaying {len(prompts)} prompts "
-            f"at concurrency {' and '.join(map(str, levels))}")
-        client = OpenAI(base_url=server.base_url, api_key=options.api_key or "unused", max_retries=0,
-                        timeout=REQUEST_TIMEOUT_S)
+        say(
+            f"ready in {server.start_seconds:.1f} s at {server.base_url}; replaying {len(prompts)} prompts "
+            f"at concurrency {' and '.join(map(str, levels))}"
+        )
+        client = OpenAI(
+            base_url=server.base_url, api_key=options.api_key or "unused", max_retries=0, timeout=REQUEST_TIMEOUT_S
+        )
         # The first request pays one-off costs (lazy init, allocator warm-up); timed separately.
         first_request = ask(client, target.served_name, prompts[0], target.max_new_tokens)
         runs = {level: replay(client, target.served_name, prompts, level, target.max_new_tokens) for level in levels}
@@ -242,7 +285,7 @@ def run_check(ws: Workspace, target: ServeTarget, options: ServeOptions, rows: i
         "predictions": str(target.predict_folder / "generated_predictions.jsonl"),
         "server": {**server_summary(server, memory), "first_request_seconds": first_request.seconds},
         "parity": parity(prompts, first),
-        "same_answers_under_load": sum(a.text == b.text for a, b in zip(first, loaded)),
+        "same_answers_under_load": sum(a.text == b.text for a, b in zip(first, loaded, strict=False)),
         "latency": [latency_stats(replies, wall, level) for level, (replies, wall) in runs.items()],
         "replies": [asdict(r) for r in first],
     }
@@ -250,13 +293,18 @@ def run_check(ws: Workspace, target: ServeTarget, options: ServeOptions, rows: i
 
 def server_summary(server: RunningServer, memory: MemorySampler) -> dict[str, Any]:
     on_gpu = memory.peak_gpu_mb is not None
-    return {"start_seconds": server.start_seconds, "engine": server.target.settings.get("infer_backend"),
-            "max_concurrent": int(os.environ.get("MAX_CONCURRENT", "1")),
-            "peak_memory_mb": memory.peak_gpu_mb if on_gpu else memory.peak_rss_kb / 1024,
-            "memory_kind": "gpu" if on_gpu else "rss", "peak_rss_mb": memory.peak_rss_kb / 1024}
+    return {
+        "start_seconds": server.start_seconds,
+        "engine": server.target.settings.get("infer_backend"),
+        "max_concurrent": int(os.environ.get("MAX_CONCURRENT", "1")),
+        "peak_memory_mb": memory.peak_gpu_mb if on_gpu else memory.peak_rss_kb / 1024,
+        "memory_kind": "gpu" if on_gpu else "rss",
+        "peak_rss_mb": memory.peak_rss_kb / 1024,
+    }
 
 
 # --- where results go -----------------------------------------------------------------------------
+
 
 @dataclass(frozen=True)
 class CheckOutcome:
@@ -270,14 +318,19 @@ class CheckOutcome:
         return parity_ok and not any(level["errors"] for level in self.result["latency"])
 
 
-def check_and_record(ws: Workspace, target: ServeTarget, reports: Path, options: ServeOptions, rows: int | None,
-                     concurrency: int,
-                     say: Callable[[str], None] = lambda line: None) -> CheckOutcome:
+def check_and_record(
+    ws: Workspace,
+    target: ServeTarget,
+    reports: Path,
+    options: ServeOptions,
+    rows: int | None,
+    concurrency: int,
+    say: Callable[[str], None] = lambda line: None,
+) -> CheckOutcome:
     """run_check, then its JSON + Markdown (run folder, latest report) and the variant's model card."""
     from mprtune.serve.card import write_model_card
 
     result = run_check(ws, target, options, rows, concurrency, say)
     written = write_check(result, target, reports)
-    card = None if target.base else write_model_card(ws, target.variant.name, ws.run_dir(target.variant.name),
-                                                     reports)
+    card = None if target.base else write_model_card(ws, target.variant.name, ws.run_dir(target.variant.name), reports)
     return CheckOutcome(result, written, card)

@@ -76,14 +76,18 @@ def is_loopback(host: str) -> bool:
 def check_options(options: ServeOptions, max_new_tokens: int | None = None) -> None:
     """Refuse an exposed server without a key, a bad port, a token cap below compare's (before any loading)."""
     if not is_loopback(options.host) and not options.api_key:
-        raise MprtuneError(f"--host {options.host}: binding a non-loopback address without an API key would let "
-                           f"anyone on the network use the model; pass --api-key (or env MPRTUNE_API_KEY), or "
-                           f"keep the default --host {DEFAULT_HOST}")
+        raise MprtuneError(
+            f"--host {options.host}: binding a non-loopback address without an API key would let "
+            f"anyone on the network use the model; pass --api-key (or env MPRTUNE_API_KEY), or "
+            f"keep the default --host {DEFAULT_HOST}"
+        )
     if not 0 <= options.port <= 65535:
         raise MprtuneError(f"--port {options.port}: expected 0 (a free port) to 65535")
     if max_new_tokens is not None and options.max_tokens_limit < max_new_tokens:
-        raise MprtuneError(f"--max-tokens-limit {options.max_tokens_limit} is below the max_new_tokens compare used "
-                           f"({max_new_tokens}); raise it")
+        raise MprtuneError(
+            f"--max-tokens-limit {options.max_tokens_limit} is below the max_new_tokens compare used "
+            f"({max_new_tokens}); raise it"
+        )
 
 
 def bind_socket(host: str, port: int) -> socket.socket:
@@ -100,11 +104,14 @@ def bind_socket(host: str, port: int) -> socket.socket:
     except OSError as error:
         sock.close()
         if error.errno == errno.EADDRINUSE:
-            raise MprtuneError(f"--port {port}: already in use on {host}; stop what listens there, or pick another "
-                               f"port (--port 0 picks a free one)") from None
+            raise MprtuneError(
+                f"--port {port}: already in use on {host}; stop what listens there, or pick another "
+                f"port (--port 0 picks a free one)"
+            ) from None
         if error.errno == errno.EACCES:
-            raise MprtuneError(f"--port {port}: permission denied on {host} (ports below 1024 need root); "
-                               f"use a port above 1023") from None
+            raise MprtuneError(
+                f"--port {port}: permission denied on {host} (ports below 1024 need root); use a port above 1023"
+            ) from None
         raise MprtuneError(f"--host {host} --port {port}: cannot bind ({error.strerror})") from None
     sock.listen(128)
     return sock
@@ -116,13 +123,15 @@ def child_env(target: ServeTarget, options: ServeOptions) -> dict[str, str]:
     env.pop("MPRTUNE_API_KEY", None)  # the child needs the key once, as API_KEY
     if options.api_key:
         env["API_KEY"] = options.api_key
-    env.update({
-        "API_MODEL_NAME": target.served_name,
-        "API_HOST": options.host,  # informational: the socket is already bound
-        "PATH": f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",
-        "DISABLE_VERSION_CHECK": "1",
-        "PYTHONUNBUFFERED": "1",
-    })
+    env.update(
+        {
+            "API_MODEL_NAME": target.served_name,
+            "API_HOST": options.host,  # informational: the socket is already bound
+            "PATH": f"{venv_bin()}{os.pathsep}{env.get('PATH', '')}",
+            "DISABLE_VERSION_CHECK": "1",
+            "PYTHONUNBUFFERED": "1",
+        }
+    )
     env.setdefault("API_VERBOSE", "0")  # LLaMA-Factory logs every request body (users' text) at 1
     return env
 
@@ -143,8 +152,10 @@ def _probe(url: str, api_key: str | None, timeout_s: float) -> int | None:
 
 def _failure(server: RunningServer, what: str) -> MprtuneError:
     lines = [line for line in tail(server.log, 60).splitlines() if line.strip()]
-    last = next((line.strip() for line in reversed(lines) if "Error" in line or "error" in line),
-                lines[-1].strip() if lines else "")
+    last = next(
+        (line.strip() for line in reversed(lines) if "Error" in line or "error" in line),
+        lines[-1].strip() if lines else "",
+    )
     return MprtuneError(f"server for {server.target.served_name} {what} (log {server.log}): {last or 'no output'}")
 
 
@@ -158,17 +169,33 @@ def start_server(target: ServeTarget, options: ServeOptions) -> RunningServer:
     config = folder / "api.yaml"
     atomic_write(config, api_yaml(target))
     log = folder / "server.log"
-    command = [sys.executable, "-m", "mprtune.serve.app", str(config), "--fd", str(sock.fileno()),
-               "--max-tokens-limit", str(options.max_tokens_limit)]
+    command = [
+        sys.executable,
+        "-m",
+        "mprtune.serve.app",
+        str(config),
+        "--fd",
+        str(sock.fileno()),
+        "--max-tokens-limit",
+        str(options.max_tokens_limit),
+    ]
     started = time.perf_counter()
     try:
         with log.open("ab") as out:
-            out.write(f"\n===== mprtune serve {target.served_name} on {options.host}:{port} at "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode())
+            out.write(
+                f"\n===== mprtune serve {target.served_name} on {options.host}:{port} at "
+                f"{time.strftime('%Y-%m-%d %H:%M:%S')} =====\n".encode()
+            )
             out.flush()
-            process = subprocess.Popen(command, env=child_env(target, options), stdout=out, stderr=subprocess.STDOUT,
-                                       stdin=subprocess.DEVNULL, pass_fds=(sock.fileno(),),
-                                       preexec_fn=die_with_parent)
+            process = subprocess.Popen(
+                command,
+                env=child_env(target, options),
+                stdout=out,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                pass_fds=(sock.fileno(),),
+                preexec_fn=die_with_parent,
+            )
     finally:
         sock.close()  # the child holds its own copy; the port is freed when it exits
     server = RunningServer(process, target, options.host, port, config, log, 0.0, bool(options.api_key))
@@ -228,8 +255,9 @@ def sigterm_as_interrupt() -> Iterator[None]:
         signal.signal(signal.SIGTERM, previous)
 
 
-def serve_until_interrupted(target: ServeTarget, options: ServeOptions,
-                            on_ready: Callable[[RunningServer], None]) -> None:
+def serve_until_interrupted(
+    target: ServeTarget, options: ServeOptions, on_ready: Callable[[RunningServer], None]
+) -> None:
     """Serve until Ctrl-C/SIGTERM (KeyboardInterrupt reaches the caller after the group is stopped)."""
     with sigterm_as_interrupt(), serving(target, options) as server:
         on_ready(server)
@@ -252,12 +280,16 @@ def usage_examples(server: RunningServer) -> tuple[str, str]:
     content = server.target.variant.task.prompt + "..."
     body = json.dumps({"model": name, "temperature": 0, "messages": [{"role": "user", "content": content}]})
     auth = ' -H "Authorization: Bearer $MPRTUNE_API_KEY"' if server.has_key else ""
-    curl = (f"curl -s {server.base_url}/chat/completions -H 'Content-Type: application/json'{auth} \\\n"
-            f"  -d {shlex.quote(body)}")
+    curl = (
+        f"curl -s {server.base_url}/chat/completions -H 'Content-Type: application/json'{auth} \\\n"
+        f"  -d {shlex.quote(body)}"
+    )
     key = 'os.environ["MPRTUNE_API_KEY"]' if server.has_key else '"unused"'
-    python = (f"import os\nfrom openai import OpenAI\n\n"
-              f"client = OpenAI(base_url={json.dumps(server.base_url)}, api_key={key})\n"
-              f"reply = client.chat.completions.create(model={json.dumps(name)}, temperature=0, messages=[\n"
-              f"    {{\"role\": \"user\", \"content\": {json.dumps(content)}}}])\n"
-              f"print(reply.choices[0].message.content)")
+    python = (
+        f"import os\nfrom openai import OpenAI\n\n"
+        f"client = OpenAI(base_url={json.dumps(server.base_url)}, api_key={key})\n"
+        f"reply = client.chat.completions.create(model={json.dumps(name)}, temperature=0, messages=[\n"
+        f'    {{"role": "user", "content": {json.dumps(content)}}}])\n'
+        f"print(reply.choices[0].message.content)"
+    )
     return curl, python

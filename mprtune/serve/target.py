@@ -23,8 +23,14 @@ from mprtune.workspace import Workspace
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
 # Prediction-config keys that also mean something to LLaMA-Factory's inference arguments.
-CARRIED_KEYS = ("model_name_or_path", "adapter_name_or_path", "template", "finetuning_type", "cutoff_len",
-                "max_new_tokens")
+CARRIED_KEYS = (
+    "model_name_or_path",
+    "adapter_name_or_path",
+    "template",
+    "finetuning_type",
+    "cutoff_len",
+    "max_new_tokens",
+)
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,16 @@ def resolve_target(ws: Workspace, name: str, base: bool = False) -> ServeTarget:
     run = ws.run_dir(name)
     if not base:
         if not JobPaths(run).is_complete("train"):
-            raise MprtuneError(f"{run}: variant {name} has not finished training; run `mprtune train {name}` "
-                               f"(or serve the base model with --base)")
+            raise MprtuneError(
+                f"{run}: variant {name} has not finished training; run `mprtune train {name}` "
+                f"(or serve the base model with --base)"
+            )
         missing = [f for f in ADAPTER_FILES if not (run / f).is_file()]
         if missing:
-            raise MprtuneError(f"{run}: adapter file {missing[0]} is missing; retrain with `mprtune train {name}` "
-                               f"after deleting the run folder")
+            raise MprtuneError(
+                f"{run}: adapter file {missing[0]} is missing; retrain with `mprtune train {name}` "
+                f"after deleting the run folder"
+            )
     spec = PredictSpec(baseline_key(ws.matrix, variant) if base else name, variant, with_adapter=not base)
     folder = predict_folder(ws, spec)
     stored = JobPaths(folder).config
@@ -81,8 +91,10 @@ def resolve_target(ws: Workspace, name: str, base: bool = False) -> ServeTarget:
         config = yaml.safe_load(predict_config(ws, spec, None))
         source = f"{ws.matrix.source} (render of `compare`'s prediction config; compare has not run yet)"
     if not isinstance(config, dict) or "model_name_or_path" not in config:
-        raise MprtuneError(f"{source}: not a prediction config (no model_name_or_path); delete {folder} and "
-                           f"re-run `mprtune compare {name}`")
+        raise MprtuneError(
+            f"{source}: not a prediction config (no model_name_or_path); delete {folder} and "
+            f"re-run `mprtune compare {name}`"
+        )
     settings = {key: config[key] for key in CARRIED_KEYS if config.get(key) not in (None, "")}
     if base:
         settings.pop("adapter_name_or_path", None)
@@ -92,12 +104,21 @@ def resolve_target(ws: Workspace, name: str, base: bool = False) -> ServeTarget:
     settings.setdefault("max_new_tokens", 128)
     adapter = settings.get("adapter_name_or_path")
     if adapter and not all((Path(adapter) / f).is_file() for f in ADAPTER_FILES):
-        raise MprtuneError(f"{source}: adapter_name_or_path {adapter} holds no adapter "
-                           f"({' + '.join(ADAPTER_FILES)}); re-run `mprtune compare {name}`")
-    return ServeTarget(variant=variant, base=base, served_name=spec.key, predict_folder=folder,
-                       serve_folder=run / "serve" / ("base" if base else "tuned"), settings=settings,
-                       settings_source=source, compared=JobPaths(folder).is_complete("predict"),
-                       max_samples=config.get("max_samples"))
+        raise MprtuneError(
+            f"{source}: adapter_name_or_path {adapter} holds no adapter "
+            f"({' + '.join(ADAPTER_FILES)}); re-run `mprtune compare {name}`"
+        )
+    return ServeTarget(
+        variant=variant,
+        base=base,
+        served_name=spec.key,
+        predict_folder=folder,
+        serve_folder=run / "serve" / ("base" if base else "tuned"),
+        settings=settings,
+        settings_source=source,
+        compared=JobPaths(folder).is_complete("predict"),
+        max_samples=config.get("max_samples"),
+    )
 
 
 def api_yaml(target: ServeTarget) -> str:

@@ -6,6 +6,7 @@ judge (or stop) a job recorded in a status file by an earlier `mprtune` process.
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 from typing import Any
@@ -35,8 +36,13 @@ def visible_gpu_count() -> int | None:
     if shutil.which("nvidia-smi") is None:
         return None
     try:
-        proc = subprocess.run(["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
-                              capture_output=True, text=True, timeout=20, check=False)
+        proc = subprocess.run(
+            ["nvidia-smi", "--query-gpu=index", "--format=csv,noheader"],
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except (OSError, subprocess.TimeoutExpired):
         return None
     if proc.returncode != 0:
@@ -50,13 +56,16 @@ def check_gpus_exist(gpus: list[int], where: str) -> None:
         return
     count = visible_gpu_count()
     if count is None:
-        raise MprtuneError(f"{where}: GPU ids {gpus} requested but nvidia-smi is not available on this machine; "
-                           f"use --slots N for CPU jobs (or --profile demo)")
+        raise MprtuneError(
+            f"{where}: GPU ids {gpus} requested but nvidia-smi is not available on this machine; "
+            f"use --slots N for CPU jobs (or --profile demo)"
+        )
     missing = [g for g in gpus if g >= count]
     if missing:
         has = f"{count} GPU(s) (ids 0..{count - 1})" if count else "no GPU (nvidia-smi lists none)"
-        raise MprtuneError(f"{where}: this machine has {has}; no GPU {', '.join(map(str, missing))}; "
-                           f"use --slots N for CPU jobs")
+        raise MprtuneError(
+            f"{where}: this machine has {has}; no GPU {', '.join(map(str, missing))}; use --slots N for CPU jobs"
+        )
 
 
 def device_warnings(matrix: Matrix, gpus: str | None, slots: int | None, backend: str) -> list[str]:
@@ -71,8 +80,14 @@ def device_warnings(matrix: Matrix, gpus: str | None, slots: int | None, backend
     return []
 
 
-def from_options(matrix: Matrix, backend: str = "local", gpus: str | None = None, slots: int | None = None,
-                 check_devices: bool = True, **slurm: Any) -> Executor:
+def from_options(
+    matrix: Matrix,
+    backend: str = "local",
+    gpus: str | None = None,
+    slots: int | None = None,
+    check_devices: bool = True,
+    **slurm: Any,
+) -> Executor:
     """The executor for a command's options, falling back to the matrix's hardware/slurm sections."""
     if backend == "slurm":
         from mprtune.launch.backends.slurm import SlurmExecutor
@@ -83,7 +98,9 @@ def from_options(matrix: Matrix, backend: str = "local", gpus: str | None = None
             "time_limit": slurm.get("time_limit") or defaults.get("time"),
             "account": slurm.get("account") or defaults.get("account"),
             "sbatch_args": [*defaults.get("sbatch_args", []), *slurm.get("sbatch_args", [])],
-            "setup": defaults.get("setup", []), "detach": slurm.get("detach", False)}
+            "setup": defaults.get("setup", []),
+            "detach": slurm.get("detach", False),
+        }
         for key in ("cpus_per_task", "mem"):
             if key in defaults:
                 options[key] = defaults[key]
@@ -107,8 +124,17 @@ def from_options(matrix: Matrix, backend: str = "local", gpus: str | None = None
 
 
 def for_status(status: JobStatus) -> Executor:
-    """A backend able to tell whether the job in `status` is alive, and to cancel it."""
-    if status.backend == "slurm":
+    """A backend able to tell whether the job in `status` is alive, and to cancel it.
+
+    One instance per backend for the whole process: `status` over many Slurm variants asks squeue
+    once per poll interval, not once per variant.
+    """
+    return _judge("slurm" if status.backend == "slurm" else "local")
+
+
+@functools.cache
+def _judge(backend: str) -> Executor:
+    if backend == "slurm":
         from mprtune.launch.backends.slurm import SlurmExecutor
 
         return SlurmExecutor()

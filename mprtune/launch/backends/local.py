@@ -109,8 +109,7 @@ class LocalExecutor:
     detach = False
 
     def __init__(self, gpus: list[int] | tuple[int, ...] = (), cpu_slots: int = 0) -> None:
-        self._slots = ([str(g) for g in gpus] if gpus
-                       else [f"{CPU_SLOT_PREFIX}{i}" for i in range(max(1, cpu_slots))])
+        self._slots = [str(g) for g in gpus] if gpus else [f"{CPU_SLOT_PREFIX}{i}" for i in range(max(1, cpu_slots))]
         self._ports: dict[int, LocalJob] = {}
 
     def slots(self) -> list[str]:
@@ -151,14 +150,22 @@ class LocalExecutor:
         paths.folder.mkdir(parents=True, exist_ok=True)
         with paths.stdout.open("ab") as out, paths.stderr.open("ab") as err:
             torchrun = f", torchrun x{env.get('NPROC_PER_NODE', '?')} on port {port}" if port else ""
-            banner = (f"\n===== mprtune: {spec.name} on slot {slot}{torchrun} at "
-                      f"{time.strftime('%Y-%m-%d %H:%M:%S')} =====\n")
+            banner = (
+                f"\n===== mprtune: {spec.name} on slot {slot}{torchrun} at {time.strftime('%Y-%m-%d %H:%M:%S')} =====\n"
+            )
             out.write(banner.encode())
             err.write(banner.encode())
             out.flush()
             err.flush()
-            process = subprocess.Popen(list(spec.command), cwd=spec.cwd, env=env, stdout=out, stderr=err,
-                                       stdin=subprocess.DEVNULL, preexec_fn=die_with_parent)
+            process = subprocess.Popen(
+                list(spec.command),
+                cwd=spec.cwd,
+                env=env,
+                stdout=out,
+                stderr=err,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=die_with_parent,
+            )
         job = LocalJob(spec, slot, process)
         if port is not None:
             self._ports[port] = job

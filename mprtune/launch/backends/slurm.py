@@ -23,10 +23,30 @@ from mprtune.io import atomic_write
 from mprtune.launch.backends.slurm_jobcomp import read_jobcomp
 from mprtune.launch.jobs import JobSpec, JobStatus, job_logs
 
-ACTIVE_STATES = {"PENDING", "RUNNING", "CONFIGURING", "COMPLETING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED",
-                 "RESIZING", "SUSPENDED", "STOPPED", "SIGNALING", "STAGE_OUT", "PREEMPTED"}
-SIGNAL_STATES = {"CANCELLED": 15, "TIMEOUT": 9, "NODE_FAIL": 9, "PREEMPTED": 9, "OUT_OF_MEMORY": 9,
-                 "DEADLINE": 9, "BOOT_FAIL": 9}
+ACTIVE_STATES = {
+    "PENDING",
+    "RUNNING",
+    "CONFIGURING",
+    "COMPLETING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "RESIZING",
+    "SUSPENDED",
+    "STOPPED",
+    "SIGNALING",
+    "STAGE_OUT",
+    "PREEMPTED",
+}
+SIGNAL_STATES = {
+    "CANCELLED": 15,
+    "TIMEOUT": 9,
+    "NODE_FAIL": 9,
+    "PREEMPTED": 9,
+    "OUT_OF_MEMORY": 9,
+    "DEADLINE": 9,
+    "BOOT_FAIL": 9,
+}
 TIME_RE = re.compile(r"^(\d+-)?\d{1,2}(:\d{2}){0,2}$")
 MEM_RE = re.compile(r"^(\d+)([KMGT]?)B?$", re.I)
 
@@ -43,8 +63,9 @@ def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
     try:
         proc = subprocess.run(args, capture_output=True, text=True, check=False)
     except FileNotFoundError:
-        raise MprtuneError(f"`{args[0]}` not found: run on a Slurm login node, or put the Slurm client on PATH") \
-            from None
+        raise MprtuneError(
+            f"`{args[0]}` not found: run on a Slurm login node, or put the Slurm client on PATH"
+        ) from None
     if check and proc.returncode != 0:
         message = (proc.stderr or proc.stdout).strip().splitlines()
         raise MprtuneError(f"`{' '.join(args[:2])}` failed: {message[-1] if message else proc.returncode}")
@@ -101,7 +122,7 @@ def finished_exit_code(job_id: str, jobcomp: Path | None) -> int | None:
 
 
 class SlurmJob:
-    def __init__(self, spec: JobSpec, job_id: str, executor: "SlurmExecutor") -> None:
+    def __init__(self, spec: JobSpec, job_id: str, executor: SlurmExecutor) -> None:
         self.spec = spec
         self.slot: str | None = None
         self._job_id = job_id
@@ -148,9 +169,18 @@ class SlurmExecutor:
     name = "slurm"
     poll_interval = 1.0
 
-    def __init__(self, partition: str | None = None, time_limit: str | None = None, account: str | None = None,
-                 sbatch_args: list[str] | None = None, setup: list[str] | None = None, cpus_per_task: int = 4,
-                 mem: str = "64G", detach: bool = False, **_: object) -> None:
+    def __init__(
+        self,
+        partition: str | None = None,
+        time_limit: str | None = None,
+        account: str | None = None,
+        sbatch_args: list[str] | None = None,
+        setup: list[str] | None = None,
+        cpus_per_task: int = 4,
+        mem: str = "64G",
+        detach: bool = False,
+        **_: object,
+    ) -> None:
         if time_limit and not TIME_RE.match(time_limit):
             raise MprtuneError(f"--time: expected HH:MM:SS or D-HH:MM:SS, got {show(time_limit)}")
         for value, flag in ((partition, "--partition"), (account, "--account")):
@@ -180,16 +210,30 @@ class SlurmExecutor:
         # Requeued jobs must find the newest checkpoint themselves: drop a baked-in resume path.
         command = [arg for arg in spec.command if not arg.startswith("resume_from_checkpoint=")]
         env = sorted((k, shlex.quote(v)) for k, v in spec.env.items() if k != "PATH")
-        env.append(("PATH", f"{shlex.quote(spec.env['PATH'].split(os.pathsep)[0])}:\"$PATH\"")
-                   if "PATH" in spec.env else ("PATH", '"$PATH"'))
+        env.append(
+            ("PATH", f'{shlex.quote(spec.env["PATH"].split(os.pathsep)[0])}:"$PATH"')
+            if "PATH" in spec.env
+            else ("PATH", '"$PATH"')
+        )
         return render_template(
-            "sbatch.sh.j2", job=spec.name, job_name=job_name(spec.name), gpus=spec.width,
+            "sbatch.sh.j2",
+            job=spec.name,
+            job_name=job_name(spec.name),
+            gpus=spec.width,
             torchrun=spec.env.get("FORCE_TORCHRUN") == "1",
-            cpus_per_task=self.cpus_per_task * spec.width, mem=scaled_mem(self.mem, spec.width),
+            cpus_per_task=self.cpus_per_task * spec.width,
+            mem=scaled_mem(self.mem, spec.width),
             time_limit=self.time_limit,
-            partition=self.partition, account=self.account, stdout=shlex.quote(str(spec.paths.stdout)),
-            stderr=shlex.quote(str(spec.paths.stderr)), sbatch_args=self.sbatch_args, setup=self.setup,
-            cwd=shlex.quote(str(spec.cwd)), env=env, command=shlex.join(command))
+            partition=self.partition,
+            account=self.account,
+            stdout=shlex.quote(str(spec.paths.stdout)),
+            stderr=shlex.quote(str(spec.paths.stderr)),
+            sbatch_args=self.sbatch_args,
+            setup=self.setup,
+            cwd=shlex.quote(str(spec.cwd)),
+            env=env,
+            command=shlex.join(command),
+        )
 
     def submit(self, spec: JobSpec, slot: str | None = None) -> SlurmJob:
         path = spec.folder / "job.sbatch"
