@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mprtune.config.render import render_template, yaml_scalar
+from mprtune.evaluate.figures import metric_panels
 from mprtune.evaluate.formatting import (
     MISSING,
     format_diff,
@@ -34,8 +35,7 @@ from mprtune.evaluate.schema import validate_results
 from mprtune.evaluate.sweeps import SweepSection, Verdict, sweep_sections
 from mprtune.io import atomic_write
 from mprtune.metrics.registry import METRICS
-from mprtune.plots import Bar, Panel, plot_loss_curves, plot_panels
-from mprtune.tasks import TASK_KINDS
+from mprtune.plots import plot_loss_curves, plot_panels
 
 TEMPLATE = "report.md.j2"
 CELL_LIMIT = 300  # characters of a sample shown in report.md; samples.csv has the full text
@@ -53,7 +53,6 @@ TABLE_METRICS = {
 }
 COMMON_METRICS = ("exact_match", "empty", "verbose", "length_gap", "output_words", "length_ratio")
 # Candidates for a task kind's plot panel; knowledge shows the one that moved most (QA or descriptions).
-PANEL_METRICS = {"grammar": ("gleu",), "paraphrase": ("ibleu",), "knowledge": ("qa_f1", "rouge_l", "qa_exact_match")}
 DATA_METRICS = frozenset({"reference_words"})  # a property of the eval rows: baseline == tuned
 
 
@@ -366,48 +365,6 @@ def samples_csv(samples: Sequence[Mapping[str, Any]]) -> str:
         table[column] = table[column].map(";".join)
     table["references"] = table["references"].map(lambda refs: json.dumps(refs, ensure_ascii=False))
     return table.to_csv(index=False, lineterminator="\n")
-
-
-def panel_metric(kind: str, variants: Sequence[Mapping[str, Any]]) -> str:
-    """The metric a task kind's panel shows: its main one, or for knowledge the one that moved most."""
-    candidates = [n for n in PANEL_METRICS[kind] if any(n in v["diff"] for v in variants)]
-    if not candidates:
-        return PANEL_METRICS[kind][0]
-    return max(candidates, key=lambda n: max(abs(v["diff"][n]["value"]) for v in variants if n in v["diff"]))
-
-
-def _bars(variants: Sequence[Mapping[str, Any]], system: str, name: str, scale: float) -> list[Bar]:
-    """One system's bars of metric `name`, on the display scale (fractions x 100)."""
-    stats = [v[system]["metrics"][name] for v in variants]
-    return [
-        Bar(
-            s["value"] * scale,
-            None if s["ci_low"] is None else s["ci_low"] * scale,
-            None if s["ci_high"] is None else s["ci_high"] * scale,
-        )
-        for s in stats
-    ]
-
-
-def metric_panels(results: Mapping[str, Any]) -> list[Panel]:
-    """Per task kind: its main metric and exact match, baseline vs tuned per variant (fractions in %)."""
-    specs = results["metrics"]
-    panels = []
-    for kind in TASK_KINDS:
-        variants = [v for v in results["variants"] if v["task_kind"] == kind]
-        for name in (panel_metric(kind, variants), "exact_match") if variants else ():
-            shown = [v for v in variants if name in v["baseline"]["metrics"] and name in v["tuned"]["metrics"]]
-            scale = 100.0 if specs.get(name, {}).get("unit") == "fraction" else 1.0
-
-            panels.append(
-                Panel(
-                    f"{kind}: {label(name)}" + (" (%)" if scale == 100.0 else ""),
-                    [v["variant"] for v in shown],
-                    _bars(shown, "baseline", name, scale),
-                    _bars(shown, "tuned", name, scale),
-                )
-            )
-    return panels
 
 
 def write_report(
