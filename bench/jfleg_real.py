@@ -227,6 +227,7 @@ def main() -> int:
     with c.Workdir("jfleg-real", args.keep) as work:
         (work / "mprtune.yaml").write_text(yaml.safe_dump(matrix(args.smoke, args.steps), sort_keys=False))
         mprtune(work, "prepare-data", "grammar", "--source", str(source))
+        mprtune(work, "render", "--no-lf-check")
         mprtune(work, "train", VARIANT, "--slots", "1")
         out = mprtune(work, "compare", VARIANT, "--slots", "2")
         report = Path(out.strip().splitlines()[-1].split("Report: ")[1])

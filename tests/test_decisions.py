@@ -104,3 +104,11 @@ def test_train_refuses_to_launch_without_prepared_data(project) -> None:
     assert result.exit_code == 2
     assert "training data missing" in result.output and "mprtune prepare-data grammar" in result.output
     assert not (project.root / "runs").exists()
+
+
+def test_train_without_the_dataset_registry_says_to_render(tiny_project) -> None:
+    (tiny_project.root / "data/samples/dataset_info.json").unlink()
+    result = CliRunner().invoke(cli, ["train", "llama32_3b_grammar_lora", "--profile", "tiny", "--slots", "1"])
+    assert result.exit_code == 2, result.output
+    assert "dataset_info.json missing: run `mprtune render --profile tiny`" in result.output
+    assert not (tiny_project.root / "runs-tiny").exists()

@@ -39,6 +39,7 @@ from mprtune.launch.planner import Schedule, calibration_from_runs, check_widths
 from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest, derive_state, resume_point
 from mprtune.models import ensure_base_models, resolved_path
+from mprtune.paths import DATASET_INFO
 from mprtune.workspace import Workspace
 
 LOCK_FILE = ".mprtune-train.lock"
@@ -131,13 +132,18 @@ def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
             if not (ws.data_dir / ws.matrix.datasets[n].file).is_file()
         }
     )
-    if not missing:
-        return []
-    tasks = " ".join(sorted({v.task.name for v in variants}))
-    return [
-        f"training data missing: {', '.join(missing)}; run `mprtune prepare-data {tasks}` "
-        f"(or use --profile demo for the bundled samples)"
-    ]
+    problems = []
+    if missing:
+        tasks = " ".join(sorted({v.task.name for v in variants}))
+        problems.append(
+            f"training data missing: {', '.join(missing)}; run `mprtune prepare-data {tasks}` "
+            f"(or use --profile demo for the bundled samples)"
+        )
+    info = ws.data_dir / DATASET_INFO
+    if variants and not info.is_file():  # LLaMA-Factory finds datasets only through it
+        profile = "" if ws.is_reference else f" --profile {ws.profile}"
+        problems.append(f"{info} missing: run `mprtune render{profile}` (it writes the dataset registry)")
+    return problems
 
 
 def plan_training(
