@@ -63,7 +63,9 @@ def test_a_checkpoint_means_resume_never_restart(tmp_path: Path) -> None:
     decision = decide(ws, variant)
     assert decision.action == "resume" and decision.checkpoint.endswith("checkpoint-1000")
     plan = CliRunner().invoke(cli, ["plan", NAME, "--config", str(ROOT / "mprtune.yaml"), "--runs-dir", str(tmp_path)])
-    assert f"resume_from_checkpoint={tmp_path / NAME / 'checkpoint-1000'}" in plan.output
+    decision = next(line for line in plan.output.splitlines() if line.startswith(NAME))
+    assert decision.split()[1:] == ["resume", "resume", "from", "checkpoint-1000"], decision
+    assert f"-m mprtune.launch.resume {tmp_path / NAME} -- " in plan.output  # decided again when it starts
 
 
 def test_job_environment_is_per_variant_and_holds_no_secrets(tmp_path: Path, monkeypatch) -> None:

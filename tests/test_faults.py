@@ -287,7 +287,16 @@ def test_the_plan_resumes_from_the_newest_complete_checkpoint_and_says_what_it_s
         "truncated; skipped checkpoint-12: trainer_state.json is damaged (JSONDecodeError); "
         "skipped checkpoint-8: scheduler.pt is missing or truncated"
     ), decision
-    assert f"resume_from_checkpoint={run / 'checkpoint-4'}" in output
+    from mprtune.launch.resume import set_aside_damaged
+
+    checkpoint, notes = set_aside_damaged(run)  # what the job does when it starts
+    assert checkpoint == run / "checkpoint-4" and len(notes) == 3
+    assert sorted(p.name for p in run.glob("*checkpoint-*")) == [
+        "checkpoint-4",
+        "damaged-checkpoint-12",
+        "damaged-checkpoint-16",
+        "damaged-checkpoint-8",
+    ]
 
 
 # --------------------------------------------------------------------------- real llamafactory-cli

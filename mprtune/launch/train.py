@@ -11,6 +11,7 @@ import dataclasses
 import fcntl
 import os
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
@@ -75,10 +76,18 @@ def run_config(ws: Workspace, variant: Variant) -> str:
 
 def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobSpec:
     run_dir = ws.run_dir(variant.name)
-    command = [str(venv_bin() / "llamafactory-cli"), "train", str(JobPaths(run_dir).config)]
-    checkpoint = resume_point(JobPaths(run_dir)).checkpoint
-    if checkpoint is not None:
-        command.append(f"resume_from_checkpoint={checkpoint}")
+    # The resume point is decided when the job starts (launch/resume.py), so a job Slurm requeues
+    # without mprtune also resumes from its newest complete checkpoint.
+    command = [
+        sys.executable,
+        "-m",
+        "mprtune.launch.resume",
+        str(run_dir),
+        "--",
+        str(venv_bin() / "llamafactory-cli"),
+        "train",
+        str(JobPaths(run_dir).config),
+    ]
     return JobSpec(
         name=variant.name,
         kind="train",

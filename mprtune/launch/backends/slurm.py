@@ -207,8 +207,7 @@ class SlurmExecutor:
         return self.script(spec)
 
     def script(self, spec: JobSpec) -> str:
-        # Requeued jobs must find the newest checkpoint themselves: drop a baked-in resume path.
-        command = [arg for arg in spec.command if not arg.startswith("resume_from_checkpoint=")]
+        command = list(spec.command)  # the resume point is decided when the job (re)starts: launch/resume.py
         env = sorted((k, shlex.quote(v)) for k, v in spec.env.items() if k != "PATH")
         env.append(
             ("PATH", f'{shlex.quote(spec.env["PATH"].split(os.pathsep)[0])}:"$PATH"')
