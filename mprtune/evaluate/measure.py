@@ -37,8 +37,14 @@ def _percentile(values: list[float], q: float) -> float:
     return ordered[index]
 
 
-def _dtype(config: dict[str, Any]) -> str:
-    return "bfloat16" if config.get("bf16") else "float16" if config.get("fp16") else "float32"
+def infer_dtype(predict_config: dict[str, Any]) -> str:
+    """The dtype LLaMA-Factory's chat engine must use to compute as the prediction did: bf16/fp16
+    training flags pin it; without them both paths infer it from the model and the device ("auto")."""
+    if predict_config.get("bf16"):
+        return "bfloat16"
+    if predict_config.get("fp16"):
+        return "float16"
+    return "auto"
 
 
 def latency_probe(config: dict[str, Any], prompts: list[str]) -> dict[str, Any] | None:
@@ -48,7 +54,7 @@ def latency_probe(config: dict[str, Any], prompts: list[str]) -> dict[str, Any] 
     from llamafactory.chat import ChatModel
 
     args = {k: config[k] for k in CHAT_KEYS if k in config}
-    args.update(infer_backend="huggingface", infer_dtype=_dtype(config), do_sample=False)
+    args.update(infer_backend="huggingface", infer_dtype=infer_dtype(config), do_sample=False)
     chat = ChatModel(args)
     seconds, tokens = [], 0
     for prompt in prompts:

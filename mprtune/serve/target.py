@@ -17,6 +17,7 @@ import yaml
 from mprtune.config.matrix import Variant
 from mprtune.config.render import PredictSpec, baseline_key, render_template
 from mprtune.errors import MprtuneError
+from mprtune.evaluate.measure import infer_dtype
 from mprtune.evaluate.predictions import predict_config, predict_folder
 from mprtune.launch.jobs import JobPaths
 from mprtune.workspace import Workspace
@@ -56,15 +57,6 @@ class ServeTarget:
         return "base" if self.base else "tuned"
 
 
-def _infer_dtype(predict_config: dict[str, Any]) -> str:
-    """The dtype prediction computed in: bf16/fp16 training flags pin it; otherwise both paths infer it."""
-    if predict_config.get("bf16"):
-        return "bfloat16"
-    if predict_config.get("fp16"):
-        return "float16"
-    return "auto"
-
-
 def resolve_target(ws: Workspace, name: str, base: bool = False) -> ServeTarget:
     """Check the variant can be served and gather its settings; raises MprtuneError with the fix."""
     variant = ws.select([name])[0]
@@ -100,7 +92,7 @@ def resolve_target(ws: Workspace, name: str, base: bool = False) -> ServeTarget:
         settings.pop("adapter_name_or_path", None)
     elif not settings.get("adapter_name_or_path"):
         raise MprtuneError(f"{source}: prediction config has no adapter_name_or_path for {name}")
-    settings.update(do_sample=False, infer_backend="huggingface", infer_dtype=_infer_dtype(config))
+    settings.update(do_sample=False, infer_backend="huggingface", infer_dtype=infer_dtype(config))
     settings.setdefault("max_new_tokens", 128)
     adapter = settings.get("adapter_name_or_path")
     if adapter and not all((Path(adapter) / f).is_file() for f in ADAPTER_FILES):
