@@ -4,7 +4,15 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
+
+# Where a reader reports what it skipped (a damaged line, an unreadable status file): never fatal.
+Warn = Callable[[str], None]
+
+
+def quiet(message: str) -> None:
+    """The default Warn: callers that show nothing."""
 
 
 def _umask() -> int:

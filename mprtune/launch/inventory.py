@@ -4,18 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from mprtune.io import atomic_write
+from mprtune.io import Warn, atomic_write
 from mprtune.launch.jobs import JobPaths
 from mprtune.launch.state import derive_state, read_train_results
 from mprtune.launch.trainer_log import loss_curve
 from mprtune.workspace import Workspace
-
-Warn = Callable[[str], None]
 
 
 @dataclass(frozen=True)

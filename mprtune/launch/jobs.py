@@ -13,12 +13,11 @@ import errno
 import json
 import math
 import time
-from collections.abc import Callable
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Protocol
 
-from mprtune.io import atomic_write, tail
+from mprtune.io import Warn, atomic_write, quiet, tail
 
 PENDING, RUNNING, DONE, FAILED, INTERRUPTED, CANCELLED = (
     "pending",
@@ -37,16 +36,10 @@ COMPLETE_FILES = {
 
 SLOT_SEP = ","  # a wide job's slots, joined: "0,1" (slot names never hold a comma)
 
-Warn = Callable[[str], None]
-
 
 def slot_parts(slot: str | None) -> list[str]:
     """The single slots a (possibly joined) slot string names; [] for None (a cluster job)."""
     return slot.split(SLOT_SEP) if slot else []
-
-
-def _ignore(message: str) -> None:
-    pass
 
 
 @dataclass(frozen=True)
@@ -123,7 +116,7 @@ class JobStatus:
     windows: list[list[float | None]] = field(default_factory=list)  # [start, end] per attempt
 
     @classmethod
-    def read(cls, path: Path, warn: Warn = _ignore) -> JobStatus | None:
+    def read(cls, path: Path, warn: Warn = quiet) -> JobStatus | None:
         """The status file, or None when absent; a damaged one is reported through `warn` and ignored."""
         try:
             data = json.loads(path.read_bytes().decode("utf-8"))

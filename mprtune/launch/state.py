@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mprtune.io import Warn, quiet
 from mprtune.launch import backends
-from mprtune.launch.jobs import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, JobPaths, JobStatus, Warn, _ignore
+from mprtune.launch.jobs import DONE, FAILED, INTERRUPTED, PENDING, RUNNING, JobPaths, JobStatus
 
 # What Trainer.train(resume_from_checkpoint=...) reads from a LoRA checkpoint (torch.save files are zips).
 CHECKPOINT_ZIPS = ("optimizer.pt", "scheduler.pt")
@@ -28,7 +29,7 @@ def config_digest(text: str) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def read_train_results(folder: Path, warn: Warn = _ignore) -> dict[str, Any]:
+def read_train_results(folder: Path, warn: Warn = quiet) -> dict[str, Any]:
     """train_results.json as a mapping ({} when absent); a damaged one is reported through `warn`.
 
     LLaMA-Factory writes it after the adapter, so a damaged copy (a kill or a full disk during its
@@ -54,7 +55,7 @@ def read_train_results(folder: Path, warn: Warn = _ignore) -> dict[str, Any]:
     return data
 
 
-def derive_state(paths: JobPaths, kind: str, warn: Warn = _ignore) -> str:
+def derive_state(paths: JobPaths, kind: str, warn: Warn = quiet) -> str:
     """done > running (provably ours) > failed (retries spent) > interrupted (checkpoint or cut) > pending."""
     if paths.is_complete(kind):
         if kind == "train":

@@ -9,16 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-Warn = Callable[[str], None]
-
-
-def _ignore(message: str) -> None:
-    pass
+from mprtune.io import Warn, quiet
 
 
 @dataclass(frozen=True)
@@ -36,7 +32,7 @@ def _number(value: Any) -> float | None:
     return None
 
 
-def read_rows(trainer_log: Path, warn: Warn = _ignore) -> Iterator[dict[str, Any]]:
+def read_rows(trainer_log: Path, warn: Warn = quiet) -> Iterator[dict[str, Any]]:
     """Every well-formed row; damaged lines are counted and reported once, with the first line number."""
     try:
         handle = trainer_log.open("rb")
@@ -63,7 +59,7 @@ def read_rows(trainer_log: Path, warn: Warn = _ignore) -> Iterator[dict[str, Any
         warn(f"{trainer_log}:{damaged[0]}: skipped {len(damaged)} damaged line(s) (not a JSON object)")
 
 
-def read_progress(trainer_log: Path, warn: Warn = _ignore) -> Progress:
+def read_progress(trainer_log: Path, warn: Warn = quiet) -> Progress:
     """The last logged step of a run, with the last logged loss."""
     last_loss = None
     last: dict[str, Any] = {}
@@ -83,7 +79,7 @@ def read_progress(trainer_log: Path, warn: Warn = _ignore) -> Progress:
     )
 
 
-def loss_curve(trainer_log: Path, warn: Warn = _ignore) -> list[tuple[int, float]]:
+def loss_curve(trainer_log: Path, warn: Warn = quiet) -> list[tuple[int, float]]:
     points = []
     for row in read_rows(trainer_log, warn):
         step, loss = _number(row.get("current_steps")), _number(row.get("loss"))
