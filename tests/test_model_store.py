@@ -146,8 +146,10 @@ def packaged(gguf_bytes: bytes, **overrides) -> dict:
 
 
 def folder_entries(root: Path) -> list[str]:
+    """The models folder, without the lock and the build log that sit beside each model on purpose."""
     models = root / ".mprtune" / "models"
-    return sorted(p.name for p in models.iterdir() if not p.name.endswith(".lock")) if models.exists() else []
+    kept = [p.name for p in models.iterdir() if not p.name.endswith((".lock", ".build.log"))] if models.exists() else []
+    return sorted(kept)
 
 
 # --- validation ---------------------------------------------------------------------------------
