@@ -25,6 +25,7 @@ class Demo:
     report: Path
     results: dict
     stdout: str
+    stderr: str
 
     def run(self, *args: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -56,7 +57,7 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = Path(result.stdout.strip().splitlines()[-1].removeprefix("Report: "))
     results = json.loads((report.parent / "results.json").read_text())
-    return Demo(root, env, report, results, result.stdout)
+    return Demo(root, env, report, results, result.stdout, result.stderr)
 
 
 def grammar(demo: Demo) -> dict:
@@ -78,6 +79,13 @@ def test_the_report_says_which_real_model_the_demo_used_and_at_what_scale(demo: 
     assert committed == {
         p.relative_to(demo.root): p.read_bytes() for p in (demo.root / "llamafactory_configs").rglob("*.yaml")
     }, "demo touched the configs"
+
+
+def test_the_demo_prints_its_own_lines_only(demo: Demo) -> None:
+    """Model download and conversion, training and prediction chatter goes to logs, not the terminal."""
+    chatter = ("Setting accelerator to CPU", "it/s]", "wandb:", "Converting and de-quantizing")
+    assert not [c for c in chatter if c in demo.stdout + demo.stderr], demo.stdout + demo.stderr
+    assert (demo.root / ".mprtune" / "models" / "llama32_3b.build.log").is_file()
 
 
 def test_fine_tuning_stops_the_chatbot_answers_and_moves_length_toward_the_references(demo: Demo) -> None:
