@@ -34,13 +34,16 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """bin/ of a fresh venv holding only the wheel and its declared dependencies."""
     work = tmp_path_factory.mktemp("wheel")
     source = work / "source"  # a clean copy: build artefacts never land in the checkout
-    shutil.copytree(
-        ROOT,
-        source,
-        ignore=shutil.ignore_patterns(
-            ".venv", ".git", ".mprtune", "runs*", "reports", "*.egg-info", "__pycache__", "build", "dist"
-        ),
+    # Top-level artefacts only: a pattern like "runs*" applied at every depth would drop mprtune/cli/runs.py.
+    top_level_artefacts = shutil.ignore_patterns(
+        ".venv", ".git", ".mprtune", "runs", "runs-*", "reports", "*.egg-info", "build", "dist"
     )
+
+    def ignore(folder: str, names: list[str]) -> set[str]:
+        skipped = {name for name in names if name == "__pycache__"}
+        return skipped | (top_level_artefacts(folder, names) if Path(folder) == ROOT else set())
+
+    shutil.copytree(ROOT, source, ignore=ignore)
     built = run(
         sys.executable,
         "-m",
@@ -84,6 +87,19 @@ def test_the_wheel_carries_its_templates_and_declares_no_extra_for_the_core(inst
         cwd=tmp_path,
     ).stdout
     assert missing.strip() == "[]", "the core install must not need torch, LLaMA-Factory or the dev tools"
+
+
+def test_the_wheel_carries_every_module_of_the_package(installed: Path, tmp_path: Path) -> None:
+    listed = run(
+        str(installed / "python"),
+        "-c",
+        "import pathlib, mprtune; root = pathlib.Path(mprtune.__file__).parent;"
+        " print('\\n'.join(sorted(str(p.relative_to(root)) for p in root.rglob('*.py'))))",
+        cwd=tmp_path,
+    ).stdout.split()
+    package = ROOT / "mprtune"
+    expected = sorted(str(p.relative_to(package)) for p in package.rglob("*.py") if "__pycache__" not in p.parts)
+    assert sorted(listed) == expected
 
 
 def test_help_render_and_score_work_from_the_wheel(installed: Path, tmp_path: Path) -> None:
