@@ -94,9 +94,9 @@ def ratio(a: float, b: float) -> float:
 class Workdir:
     """A temporary folder, removed at exit unless --keep."""
 
-    def __init__(self, prefix: str, keep: bool) -> None:
-        self.path = Path(tempfile.mkdtemp(prefix=f"mprtune-bench-{prefix}-"))
-        self.keep = keep
+    def __init__(self, prefix: str, keep: bool, reuse: Path | None = None) -> None:
+        self.path = reuse.resolve() if reuse else Path(tempfile.mkdtemp(prefix=f"mprtune-bench-{prefix}-"))
+        self.keep = keep or reuse is not None
 
     def __enter__(self) -> Path:
         return self.path

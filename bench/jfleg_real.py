@@ -13,7 +13,8 @@ with its 95 % interval, beside the published JFLEG anchors (copy the source 40.5
 dev.ref0-3, test.src, test.ref0-3 (CC BY-NC-SA: read in place, never copied). Without it the script
 exits 77 (skipped). `--smoke`: the tiny random model on the bundled JFLEG-format samples
 (data/samples/raw/jfleg), 4 steps, same code path, a few minutes. The full run takes about an hour
-on an idle 2-core CPU; `--table FILE` writes the Markdown table for bench/README.md.
+on an idle 2-core CPU; `--table FILE` writes the Markdown table for bench/README.md; `--resume DIR`
+goes on in a folder an interrupted `--keep` run left (the wall time printed is then this call's).
 """
 
 from __future__ import annotations
@@ -214,6 +215,12 @@ def main() -> int:
     parser.add_argument("--source", type=Path, default=None, help="JFLEG folder (dev/test .src, .ref0-3)")
     parser.add_argument("--steps", type=int, default=None, help="max_steps instead of one epoch")
     parser.add_argument("--table", type=Path, default=None, help="also write the Markdown table here")
+    parser.add_argument(
+        "--resume",
+        type=Path,
+        default=None,
+        help="go on in a folder kept by an interrupted --keep run: mprtune relaunches only what did not finish",
+    )
     args = parser.parse_args()
     c.keep_stdout_for_results()
     default = Path(os.environ.get("MPRTUNE_JFLEG_DIR") or c.ROOT.parent / "shared" / "data" / "jfleg")
@@ -224,10 +231,11 @@ def main() -> int:
     import yaml
 
     started = time.monotonic()
-    with c.Workdir("jfleg-real", args.keep) as work:
-        (work / "mprtune.yaml").write_text(yaml.safe_dump(matrix(args.smoke, args.steps), sort_keys=False))
-        mprtune(work, "prepare-data", "grammar", "--source", str(source))
-        mprtune(work, "render", "--no-lf-check")
+    with c.Workdir("jfleg-real", args.keep or bool(args.resume), reuse=args.resume) as work:
+        if not args.resume:
+            (work / "mprtune.yaml").write_text(yaml.safe_dump(matrix(args.smoke, args.steps), sort_keys=False))
+            mprtune(work, "prepare-data", "grammar", "--source", str(source))
+            mprtune(work, "render", "--no-lf-check")
         mprtune(work, "train", VARIANT, "--slots", "1")
         out = mprtune(work, "compare", VARIANT, "--slots", "2")
         report = Path(out.strip().splitlines()[-1].split("Report: ")[1])
