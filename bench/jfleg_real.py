@@ -12,9 +12,10 @@ with its 95 % interval, beside the published JFLEG anchors (copy the source 40.5
 `--source` (default: ../shared/data/jfleg, env MPRTUNE_JFLEG_DIR) is the folder of dev.src,
 dev.ref0-3, test.src, test.ref0-3 (CC BY-NC-SA: read in place, never copied). Without it the script
 exits 77 (skipped). `--smoke`: the tiny random model on the bundled JFLEG-format samples
-(data/samples/raw/jfleg), 4 steps, same code path, a few minutes. The full run takes about an hour
-on an idle 2-core CPU; `--table FILE` writes the Markdown table for bench/README.md; `--resume DIR`
-goes on in a folder an interrupted `--keep` run left (the wall time printed is then this call's).
+(data/samples/raw/jfleg), 4 steps, same code path, a few minutes. The full run took 73 min on a
+loaded 2-core CPU (bench/README.md); `--table FILE` writes the Markdown table for bench/README.md;
+`--resume DIR` goes on in a folder an interrupted `--keep` run left (the wall time printed is then
+this call's).
 """
 
 from __future__ import annotations
