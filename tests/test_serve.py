@@ -211,7 +211,8 @@ class Served:
 
 @pytest.fixture(scope="module")
 def served(compared: Compared):
-    """`mprtune serve fit_lora --port 0` with a key from the environment, as a user runs it."""
+    """`mprtune serve fit_lora --port 0` with a key from the environment, as a user runs it, started
+    the way a shell script's `mprtune serve ... &` is: with SIGINT ignored (Ctrl-C must still stop it)."""
     env = {**compared.env, "MPRTUNE_API_KEY": KEY}
     process = subprocess.Popen(
         [sys.executable, "-m", "mprtune", "serve", VARIANT, "--profile", "tiny", "--port", "0"],
@@ -220,6 +221,7 @@ def served(compared: Compared):
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN),
     )
     output: list[str] = []
     deadline = time.monotonic() + 300

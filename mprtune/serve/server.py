@@ -241,25 +241,30 @@ def serving(target: ServeTarget, options: ServeOptions) -> Iterator[RunningServe
 
 
 @contextmanager
-def sigterm_as_interrupt() -> Iterator[None]:
-    """SIGTERM (systemd, docker stop, kill) stops the server as cleanly as Ctrl-C does."""
+def stop_signals_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, docker stop, kill) and SIGINT stop the server as cleanly as Ctrl-C does.
+
+    SIGINT gets its handler explicitly: a shell script that starts `mprtune serve ... &` hands it
+    SIGINT ignored, and Python keeps an inherited "ignore", so `kill -INT` would do nothing.
+    """
     import signal
 
     def interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
+    previous = {sig: signal.signal(sig, interrupt) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
         yield
     finally:
-        signal.signal(signal.SIGTERM, previous)
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def serve_until_interrupted(
     target: ServeTarget, options: ServeOptions, on_ready: Callable[[RunningServer], None]
 ) -> None:
     """Serve until Ctrl-C/SIGTERM (KeyboardInterrupt reaches the caller after the group is stopped)."""
-    with sigterm_as_interrupt(), serving(target, options) as server:
+    with stop_signals_as_interrupt(), serving(target, options) as server:
         on_ready(server)
         wait_until_stopped(server)
 

@@ -72,13 +72,19 @@ def _run(args: list[str], check: bool = True) -> subprocess.CompletedProcess:
     return proc
 
 
-def squeue_states(job_ids: list[str] | None = None) -> dict[str, tuple[str, str]]:
-    """{job id: (state, job name)} for the given jobs, or for all of this user's jobs (one call)."""
+def squeue_states(job_ids: list[str] | None = None) -> dict[str, tuple[str, str]] | None:
+    """{job id: (state, job name)} for the given jobs, or for all of this user's jobs (one call).
+
+    None when squeue itself failed (slurmctld busy or restarting): "no answer" must never read as
+    "the job is gone", or a running job would be judged dead and launched a second time.
+    """
     # --states=all: a job stays listed through requeues and for MinJobAge after it ends, so it never
     # "disappears" between its kill and its next start.
     args = ["squeue", "--noheader", "--states=all", "--format=%i|%T|%j"]
     args += ["--jobs", ",".join(job_ids)] if job_ids else ["--me"]
     proc = _run(args, check=False)
+    if proc.returncode != 0:
+        return None
     states = {}
     for line in proc.stdout.splitlines():
         parts = line.strip().split("|", 2)
@@ -141,8 +147,11 @@ class SlurmJob:
     def poll(self) -> int | None:
         if self._code is None:
             self._code = self._executor.exit_code(self._job_id)
-        if self._code is None and not self._executor.queued(self._job_id):
-            # Left the queue with no completion record (no jobcomp, no accounting): judge by its files.
+        if self._code is None and self._executor.queued(self._job_id):
+            self._gone_since = None  # seen again (a requeue, a listing that lagged): the clock restarts
+        elif self._code is None:
+            # Left the queue with no completion record (no jobcomp, no accounting): judge by its files
+            # once it has stayed away for a while, never on one missing listing.
             self._gone_since = self._gone_since or time.monotonic()
             if time.monotonic() - self._gone_since > 15:
                 self._code = 0 if self.spec.paths.is_complete(self.spec.kind) else 1
@@ -154,7 +163,10 @@ class SlurmJob:
     def cancel(self) -> None:
         _run(["scancel", self._job_id], check=False)
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and _state_of(squeue_states([self._job_id]), self._job_id) in ACTIVE_STATES:
+        while time.monotonic() < deadline:
+            states = squeue_states([self._job_id])
+            if states is not None and _state_of(states, self._job_id) not in ACTIVE_STATES:
+                break
             time.sleep(0.5)
 
     def logs(self, lines: int = 40) -> str:
@@ -243,9 +255,14 @@ class SlurmExecutor:
         self._states_at = 0.0
         return SlurmJob(spec, job_id, self)
 
-    def _refresh(self, everyone: bool = False) -> None:
-        self._states = squeue_states(None if everyone or not self._jobs else self._jobs)
+    def _refresh(self, everyone: bool = False) -> bool:
+        """Renew the view of the queue; False (and the previous view kept) when squeue did not answer."""
+        states = squeue_states(None if everyone or not self._jobs else self._jobs)
         self._states_at = time.monotonic()
+        if states is None:
+            return False
+        self._states = states
+        return True
 
     def state(self, job_id: str) -> str | None:
         """The job's squeue state; the view refreshes at most once per poll_interval."""
@@ -275,7 +292,11 @@ class SlurmExecutor:
         if not status.job_id:
             return False
         if status.job_id not in self._states or time.monotonic() - self._states_at > self.poll_interval:
-            self._refresh(everyone=True)
+            if not self._refresh(everyone=True) and status.job_id not in self._states:
+                raise MprtuneError(
+                    f"squeue did not answer, so whether Slurm job {status.job_id} ({status.name}) still runs "
+                    "is unknown: retry when slurmctld responds (`squeue --me` works)"
+                )
         state, name = self._states.get(status.job_id, (None, None))
         return state in ACTIVE_STATES and (status.identity is None or name == status.identity)
 
