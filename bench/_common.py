@@ -92,7 +92,7 @@ def ratio(a: float, b: float) -> float:
 
 
 class Workdir:
-    """A temporary folder, removed at exit unless --keep."""
+    """A temporary folder, removed at exit unless --keep; a reused folder (--resume) is always kept."""
 
     def __init__(self, prefix: str, keep: bool, reuse: Path | None = None) -> None:
         self.path = reuse.resolve() if reuse else Path(tempfile.mkdtemp(prefix=f"mprtune-bench-{prefix}-"))

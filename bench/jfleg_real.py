@@ -232,7 +232,7 @@ def main() -> int:
     import yaml
 
     started = time.monotonic()
-    with c.Workdir("jfleg-real", args.keep or bool(args.resume), reuse=args.resume) as work:
+    with c.Workdir("jfleg-real", args.keep, reuse=args.resume) as work:
         if not args.resume:
             (work / "mprtune.yaml").write_text(yaml.safe_dump(matrix(args.smoke, args.steps), sort_keys=False))
             mprtune(work, "prepare-data", "grammar", "--source", str(source))

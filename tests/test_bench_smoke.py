@@ -14,15 +14,11 @@ pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
 BENCH = ROOT / "bench"
 RESULT_LINE = re.compile(r"^[\w/ .-]+: .+$")
-SCRIPTS = [
-    "scheduler.py",
-    "cli_overhead.py",
-    "train_throughput.py",
-    "predict_throughput.py",
-    "prepare_data.py",
-    "metrics_speed.py",
-    "jfleg_real.py",  # --smoke: the tiny model on the bundled JFLEG-format samples, the same pipeline
-]
+# Every Python benchmark (jfleg_real.py --smoke: the tiny model on the bundled JFLEG-format samples,
+# the same pipeline); gpu.sh has its own test below, _common.py and gpu_helper.py are libraries.
+SCRIPTS = sorted(
+    p.name for p in BENCH.glob("*.py") if not p.name.startswith("_") and p.name not in ("run_all.py", "gpu_helper.py")
+)
 
 
 @pytest.mark.parametrize("script", SCRIPTS)

@@ -20,6 +20,7 @@ from typing import Any
 
 MEASURE_FILE = "mprtune-measure.json"
 LATENCY_PROMPTS = "mprtune-latency-prompts.json"  # written by compare: the rows to replay at batch 1
+# Prediction-config keys that mean the same to LLaMA-Factory's chat engine (latency probe, serve).
 CHAT_KEYS = (
     "model_name_or_path",
     "adapter_name_or_path",
@@ -27,7 +28,6 @@ CHAT_KEYS = (
     "finetuning_type",
     "cutoff_len",
     "max_new_tokens",
-    "do_sample",
 )
 
 
@@ -47,15 +47,21 @@ def infer_dtype(predict_config: dict[str, Any]) -> str:
     return "auto"
 
 
+def chat_settings(predict_config: dict[str, Any]) -> dict[str, Any]:
+    """Arguments for LLaMA-Factory's chat engine that generate as the prediction config did: the same
+    model, adapter, template and lengths, greedy, in the same dtype."""
+    settings = {key: predict_config[key] for key in CHAT_KEYS if predict_config.get(key) not in (None, "")}
+    settings.update(do_sample=False, infer_backend="huggingface", infer_dtype=infer_dtype(predict_config))
+    return settings
+
+
 def latency_probe(config: dict[str, Any], prompts: list[str]) -> dict[str, Any] | None:
     """Per-request latency (batch 1) and generation speed on `prompts`, as LLaMA-Factory's API would serve them."""
     if not prompts:
         return None
     from llamafactory.chat import ChatModel
 
-    args = {k: config[k] for k in CHAT_KEYS if k in config}
-    args.update(infer_backend="huggingface", infer_dtype=infer_dtype(config), do_sample=False)
-    chat = ChatModel(args)
+    chat = ChatModel(chat_settings(config))
     seconds, tokens = [], 0
     for prompt in prompts:
         started = time.perf_counter()

@@ -17,21 +17,12 @@ import yaml
 from mprtune.config.matrix import Variant
 from mprtune.config.render import PredictSpec, baseline_key, render_template
 from mprtune.errors import MprtuneError
-from mprtune.evaluate.measure import infer_dtype
+from mprtune.evaluate.measure import chat_settings
 from mprtune.evaluate.predictions import predict_config, predict_folder
 from mprtune.launch.jobs import JobPaths
 from mprtune.workspace import Workspace
 
 ADAPTER_FILES = ("adapter_model.safetensors", "adapter_config.json")
-# Prediction-config keys that also mean something to LLaMA-Factory's inference arguments.
-CARRIED_KEYS = (
-    "model_name_or_path",
-    "adapter_name_or_path",
-    "template",
-    "finetuning_type",
-    "cutoff_len",
-    "max_new_tokens",
-)
 
 
 @dataclass(frozen=True)
@@ -87,12 +78,11 @@ def resolve_target(ws: Workspace, name: str, base: bool = False) -> ServeTarget:
             f"{source}: not a prediction config (no model_name_or_path); delete {folder} and "
             f"re-run `mprtune compare {name}`"
         )
-    settings = {key: config[key] for key in CARRIED_KEYS if config.get(key) not in (None, "")}
+    settings = chat_settings(config)
     if base:
         settings.pop("adapter_name_or_path", None)
     elif not settings.get("adapter_name_or_path"):
         raise MprtuneError(f"{source}: prediction config has no adapter_name_or_path for {name}")
-    settings.update(do_sample=False, infer_backend="huggingface", infer_dtype=infer_dtype(config))
     settings.setdefault("max_new_tokens", 128)
     adapter = settings.get("adapter_name_or_path")
     if adapter and not all((Path(adapter) / f).is_file() for f in ADAPTER_FILES):
