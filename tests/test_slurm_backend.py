@@ -121,11 +121,16 @@ def test_a_cancelled_job_resumes_from_its_checkpoint_on_resubmission(tiny_projec
         time.sleep(0.5)
     assert read_jobcomp(slurm_cluster.jobcomp)[job_id].state == "CANCELLED"
     assert not (run / "adapter_model.safetensors").exists()
-    checkpoint = max(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*"))
+    # The cancel may land in the middle of a save: the newest checkpoint whose trainer state was
+    # written is the one to resume, and a newer half-written one is named as skipped.
+    steps = sorted(int(p.name.split("-")[1]) for p in run.glob("checkpoint-*"))
+    saved = [n for n in steps if (run / f"checkpoint-{n}" / "trainer_state.json").is_file()]
 
     resumed = mprtune(slurm_cluster, "train", "--backend", "slurm", A)
     assert resumed.returncode == 0, resumed.stderr[-2000:]
-    assert f"resume from checkpoint-{checkpoint}" in resumed.stdout
+    assert f"resume from checkpoint-{saved[-1]}" in resumed.stdout
+    if steps[-1] > saved[-1]:
+        assert f"skipped checkpoint-{steps[-1]}" in resumed.stdout
     assert "Resuming training from" in (run / "stdout.log").read_text() + (run / "stderr.log").read_text()
     assert json.loads((run / "trainer_state.json").read_text())["global_step"] == 60
 
