@@ -116,6 +116,7 @@ MODEL_RANGES: Ranges = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, Fal
 TASK_TYPES: dict[str, Kind] = {
     "kind": str,
     "prompt": str,
+    "system": str,  # the system prompt of training, prediction and serving alike (LLaMA-Factory's default_system)
     "train": list,
     "eval": list,
     "cutoff_len": int,

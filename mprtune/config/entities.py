@@ -10,6 +10,7 @@ from mprtune.config.checks import did_you_mean
 from mprtune.config.model_source import ModelSource
 from mprtune.config.sweeps import Sweep, SweepOrigin
 from mprtune.errors import ConfigError, show
+from mprtune.tasks.base import TaskKind
 
 
 @dataclass(frozen=True)
@@ -38,12 +39,14 @@ class Dataset:
 @dataclass(frozen=True)
 class Task:
     name: str
-    kind: str
+    kind: str  # as the matrix names it: a kind name or a dotted path
     prompt: str
     train: tuple[str, ...]
     eval: tuple[str, ...]
     cutoff_len: int
     train_tokens: int  # planning estimate until prepared data is on disk
+    system: str | None = None  # system prompt for train, predict and serve; None: the template's default
+    plugin: TaskKind = field(default_factory=lambda: TaskKind(), compare=False)  # the kind, with the task's options
 
 
 @dataclass(frozen=True)

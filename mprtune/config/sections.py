@@ -24,7 +24,7 @@ from mprtune.config.checks import (
 from mprtune.config.entities import BaseModel, Dataset, Task
 from mprtune.config.model_source import ModelSource, parse_source, source_problems
 from mprtune.paths import STATE_DIR
-from mprtune.tasks import TASK_KINDS
+from mprtune.tasks import KindError, TaskKind, resolve_kind
 
 
 def shown_name(name: Any) -> str:
@@ -101,18 +101,28 @@ def parse_datasets(p: Problems, raw: dict) -> dict[str, Dataset]:
     return datasets
 
 
+def _task_kind(p: Problems, name: str, spec: dict) -> type[TaskKind] | None:
+    kind = spec.get("kind")
+    if not isinstance(kind, str):
+        return None
+    try:
+        return resolve_kind(kind)
+    except KindError as exc:
+        p.add(f"tasks.{name}.kind", str(exc))
+        return None
+
+
 def parse_tasks(p: Problems, raw: dict, datasets: dict[str, Dataset]) -> dict[str, Task]:
     tasks = {}
     for name, spec in named_section(p, "tasks", raw.get("tasks")):
-        spec = p.check_mapping(
-            f"tasks.{name}",
-            spec,
-            TASK_TYPES,
-            ("kind", "prompt", "train", "eval", "cutoff_len", "train_tokens"),
-            TASK_RANGES,
-        )
-        if spec.get("kind") is not None and spec.get("kind") not in TASK_KINDS:
-            p.add(f"tasks.{name}.kind", f"expected one of {', '.join(TASK_KINDS)}, got {show(spec.get('kind'))}")
+        kind = _task_kind(p, name, spec) if isinstance(spec, dict) else None
+        own = dict(kind.option_types) if kind else {}
+        types = {**TASK_TYPES, **own}
+        required: tuple[str, ...] = ("kind", "train", "eval", "cutoff_len", "train_tokens")
+        if kind is None or kind.prompt_required:
+            required = ("kind", "prompt", *required[1:])
+        before = len(p.items)
+        spec = p.check_mapping(f"tasks.{name}", spec, types, required, TASK_RANGES)
         for role in ("train", "eval"):
             refs = spec.get(role)
             if isinstance(refs, list):
@@ -121,19 +131,26 @@ def parse_tasks(p: Problems, raw: dict, datasets: dict[str, Dataset]) -> dict[st
                 for ref in refs:
                     if not isinstance(ref, str) or ref not in datasets and ref not in (raw.get("datasets") or {}):
                         p.add(f"tasks.{name}.{role}", f"unknown dataset {show(ref)} (define it under datasets)")
+        options = {k: v for k, v in spec.items() if k in own}
+        if kind is not None and len(p.items) == before:
+            for key, message in kind.check_options(options):
+                p.add(f"tasks.{name}.{key}", message)
         if (
-            all(p.valid(spec, TASK_TYPES, TASK_RANGES, k) for k in TASK_TYPES)
-            and spec["kind"] in TASK_KINDS
+            kind is not None
+            and len(p.items) == before
+            and all(p.valid(spec, TASK_TYPES, TASK_RANGES, k) for k in required)
             and all(isinstance(r, str) for r in spec["train"] + spec["eval"])
         ):
             tasks[name] = Task(
                 name,
                 spec["kind"],
-                spec["prompt"],
+                spec.get("prompt", ""),
                 tuple(spec["train"]),
                 tuple(spec["eval"]),
                 spec["cutoff_len"],
                 spec["train_tokens"],
+                spec.get("system"),
+                kind(options, task=name),
             )
     return tasks
 

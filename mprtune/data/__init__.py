@@ -11,7 +11,7 @@ eval rows also carry `"source"` (the text without prompt) and `"references"` (al
 """
 
 from mprtune.data.common import MANIFEST_FILE, FileReport
-from mprtune.data.knowledge import DESCRIBE_PROMPT
 from mprtune.data.prepare import PrepareReport, prepare_data
+from mprtune.tasks.knowledge import DESCRIBE_PROMPT
 
 __all__ = ["DESCRIBE_PROMPT", "MANIFEST_FILE", "FileReport", "PrepareReport", "prepare_data"]

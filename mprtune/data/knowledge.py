@@ -52,7 +52,6 @@ from mprtune.data.sources import (
     require_file,
 )
 
-DESCRIBE_PROMPT = "Describe: "  # prompt prefix of entity-description rows (not in the matrix)
 KILT_HF = ("facebook/kilt_tasks", "nq")
 KILT_FILES = {"train": "nq-train-kilt.jsonl", "eval": "nq-dev-kilt.jsonl"}
 WIKI_HF = ("facebook/kilt_wikipedia", "2019-08-01", "full")

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mprtune.config.matrix import Matrix
-from mprtune.data import jfleg, knowledge, paraphrase
 from mprtune.data.common import (
     MANIFEST_FILE,
     BuildContext,
@@ -26,34 +25,22 @@ from mprtune.data.common import (
 )
 from mprtune.data.truncation import LengthGuard, limits_for
 from mprtune.errors import DataError, show
+from mprtune.tasks.base import Preparer
 
 ON_OVERLONG = ("drop", "fail")
 HF_SOURCE = "hf"
 
 
-@dataclass(frozen=True)
-class Corpus:
-    name: str
-    train: str  # dataset names (matrix `datasets:` keys)
-    eval: str
-    build: Callable[[BuildContext], None]
-    fixed_prompt: str | None = None  # None: the tasks' prompt
+def _builtin_preparers() -> tuple[Preparer, ...]:
+    from mprtune.tasks import BUILTIN_KINDS, resolve_kind
+
+    return tuple(p for name in BUILTIN_KINDS for p in resolve_kind(name).preparers)
 
 
-CORPORA = (
-    Corpus("jfleg", "jfleg_train", "jfleg_eval", jfleg.build),
-    Corpus("paws", "paws_train", "paws_eval", paraphrase.build_paws),
-    Corpus("qqp", "qqp_train", "qqp_eval", paraphrase.build_qqp),
-    Corpus("kilt_qa", "kilt_qa_train", "kilt_qa_eval", knowledge.build_qa),
-    Corpus(
-        "wiki_desc",
-        "wiki_desc_train",
-        "wiki_desc_eval",
-        knowledge.build_descriptions,
-        fixed_prompt=knowledge.DESCRIBE_PROMPT,
-    ),
-)
-_BY_DATASET = {name: c for c in CORPORA for name in (c.train, c.eval)}
+def _build(preparer: Preparer) -> Callable[[BuildContext], None]:
+    from mprtune.tasks.registry import load_class
+
+    return load_class(preparer.build, "data preparer")  # type: ignore[return-value]  # a builder function
 
 
 @dataclass
@@ -65,24 +52,28 @@ class PrepareReport:
     files: list[FileReport]
 
 
-def corpora_for(matrix: Matrix, tasks: list[str]) -> list[Corpus]:
+def corpora_for(matrix: Matrix, tasks: list[str]) -> list[Preparer]:
+    """The preparers of the tasks' kinds that build their datasets, in the kinds' order."""
     unknown = [t for t in tasks if t not in matrix.tasks]
     if unknown:
         raise DataError(f"unknown task {show(unknown[0])} (known: {', '.join(matrix.tasks)})")
-    needed: list[Corpus] = []
+    every = [*_builtin_preparers(), *(p for t in matrix.tasks.values() for p in t.plugin.preparers)]
+    by_dataset = {name: p for p in every for name in (p.train, p.eval)}
+    needed: list[Preparer] = []
     for task in tasks:
         for dataset in (*matrix.tasks[task].train, *matrix.tasks[task].eval):
-            corpus = _BY_DATASET.get(dataset)
+            corpus = by_dataset.get(dataset)
             if corpus is None:
                 raise DataError(
-                    f"tasks.{task}: no preparer for dataset {dataset!r} (prepare-data builds {', '.join(_BY_DATASET)})"
+                    f"tasks.{task}: no preparer for dataset {dataset!r} (prepare-data builds {', '.join(by_dataset)}; "
+                    f"a dataset of your own is read as it is: nothing to prepare)"
                 )
             if corpus not in needed:
                 needed.append(corpus)
-    return [c for c in CORPORA if c in needed]
+    return [c for c in dict.fromkeys(every) if c in needed]
 
 
-def prompt_for(matrix: Matrix, corpus: Corpus) -> str:
+def prompt_for(matrix: Matrix, corpus: Preparer) -> str:
     if corpus.fixed_prompt is not None:
         return corpus.fixed_prompt
     prompts = {t.name: t.prompt for t in matrix.tasks.values() if {corpus.train, corpus.eval} & {*t.train, *t.eval}}
@@ -171,7 +162,7 @@ def prepare_data(
             ctx = BuildContext(
                 source_root, writer(corpus.train, "train", prompt), writer(corpus.eval, "eval", prompt), prompt, display
             )
-            corpus.build(ctx)
+            _build(corpus)(ctx)
             ctx.eval.close()
             ctx.train.close()
     except BaseException:

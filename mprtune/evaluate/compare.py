@@ -16,11 +16,13 @@ from typing import Any
 
 from mprtune.config.matrix import Variant
 from mprtune.config.render import baseline_key
-from mprtune.evaluate.predictions import EvalRow, read_predictions, read_timing, run_predictions
+from mprtune.evaluate.predictions import read_predictions, read_timing, run_predictions
+from mprtune.evaluate.presentation import presentation_entry
 from mprtune.evaluate.provenance import provenance
 from mprtune.launch.env import wandb_mode
 from mprtune.launch.jobs import Executor
 from mprtune.launch.queue import Event
+from mprtune.rows import EvalRow
 from mprtune.workspace import Workspace
 
 
@@ -39,33 +41,32 @@ class CompareOutcome:
         return [self.predictions_line().capitalize(), *([self.wandb] if self.wandb else [])]
 
 
-def scoring_columns(variant: Variant, rows: list[EvalRow]) -> tuple[list[str], list[list[str]], list[str] | None]:
-    """(sources, references, row kinds) as the metrics take them; row kinds matter for knowledge only."""
-    kinds = [r.kind for r in rows] if variant.task.kind == "knowledge" else None
-    return [r.source for r in rows], [r.references for r in rows], kinds
-
-
 def score_variant(variant: Variant, rows: list[EvalRow], baseline: list[str], tuned: list[str]) -> dict[str, Any]:
     """Both systems' metrics, their paired differences and per-row tags, on one set of resamples."""
-    from mprtune.metrics import compare_rows
+    from mprtune.metrics.api import compare_scores
 
-    sources, references, kinds = scoring_columns(variant, rows)
-    return compare_rows(variant.task.kind, tuned, baseline, sources, references, kinds)
+    kind = variant.task.plugin
+    return compare_scores(kind.score(rows, tuned), kind.score(rows, baseline))
 
 
 def sample_candidates(
-    rows: list[EvalRow], baseline: list[str], tuned: list[str], scores: dict[str, Any]
+    variant: Variant, rows: list[EvalRow], baseline: list[str], tuned: list[str], scores: dict[str, Any]
 ) -> list[dict[str, Any]]:
     """Every row with both systems' per-row tags; the report picks the informative ones."""
+    kind = variant.task.plugin
     return [
         {
             "id": row.id,
             "source": row.source,
-            "reference": row.references,
+            "reference": list(row.references),
             "baseline_output": baseline[i],
             "tuned_output": tuned[i],
             "baseline_row": scores["baseline_rows"][i],
             "tuned_row": scores["tuned_rows"][i],
+            "baseline_tags": kind.sample_tags(scores["baseline_rows"][i]),
+            "tuned_tags": kind.sample_tags(scores["tuned_rows"][i]),
+            "baseline_good": kind.good(scores["baseline_rows"][i]),
+            "tuned_good": kind.good(scores["tuned_rows"][i]),
         }
         for i, row in enumerate(rows)
     ]
@@ -94,6 +95,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
     entries: list[dict[str, Any]] = []
     candidates: dict[str, list[dict[str, Any]]] = {}
     used: set[str] = set()
+    specs: dict[str, Any] = {}
     eval_data: dict[str, str] = {}
     for variant in variants:
         key = baseline_key(ws.matrix, variant)
@@ -104,6 +106,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
         baseline, tuned = read_predictions(base_folder, rows), read_predictions(tuned_folder, rows)
         scores = score_variant(variant, rows, baseline, tuned)
         used.update(scores["tuned"], scores["baseline"])
+        specs.update(variant.task.plugin.metric_specs())
         entries.append(
             {
                 "variant": variant.name,
@@ -112,6 +115,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
                 "task": variant.task.name,
                 "task_kind": variant.task.kind,
                 "eval_datasets": list(variant.task.eval),
+                "presentation": presentation_entry(variant.task.plugin),
                 "n_rows": len(rows),
                 "baseline_key": key,
                 "sweep": variant_sweep(variant),
@@ -120,7 +124,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
                 "diff": scores["diff"],
             }
         )
-        candidates[variant.name] = sample_candidates(rows, baseline, tuned, scores)
+        candidates[variant.name] = sample_candidates(variant, rows, baseline, tuned, scores)
     names = {v.name for v in variants}
     training = [
         {
@@ -147,7 +151,7 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
         "recipe": recipe,
         "models": model_entries(ws, variants),
         "provenance": provenance(ws.root, ws.matrix.source, eval_data),
-        "metrics": metric_definitions(sorted(used)),
+        "metrics": metric_definitions({name: specs[name] for name in used}),
         "variants": entries,
         "sweeps": results_sweeps(ws.matrix, variants),
         "training": training,

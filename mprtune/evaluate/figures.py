@@ -1,4 +1,4 @@
-"""metrics.png of a report: per task kind, its main metric and exact match, baseline vs tuned per variant."""
+"""metrics.png of a report: per panel group (a task kind), its main metric and exact match, baseline vs tuned."""
 
 from __future__ import annotations
 
@@ -6,18 +6,17 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from mprtune.evaluate.formatting import label
+from mprtune.evaluate.presentation import presentation_of
 from mprtune.plots import Bar, Panel
 from mprtune.tasks import TASK_KINDS
 
-# Candidates for a task kind's panel; knowledge shows the one that moved most (QA or descriptions).
-PANEL_METRICS = {"grammar": ("gleu",), "paraphrase": ("ibleu",), "knowledge": ("qa_f1", "rouge_l", "qa_exact_match")}
 
-
-def panel_metric(kind: str, variants: Sequence[Mapping[str, Any]]) -> str:
-    """The metric a task kind's panel shows: its main one, or for knowledge the one that moved most."""
-    candidates = [n for n in PANEL_METRICS[kind] if any(n in v["diff"] for v in variants)]
+def panel_metric(variants: Sequence[Mapping[str, Any]]) -> str:
+    """The metric a group's panel shows: of its kind's candidates (presentation.panel), the one that moved most."""
+    panel = presentation_of(variants[0])["panel"] or [presentation_of(variants[0])["primary"]]
+    candidates = [n for n in panel if any(n in v["diff"] for v in variants)]
     if not candidates:
-        return PANEL_METRICS[kind][0]
+        return panel[0]
     return max(candidates, key=lambda n: max(abs(v["diff"][n]["value"]) for v in variants if n in v["diff"]))
 
 
@@ -38,10 +37,14 @@ def metric_panels(results: Mapping[str, Any]) -> list[Panel]:
     """Per task kind: its main metric and exact match, baseline vs tuned per variant (fractions in %)."""
     specs = results["metrics"]
     panels = []
-    for kind in TASK_KINDS:
-        variants = [v for v in results["variants"] if v["task_kind"] == kind]
-        for name in (panel_metric(kind, variants), "exact_match") if variants else ():
+    groups = list(dict.fromkeys(presentation_of(v)["panel_group"] for v in results["variants"]))
+    groups.sort(key=lambda g: TASK_KINDS.index(g) if g in TASK_KINDS else len(TASK_KINDS))  # stable: others keep order
+    for kind in groups:
+        variants = [v for v in results["variants"] if presentation_of(v)["panel_group"] == kind]
+        for name in dict.fromkeys((panel_metric(variants), "exact_match")):
             shown = [v for v in variants if name in v["baseline"]["metrics"] and name in v["tuned"]["metrics"]]
+            if not shown:
+                continue
             scale = 100.0 if specs.get(name, {}).get("unit") == "fraction" else 1.0
 
             panels.append(

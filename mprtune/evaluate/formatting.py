@@ -73,12 +73,18 @@ def format_stat(stat: Mapping[str, Any] | None, unit: str, with_ci: bool = True)
 
 
 def verdict(
-    name: str, baseline: Mapping[str, Any] | None, tuned: Mapping[str, Any] | None, diff: Mapping[str, Any] | None
+    name: str,
+    baseline: Mapping[str, Any] | None,
+    tuned: Mapping[str, Any] | None,
+    diff: Mapping[str, Any] | None,
+    spec: Mapping[str, Any] | None = None,
 ) -> str:
     """✓ (tuned better), ✗ (worse) or "" (no verdict: within noise, descriptive, or missing)."""
     if baseline is None or tuned is None or diff is None or diff.get("ci_low") is None:
         return ""
-    better = improvement(name, baseline["value"], tuned["value"], ci_low=diff["ci_low"], ci_high=diff["ci_high"])
+    better = improvement(
+        name, baseline["value"], tuned["value"], ci_low=diff["ci_low"], ci_high=diff["ci_high"], spec=spec
+    )
     return "" if better is None else "✓" if better else "✗"
 
 

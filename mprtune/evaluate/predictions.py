@@ -27,6 +27,7 @@ from mprtune.launch.jobs import Executor, JobPaths, JobSpec, JobStatus
 from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest
 from mprtune.models import ensure_base_models, resolved_path
+from mprtune.rows import EvalRow
 from mprtune.workspace import Workspace
 
 PREDICTIONS = "generated_predictions.jsonl"
@@ -34,23 +35,9 @@ LATENCY_ROWS_DEFAULT = 8
 
 
 @dataclass(frozen=True)
-class EvalRow:
-    id: str
-    source: str
-    references: list[str]
-    kind: str  # qa | description for knowledge rows, else the task kind
-    prompt: str  # the user turn LLaMA-Factory builds: instruction + "\n" + input (alpaca)
-    output: str  # the label LLaMA-Factory sees (and echoes back in generated_predictions.jsonl)
-
-
-@dataclass(frozen=True)
 class EvalSet:
     rows: list[EvalRow]
     sha256: dict[str, str]  # eval file -> sha256 of the rows used (after --limit)
-
-
-def _text(value: Any) -> str:
-    return value if isinstance(value, str) else ""
 
 
 def load_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSet:
@@ -86,21 +73,7 @@ def _eval_row(path: Path, number: int, raw: bytes, dataset: str, variant: Varian
         raise DataError(f"{where}: not a JSON line; re-run `mprtune prepare-data`") from None
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    if not isinstance(row.get("source"), str):
-        raise DataError(f"{where}: eval row has no 'source'; re-run `mprtune prepare-data`")
-    refs = row.get("references") or [row.get("output", "")]
-    if not isinstance(refs, list) or not all(isinstance(r, str) for r in refs):
-        raise DataError(f"{where}: 'references' must be a list of strings")
-    instruction, query = _text(row.get("instruction")), _text(row.get("input"))
-    prompt = f"{instruction}\n{query}" if query else instruction
-    return EvalRow(
-        str(row.get("id", f"{dataset}-{number}")),
-        row["source"],
-        list(refs),
-        row.get("kind", variant.task.kind),
-        prompt,
-        _text(row.get("output")),
-    )
+    return variant.task.plugin.eval_row(row, None, where, f"{dataset}-{number}")
 
 
 def predict_folder(ws: Workspace, spec: PredictSpec) -> Path:

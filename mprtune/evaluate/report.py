@@ -31,6 +31,7 @@ from mprtune.evaluate.formatting import (
     verdict,
     within_noise,
 )
+from mprtune.evaluate.presentation import presentation_of
 from mprtune.evaluate.schema import validate_results
 from mprtune.evaluate.sweeps import SweepSection, Verdict, sweep_sections
 from mprtune.io import atomic_write
@@ -40,17 +41,6 @@ from mprtune.plots import plot_loss_curves, plot_panels
 TEMPLATE = "report.md.j2"
 CELL_LIMIT = 300  # characters of a sample shown in report.md; samples.csv has the full text
 
-MAIN_METRIC = {"grammar": "gleu", "paraphrase": "ibleu", "knowledge": "qa_f1"}
-SUMMARY_METRICS = {
-    "grammar": ("gleu", "exact_match", "empty", "verbose", "over_corrects", "length_gap"),
-    "paraphrase": ("ibleu", "exact_match", "empty", "verbose", "copy_rate", "length_gap"),
-    "knowledge": ("qa_f1", "rouge_l", "empty", "verbose", "length_gap"),
-}
-TABLE_METRICS = {
-    "grammar": ("gleu", "acceptable", "over_corrects"),
-    "paraphrase": ("ibleu", "bleu", "self_bleu", "copy_rate"),
-    "knowledge": ("qa_f1", "qa_exact_match", "rouge_l"),
-}
 COMMON_METRICS = ("exact_match", "empty", "verbose", "length_gap", "output_words", "length_ratio")
 # Candidates for a task kind's plot panel; knowledge shows the one that moved most (QA or descriptions).
 DATA_METRICS = frozenset({"reference_words"})  # a property of the eval rows: baseline == tuned
@@ -67,10 +57,10 @@ class ReportFiles:
 # --- the report's view of the results ---------------------------------------------------------
 
 
-def ordered_metrics(names: Iterable[str], task_kind: str) -> list[str]:
-    """Task metrics first (main metric leading), then the shared ones, then any others."""
+def ordered_metrics(names: Iterable[str], table: Sequence[str]) -> list[str]:
+    """The task's table metrics first (main metric leading), then the shared ones, then any others."""
     present = [n for n in names if n not in DATA_METRICS]
-    preferred = TABLE_METRICS[task_kind] + COMMON_METRICS
+    preferred = list(dict.fromkeys([*table, *COMMON_METRICS]))
     registry = list(METRICS)
     rest = sorted(
         (n for n in present if n not in preferred),
@@ -98,19 +88,21 @@ class _View:
         if name not in self.specs:
             return MISSING
         diff = v["diff"].get(name)
-        mark = verdict(name, v["baseline"]["metrics"].get(name), v["tuned"]["metrics"].get(name), diff)
+        mark = verdict(
+            name, v["baseline"]["metrics"].get(name), v["tuned"]["metrics"].get(name), diff, self.specs[name]
+        )
         return format_diff(diff, self.specs[name]["unit"], mark if marker else "")
 
     def summary(self, v: Mapping[str, Any]) -> str:
         parts = []
-        for name in SUMMARY_METRICS[v["task_kind"]]:
+        for name in presentation_of(v)["summary"]:
             base, tuned = v["baseline"]["metrics"].get(name), v["tuned"]["metrics"].get(name)
             if base is None or tuned is None:
                 continue
             diff = v["diff"].get(name)
             change = ""
             if diff is not None:
-                mark = verdict(name, base, tuned, diff)
+                mark = verdict(name, base, tuned, diff, self.specs.get(name))
                 note = f" {mark}" if mark else (", within noise" if within_noise(diff) else "")
                 change = f" ({self.diff(v, name, marker=False)}{note})"
             parts.append(f"{label(name)} {self.stat(base, name, False)} → {self.stat(tuned, name, False)}{change}")
@@ -134,7 +126,9 @@ class _View:
         tasks: dict[str, dict[str, Any]] = {}
         for v in self.r["variants"]:
             task = tasks.setdefault(v["task"], {"name": v["task"], "kind": v["task_kind"], "variants": []})
-            names = ordered_metrics(set(v["baseline"]["metrics"]) | set(v["tuned"]["metrics"]), v["task_kind"])
+            names = ordered_metrics(
+                set(v["baseline"]["metrics"]) | set(v["tuned"]["metrics"]), presentation_of(v)["table"]
+            )
             rows = [
                 [
                     label(n),
@@ -160,7 +154,7 @@ class _View:
     def quantitative_rows(self) -> list[list[str]]:
         rows = []
         for v in self.r["variants"]:
-            main = MAIN_METRIC[v["task_kind"]]
+            main = presentation_of(v)["primary"]
             for system in ("baseline", "tuned"):
                 m, t = v[system]["metrics"], v[system]["timing"]
                 latency = t.get("latency") or {}
@@ -229,7 +223,7 @@ class _View:
 
     def sweeps(self) -> list[dict[str, Any]]:
         sections = []
-        for s in sweep_sections(self.r, TABLE_METRICS):
+        for s in sweep_sections(self.r):
             rows = []
             for row in s.rows:
                 marks = {

@@ -9,7 +9,7 @@ path instead of silently rendering an empty column.
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 from mprtune.errors import MprtuneError
@@ -17,6 +17,7 @@ from mprtune.evaluate.schema_parts import (
     METRIC_NAMES,
     MODELS,
     NUM_OR_NULL,
+    PRESENTATION,
     PROVENANCE,
     SWEEPS,
     SYSTEM,
@@ -25,10 +26,9 @@ from mprtune.evaluate.schema_parts import (
     prop,
     stat_schema,
 )
-from mprtune.metrics.registry import BETTER, METRICS, UNITS
-from mprtune.tasks import TASK_KINDS
+from mprtune.metrics.registry import BETTER, UNITS, MetricSpec
 
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 METRIC_KINDS = ("rate", "mean", "corpus")
 TAG_PATTERN = r"^[A-Z][A-Z0-9_-]*$"
 
@@ -116,7 +116,11 @@ RESULTS_SCHEMA: dict[str, Any] = {
                         "model": prop("string", "Base model name from the matrix (e.g. 'llama32_3b')."),
                         "model_path": prop("string", "Hub id or local path of the base model."),
                         "task": prop("string", "Task name from the matrix (e.g. 'grammar', 'paws_only')."),
-                        "task_kind": prop("string", "Task kind; decides which metrics exist.", enum=list(TASK_KINDS)),
+                        "task_kind": prop(
+                            "string",
+                            "Task kind as the matrix names it (grammar, paraphrase, knowledge, custom, a "
+                            "plugin's name or a dotted path); decides which metrics exist.",
+                        ),
                         "eval_datasets": prop(
                             "array",
                             "Held-out datasets the rows come from.",
@@ -127,6 +131,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                         "baseline_key": prop(
                             "string", "Prediction key of the shared baseline run (base__<model>__<eval sets>)."
                         ),
+                        "presentation": PRESENTATION,
                         "sweep": VARIANT_SWEEP,
                         "baseline": SYSTEM,
                         "tuned": SYSTEM,
@@ -138,6 +143,7 @@ RESULTS_SCHEMA: dict[str, Any] = {
                             "additionalProperties": stat_schema("One metric's paired difference.", with_n=False),
                         },
                     },
+                    optional=("presentation",),  # results written before schema 4: the kind supplies it
                 ),
             },
             "sweeps": SWEEPS,
@@ -210,21 +216,27 @@ RESULTS_SCHEMA: dict[str, Any] = {
 
 def metric_directions() -> dict[str, bool]:
     """Metric name -> higher_is_better, straight from the registry."""
+    from mprtune.metrics.registry import METRICS
+
     return {name: spec.higher_is_better for name, spec in METRICS.items()}
 
 
-def metric_definitions(names: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """The results' `metrics` block for the metric names used (unknown names raise KeyError)."""
+def metric_definitions(specs: Mapping[str, MetricSpec] | Iterable[str]) -> dict[str, dict[str, Any]]:
+    """The results' `metrics` block: the definition of every metric used, by name (names: from the registry)."""
+    if not isinstance(specs, Mapping):
+        from mprtune.metrics.registry import METRICS
+
+        specs = {name: METRICS[name] for name in specs}
     return {
         n: {
-            "description": METRICS[n].description,
-            "higher_is_better": METRICS[n].higher_is_better,
-            "better": METRICS[n].better,
-            "target": METRICS[n].target,
-            "unit": METRICS[n].unit,
-            "kind": METRICS[n].kind,
+            "description": spec.description,
+            "higher_is_better": spec.higher_is_better,
+            "better": spec.better,
+            "target": spec.target,
+            "unit": spec.unit,
+            "kind": spec.kind,
         }
-        for n in sorted(set(names))
+        for n, spec in sorted(specs.items())
     }
 
 

@@ -6,8 +6,6 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from mprtune.metrics.registry import METRICS
-
 NUM_OR_NULL = ["number", "null"]
 
 
@@ -50,7 +48,22 @@ def stat_schema(description: str, with_n: bool) -> dict[str, Any]:
     return closed_object(description, props)
 
 
-METRIC_NAMES = {"enum": sorted(METRICS), "description": "A metric name from mprtune.metrics.METRICS."}
+METRIC_NAMES = {
+    "pattern": r"^[A-Za-z_][A-Za-z0-9_.-]*$",
+    "description": "A metric name: from mprtune.metrics.METRICS, a task kind's own, or a user metric of the matrix.",
+}
+_NAME_LIST = {"type": "string", "description": "A metric name (defined in results.metrics)."}
+PRESENTATION = closed_object(
+    "What the report leads with for this variant, from its task kind.",
+    {
+        "primary": prop("string", "The metric of the summary headline and the plot."),
+        "summary": prop("array", "Metrics of the one-line summary, in order.", items=_NAME_LIST),
+        "table": prop("array", "Leading rows of the task's metric table, in order.", items=_NAME_LIST),
+        "panel": prop("array", "Plot candidates: the one that moved most is drawn.", items=_NAME_LIST),
+        "panel_group": prop("string", "Variants with the same group share one plot panel (the kind's name)."),
+        "answer": prop("string", "How the answer is taken out of an output before scoring ('' = the whole output)."),
+    },
+)
 
 SYSTEM = closed_object(
     "Scores and cost of one system (base model alone, or base model + LoRA adapter) on the eval rows.",

@@ -18,19 +18,20 @@ from typing import Any
 
 from mprtune.config.matrix import Matrix, Variant
 from mprtune.config.sweeps import number_token
-from mprtune.metrics.registry import METRICS
+from mprtune.evaluate.presentation import presentation_of
+from mprtune.metrics.registry import direction
 
 
-def goodness(metric: str, value: float) -> float | None:
+def goodness(metric: str, value: float, spec: Mapping[str, Any] | None = None) -> float | None:
     """How good one value of `metric` is, larger = better (None: a descriptive metric, no "best"):
-    the ONE place sweeps decide "better", following the registry's direction."""
-    spec = METRICS[metric]
-    if spec.better == "none":
+    the ONE place sweeps decide "better", following the metric's direction (registry or `spec`)."""
+    better, target = direction(metric, spec)
+    if better == "none":
         return None
-    if spec.better == "closer":
-        assert spec.target is not None
-        return -abs(value - spec.target)
-    return value if spec.better == "higher" else -value
+    if better == "closer":
+        assert target is not None
+        return -abs(value - target)
+    return value if better == "higher" else -value
 
 
 # --- results.json -----------------------------------------------------------------------------
@@ -84,11 +85,15 @@ def _overlap(a: Mapping[str, Any], b: Mapping[str, Any]) -> bool:
     return a["ci_low"] <= b["ci_high"] and b["ci_low"] <= a["ci_high"]
 
 
-def verdict(metric: str, stats: Mapping[str, Mapping[str, Any]]) -> Verdict | None:
+def verdict(
+    metric: str, stats: Mapping[str, Mapping[str, Any]], spec: Mapping[str, Any] | None = None
+) -> Verdict | None:
     """The best of `stats` (variant -> tuned stat, in grid order) and who it cannot be told apart from."""
-    if len(stats) < 2 or METRICS[metric].better == "none":
+    if len(stats) < 2 or direction(metric, spec)[0] == "none":
         return None
-    best = max(stats, key=lambda name: goodness(metric, stats[name]["value"]) or 0.0)  # first of equals wins the tie
+    best = max(
+        stats, key=lambda name: goodness(metric, stats[name]["value"], spec) or 0.0
+    )  # first of equals wins the tie
     tied = [name for name in stats if name != best and _overlap(stats[best], stats[name])]
     equal = len({stat["value"] for stat in stats.values()}) == 1
     return Verdict(metric, best, tied, equal)
@@ -116,14 +121,15 @@ class SweepSection:
     verdicts: dict[str, Verdict]
 
 
-def sweep_sections(results: Mapping[str, Any], metrics_for: Mapping[str, Sequence[str]]) -> list[SweepSection]:
-    """One section per sweep; `metrics_for` maps a task kind to the metrics its table shows."""
+def sweep_sections(results: Mapping[str, Any]) -> list[SweepSection]:
+    """One section per sweep, with the metrics of its task's table (from the results' presentation)."""
     by_name = {v["variant"]: v for v in results["variants"]}
+    specs = results["metrics"]
     sections = []
     for sweep in results["sweeps"]:
         members = [by_name[name] for name in sweep["variants"]]
-        kind = members[0]["task_kind"]
-        metrics = [m for m in metrics_for.get(kind, ()) if all(m in v["tuned"]["metrics"] for v in members)]
+        table = presentation_of(members[0])["table"]
+        metrics = [m for m in table if all(m in v["tuned"]["metrics"] for v in members)]
         keys = [key for axis in sweep["axes"] for key in axis]
         rows = [
             {
@@ -136,7 +142,7 @@ def sweep_sections(results: Mapping[str, Any], metrics_for: Mapping[str, Sequenc
         verdicts = {
             m: found
             for m in metrics
-            if (found := verdict(m, {row["variant"]: row["stats"][m] for row in rows})) is not None
+            if (found := verdict(m, {row["variant"]: row["stats"][m] for row in rows}, specs.get(m))) is not None
         }
         axes_text = " × ".join(axis[0] if len(axis) == 1 else f"({', '.join(axis)})" for axis in sweep["axes"])
         sections.append(

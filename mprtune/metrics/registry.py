@@ -21,7 +21,9 @@ something, and has no value (not a good one) for the form metrics.
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Any
 
 BETTER = ("higher", "lower", "closer", "none")
 UNITS = ("points", "fraction", "words", "ratio")
@@ -215,8 +217,23 @@ def _number(value: float | None) -> float | None:
     return None if math.isnan(value) else value
 
 
+def direction(name: str, spec: MetricSpec | Mapping[str, Any] | None = None) -> tuple[str, float | None]:
+    """(better, target) of a metric: from its definition when given (a user metric, results.json), else the registry."""
+    if spec is None:
+        spec = METRICS[name]
+    if isinstance(spec, MetricSpec):
+        return spec.better, spec.target
+    return str(spec["better"]), spec.get("target")
+
+
 def improvement(
-    name: str, baseline: float | None, tuned: float | None, *, ci_low: float | None = None, ci_high: float | None = None
+    name: str,
+    baseline: float | None,
+    tuned: float | None,
+    *,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+    spec: MetricSpec | Mapping[str, Any] | None = None,
 ) -> bool | None:
     """Is ``tuned`` better than ``baseline`` on metric ``name``? True (better), False (worse),
     None (no verdict: a descriptive metric, a missing value, equal values, or, when the paired
@@ -224,19 +241,19 @@ def improvement(
 
     "closer" metrics are judged by the distance to their target (``length_ratio`` 1.44 -> 0.29
     is worse, 0.89 -> 1.00 better); the interval only decides whether the change is real.
-    Unknown names raise KeyError.
+    Unknown names raise KeyError unless their definition is given as ``spec``.
     """
-    spec = METRICS[name]
+    better, target = direction(name, spec)
     base, new = _number(baseline), _number(tuned)
-    if spec.better == "none" or base is None or new is None:
+    if better == "none" or base is None or new is None:
         return None
     low, high = _number(ci_low), _number(ci_high)
     if low is not None and high is not None and low <= 0.0 <= high:
         return None
-    if spec.better == "closer":
-        assert spec.target is not None
-        base, new = -abs(base - spec.target), -abs(new - spec.target)  # closer = higher
-    elif spec.better == "lower":
+    if better == "closer":
+        assert target is not None
+        base, new = -abs(base - target), -abs(new - target)  # closer = higher
+    elif better == "lower":
         base, new = -base, -new
     if math.isclose(new, base, rel_tol=1e-9, abs_tol=1e-12):  # 0.9 and 1.1 are as far from 1
         return None

@@ -39,15 +39,15 @@ spread over 10 seeds 0.09 points at 10,000 vs 0.19 at 2,000 (bench/metrics_speed
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 
-from mprtune.tasks import KNOWLEDGE_ROW_KINDS, TASK_KINDS
+from mprtune.rows import EvalRow, ScoredRow
 
-from .bootstrap import percentile_interval, resample_counts
+from .api import CONFIDENCE, N_RESAMPLES, Computed, SystemScores, diffs_of, mean_of, ratio_of_sums, scores_of
+from .bootstrap import resample_counts
 from .gleu import CorpusGleu
 from .grammar import OVER_CORRECT_MARGIN, acceptable, changed_words, unjustified_edits
 from .knowledge import qa_exact_match, rouge_l, token_f1
@@ -55,8 +55,9 @@ from .paraphrase import IBLEU_ALPHA, CorpusBleu
 from .text import extract_answer, normalize_ws, verbosity_reasons, word_count
 from .tokens import as_references
 
-N_RESAMPLES = 10_000
-CONFIDENCE = 0.95
+# The kinds scored here (the built-in task kinds); any other name is an error, never a fallback.
+TASK_KINDS = ("grammar", "paraphrase", "knowledge")
+KNOWLEDGE_ROW_KINDS = ("qa", "description")
 
 
 def _check(
@@ -128,7 +129,7 @@ def _row(task_kind: str, kind: str, out: str, src: str, refs: Sequence[str]) -> 
         row["acceptable"] = acceptable(compared, src, labels, verbose=bool(reasons))
     elif task_kind == "paraphrase":
         row["copy"] = None if empty else compared == normalize_ws(src)
-    else:
+    elif task_kind == "knowledge":
         row["row_kind"] = kind
         if kind == "qa":
             row["qa_exact_match"] = qa_exact_match(out, labels)
@@ -168,51 +169,6 @@ def per_row(
 # --- metrics of one system ---------------------------------------------------------------------
 
 
-@dataclass
-class _Metric:
-    """A metric of one system: its value, the rows it covers and a vectorised statistic that
-    maps a batch of resample counts (resamples, rows) to one value per resample."""
-
-    value: float
-    n: int
-    statistic: Callable[[np.ndarray], np.ndarray]
-    _last: tuple[np.ndarray, np.ndarray] | None = field(default=None, repr=False)
-
-    def resampled(self, counts: np.ndarray) -> np.ndarray:
-        # a comparison asks twice with the same counts (the system's CI, then the paired diff)
-        if self._last is None or self._last[0] is not counts:
-            self._last = (counts, self.statistic(counts))
-        return self._last[1]
-
-
-def _mean_metric(values: Sequence[float | None]) -> _Metric | None:
-    """Mean over the rows whose value is not None (a rate when the values are booleans)."""
-    index = np.array([i for i, v in enumerate(values) if v is not None], dtype=np.intp)
-    if index.size == 0:
-        return None
-    v = np.array([float(values[i]) for i in index])
-
-    def statistic(counts: np.ndarray) -> np.ndarray:
-        picked = counts[:, index].astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return picked @ v / picked.sum(axis=1)
-
-    return _Metric(float(v.mean()), int(index.size), statistic)
-
-
-def _ratio_metric(numerator: np.ndarray, denominator: np.ndarray, index: np.ndarray) -> _Metric | None:
-    if index.size == 0 or denominator[index].sum() == 0:
-        return None
-    num, den = numerator[index], denominator[index]
-
-    def statistic(counts: np.ndarray) -> np.ndarray:
-        picked = counts[:, index].astype(np.float64)
-        with np.errstate(divide="ignore", invalid="ignore"):
-            return picked @ num / (picked @ den)
-
-    return _Metric(float(num.sum() / den.sum()), int(index.size), statistic)
-
-
 class _System:
     """Every metric of one system's outputs on a task's rows (per-row tags computed once)."""
 
@@ -235,65 +191,56 @@ class _System:
         non_empty = np.array([i for i, r in enumerate(rows) if not r["empty"]], dtype=np.intp)
         words = np.array([r["length_words"] for r in rows], dtype=np.float64)
         ref_words = np.array([r["reference_words"] for r in rows], dtype=np.float64)
-        metrics: dict[str, _Metric | None] = {
-            "exact_match": _mean_metric([r["exact"] for r in rows]),
-            "empty": _mean_metric([r["empty"] for r in rows]),
-            "verbose": _mean_metric([r["verbose"] for r in rows]),
-            "output_words": _mean_metric([None if r["empty"] else r["length_words"] for r in rows]),
-            "reference_words": _mean_metric([r["reference_words"] for r in rows]),
-            "length_gap": _mean_metric([r["length_gap"] for r in rows]),
-            "length_ratio": _ratio_metric(words, ref_words, non_empty),
+        metrics: dict[str, Computed | None] = {
+            "exact_match": mean_of([r["exact"] for r in rows]),
+            "empty": mean_of([r["empty"] for r in rows]),
+            "verbose": mean_of([r["verbose"] for r in rows]),
+            "output_words": mean_of([None if r["empty"] else r["length_words"] for r in rows]),
+            "reference_words": mean_of([r["reference_words"] for r in rows]),
+            "length_gap": mean_of([r["length_gap"] for r in rows]),
+            "length_ratio": ratio_of_sums(words, ref_words, non_empty),
         }
         if task_kind == "grammar":
             gleu = CorpusGleu(compared, sources, references)
-            metrics["gleu"] = _Metric(gleu.score().score, self.n_rows, gleu.resampled)
-            metrics["acceptable"] = _mean_metric([r["acceptable"] for r in rows])
-            metrics["over_corrects"] = _mean_metric([r["over_corrects"] for r in rows])
+            metrics["gleu"] = Computed(gleu.score().score, self.n_rows, gleu.resampled)
+            metrics["acceptable"] = mean_of([r["acceptable"] for r in rows])
+            metrics["over_corrects"] = mean_of([r["over_corrects"] for r in rows])
         elif task_kind == "paraphrase":
             bleu = CorpusBleu(compared, references)
-            metrics["bleu"] = _Metric(bleu.score(), self.n_rows, bleu.resampled)
+            metrics["bleu"] = Computed(bleu.score(), self.n_rows, bleu.resampled)
             if non_empty.size:
                 own = CorpusBleu([compared[i] for i in non_empty], [[sources[i]] for i in non_empty])
                 self_stat = lambda counts: own.resampled(counts[:, non_empty])  # noqa: E731
-                metrics["self_bleu"] = _Metric(own.score(), int(non_empty.size), self_stat)
-                metrics["ibleu"] = _Metric(
+                metrics["self_bleu"] = Computed(own.score(), int(non_empty.size), self_stat)
+                metrics["ibleu"] = Computed(
                     IBLEU_ALPHA * bleu.score() - (1 - IBLEU_ALPHA) * own.score(),
                     self.n_rows,
                     lambda counts: IBLEU_ALPHA * bleu.resampled(counts) - (1 - IBLEU_ALPHA) * self_stat(counts),
                 )
-            metrics["copy_rate"] = _mean_metric([r["copy"] for r in rows])
-        else:
-            metrics["qa_exact_match"] = _mean_metric([r.get("qa_exact_match") for r in rows])
-            metrics["qa_f1"] = _mean_metric([r.get("qa_f1") for r in rows])
-            metrics["rouge_l"] = _mean_metric([r.get("rouge_l") for r in rows])
+            metrics["copy_rate"] = mean_of([r["copy"] for r in rows])
+        elif task_kind == "knowledge":
+            metrics["qa_exact_match"] = mean_of([r.get("qa_exact_match") for r in rows])
+            metrics["qa_f1"] = mean_of([r.get("qa_f1") for r in rows])
+            metrics["rouge_l"] = mean_of([r.get("rouge_l") for r in rows])
         self.metrics = {k: v for k, v in metrics.items() if v is not None}
 
 
-def _interval(samples: np.ndarray, confidence: float) -> tuple[float | None, float | None]:
-    if not np.isfinite(samples).any():
-        return None, None
-    return percentile_interval(samples, confidence)
-
-
 def _scores(system: _System, counts: np.ndarray | None, confidence: float) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for name, metric in system.metrics.items():
-        low = high = None
-        if counts is not None:
-            low, high = _interval(metric.resampled(counts), confidence)
-        out[name] = {"value": metric.value, "ci_low": low, "ci_high": high, "n": metric.n}
-    return out
+    return scores_of(system.metrics, counts, confidence)
 
 
 def _diffs(tuned: _System, baseline: _System, counts: np.ndarray, confidence: float) -> dict[str, dict]:
-    out: dict[str, dict] = {}
-    for name, t in tuned.metrics.items():
-        b = baseline.metrics.get(name)
-        if b is None:
-            continue
-        low, high = _interval(t.resampled(counts) - b.resampled(counts), confidence)
-        out[name] = {"value": t.value - b.value, "ci_low": low, "ci_high": high}
-    return out
+    return diffs_of(tuned.metrics, baseline.metrics, counts, confidence)
+
+
+def builtin_scores(task_kind: str, rows: Sequence[EvalRow], outputs: Sequence[str]) -> SystemScores:
+    """One system's scores on a built-in kind's eval rows, as the kinds of mprtune.tasks report them."""
+    kinds = [r.row_type for r in rows] if task_kind == "knowledge" else None
+    system = _System(task_kind, outputs, [r.source for r in rows], [list(r.references) for r in rows], kinds)
+    scored = [
+        ScoredRow(row, out, tags.get("answer"), tags) for row, out, tags in zip(rows, outputs, system.rows, strict=True)
+    ]
+    return SystemScores(scored, system.metrics)
 
 
 def score_rows(

@@ -10,69 +10,30 @@ data puts a warning at the top.
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mprtune.config.matrix import Variant
+from mprtune.config.matrix import Matrix, Variant
 from mprtune.config.render import render_template
 from mprtune.errors import MprtuneError
+from mprtune.evaluate.presentation import presentation_of
 from mprtune.io import atomic_write
+from mprtune.tasks.base import DataLicence
 from mprtune.workspace import Workspace
 
 CARD_FILE = "README.md"
 
 
-@dataclass(frozen=True)
-class DataLicence:
-    corpus: str
-    licence: str
-    url: str
-    restricted: bool  # non-commercial (or said to be): triggers the warning at the top of the card
-
-
-# Keyed by the corpus names of `mprtune prepare-data` (mprtune.data.prepare.CORPORA).
-LICENCES: dict[str, DataLicence] = {
-    "jfleg": DataLicence(
-        "JFLEG (Napoles, Sakaguchi & Tetreault, 2017): GUG sentences with four fluency corrections",
-        "CC BY-NC-SA 4.0: non-commercial use only; adaptations share alike",
-        "https://github.com/keisks/jfleg",
-        True,
-    ),
-    "paws": DataLicence(
-        "PAWS labeled_final (Zhang, Baldridge & He, 2019), Wikipedia-based pairs",
-        "Google's PAWS release: free for any purpose, acknowledgement of Google appreciated, provided as is; "
-        "the sentences come from Wikipedia (CC BY-SA): see source",
-        "https://github.com/google-research-datasets/paws",
-        False,
-    ),
-    "qqp": DataLicence(
-        "Quora Question Pairs (Quora's first dataset release; GLUE QQP)",
-        "Quora's terms of service; Quora released it for non-commercial use as far as we can tell: see source "
-        "before any commercial use",
-        "https://quoradata.quora.com/First-Quora-Dataset-Release-Question-Pairs",
-        True,
-    ),
-    "kilt_qa": DataLicence(
-        "KILT Natural Questions (Petroni et al., 2021; Kwiatkowski et al., 2019)",
-        "KILT: MIT; the underlying Natural Questions data: CC BY-SA 3.0: see source",
-        "https://github.com/facebookresearch/KILT",
-        False,
-    ),
-    "wiki_desc": DataLicence(
-        "KILT knowledge source (Wikipedia snapshot of 2019-08-01): entity descriptions",
-        "Wikipedia text: CC BY-SA (and GFDL): see source",
-        "https://github.com/facebookresearch/KILT",
-        False,
-    ),
-}
 UNKNOWN = DataLicence("not a corpus mprtune prepares", "unknown: see source", "", False)
 
 
-def corpus_of(dataset: str) -> str | None:
-    from mprtune.data.prepare import CORPORA
+def licence_of(matrix: Matrix, dataset: str) -> DataLicence:
+    """The licence of a dataset: its preparer's (built-in corpora), else unknown."""
+    from mprtune.tasks import BUILTIN_KINDS, resolve_kind
 
-    return next((c.name for c in CORPORA if dataset in (c.train, c.eval)), None)
+    kinds = [resolve_kind(name) for name in BUILTIN_KINDS] + [type(t.plugin) for t in matrix.tasks.values()]
+    found = next((p for kind in kinds for p in kind.preparers if dataset in (p.train, p.eval)), None)
+    return found.licence if found else UNKNOWN
 
 
 def _read_json(path: Path) -> Any:
@@ -90,7 +51,6 @@ def data_rows(ws: Workspace, variant: Variant) -> list[dict[str, Any]]:
         for name in names:
             file = matrix.datasets[name].file
             entry = manifest.get(file, {})
-            corpus = corpus_of(name)
             rows.append(
                 {
                     "dataset": name,
@@ -98,7 +58,7 @@ def data_rows(ws: Workspace, variant: Variant) -> list[dict[str, Any]]:
                     "file": f"{matrix.data_dir}/{file}",
                     "rows": entry.get("rows"),
                     "prepared_from": entry.get("source"),
-                    "licence": LICENCES.get(corpus or "", UNKNOWN),
+                    "licence": licence_of(matrix, name),
                 }
             )
     return rows
@@ -121,7 +81,10 @@ def metric_rows(entry: dict[str, Any], specs: dict[str, Any]) -> list[list[str]]
     from mprtune.evaluate.formatting import format_diff, format_stat, label, verdict
     from mprtune.evaluate.report import ordered_metrics
 
-    names = ordered_metrics(set(entry["baseline"]["metrics"]) | set(entry["tuned"]["metrics"]), entry["task_kind"])
+    names = ordered_metrics(
+        set(entry["baseline"]["metrics"]) | set(entry["tuned"]["metrics"]),
+        presentation_of(entry)["table"],
+    )
     rows = []
     for name in names:
         spec = specs.get(name)
@@ -137,7 +100,7 @@ def metric_rows(entry: dict[str, Any], specs: dict[str, Any]) -> list[list[str]]
                 label(name),
                 format_stat(base, spec["unit"]),
                 format_stat(tuned, spec["unit"]),
-                format_diff(diff, spec["unit"], verdict(name, base, tuned, diff)),
+                format_diff(diff, spec["unit"], verdict(name, base, tuned, diff, spec)),
             ]
         )
     return rows
