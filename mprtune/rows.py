@@ -43,6 +43,17 @@ class EvalRow:
     fields: dict[str, Any] = field(default_factory=dict, compare=False)  # the raw row, for user metrics
 
 
+def chat_messages(row: EvalRow) -> list[dict[str, str]]:
+    """The row as an OpenAI-style conversation: its own system turn (if any), earlier turns, the user turn.
+
+    Without a system turn of its own the server's default system prompt applies, as in prediction.
+    """
+    messages = [{"role": "system", "content": row.system}] if row.system else []
+    for user, assistant in row.history:
+        messages += [{"role": "user", "content": user}, {"role": "assistant", "content": assistant}]
+    return [*messages, {"role": "user", "content": row.prompt}]
+
+
 @dataclass
 class ScoredRow:
     """One system's output on one row, with what the task kind made of it."""

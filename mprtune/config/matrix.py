@@ -146,6 +146,25 @@ def _check_recipe_values(p: Problems, path: str, recipe: dict) -> None:
                 p.add(f"{path}.extra_args.{key}", f"expected a string, a finite number or a boolean, got {show(value)}")
 
 
+def _one_prompt_format(p: Problems, path: str, extra: dict, task: Task, model: BaseModel) -> bool:
+    """The prompt format is said once, where it applies to training, prediction and serving alike."""
+    ok = True
+    if "template" in extra:
+        p.add(
+            f"{path}.extra_args.template",
+            f"set the chat template on the model (models.{model.name}.template): it must be the same for "
+            f"training, prediction and serving",
+        )
+        ok = False
+    if "default_system" in extra and task.system is not None:
+        p.add(
+            f"{path}.extra_args.default_system",
+            f"tasks.{task.name}.system is set too: give the system prompt once, as tasks.{task.name}.system",
+        )
+        ok = False
+    return ok
+
+
 def _recipe_or_empty(recipe: dict) -> dict:
     """A checked recipe with a usable extra_args mapping (a wrongly typed one was already reported)."""
     return {**recipe, "extra_args": recipe["extra_args"] if isinstance(recipe.get("extra_args"), dict) else {}}
@@ -177,6 +196,8 @@ def _build_variant(
         return None
     width = {"gpus": models[model].gpus} if models[model].gpus else {}  # the model's, unless the variant says
     merged = {**recipe, **width, **overrides, "extra_args": {**recipe["extra_args"], **overrides["extra_args"]}}
+    if not _one_prompt_format(p, path, merged["extra_args"], tasks[task], models[model]):
+        return None
     return Variant(name, models[model], tasks[task], merged, origin)
 
 

@@ -196,12 +196,26 @@ def training_yaml(
         output_dir=output_dir or default_output_dir(matrix, variant.name),
         self_path=training_config_path(variant.name),
         gpus=variant.gpus,
+        system=variant.task.system,
     )
 
 
 # Recipe keys that change what a prediction job generates (precision, device); the rest of the
 # recipe (learning rate, steps...) only shapes the adapter.
 GENERATION_RECIPE_KEYS = ("bf16", "fp16", "use_cpu", "seed")
+# LLaMA-Factory arguments (given under recipe.extra_args) that change how a conversation becomes a
+# prompt: what the adapter was trained with must be what it is evaluated and served with, so they
+# are carried into the prediction and serve configs and into the baseline's key.
+FORMATTING_KEYS = ("default_system", "enable_thinking", "tool_format")
+
+
+def formatting(variant: Variant) -> dict[str, Any]:
+    """The prompt-formatting arguments of a variant: its task's system prompt and the formatting extra_args."""
+    extra = variant.recipe.get("extra_args", {})
+    found = {key: extra[key] for key in FORMATTING_KEYS if key in extra}
+    if variant.task.system is not None:
+        found["default_system"] = variant.task.system
+    return found
 
 
 def generation_settings(matrix: Matrix, variant: Variant) -> dict[str, Any]:
@@ -222,6 +236,8 @@ def generation_settings(matrix: Matrix, variant: Variant) -> dict[str, Any]:
             **{k: v for k, v in matrix.predict.items() if k not in ("cutoff_len", "latency_rows")},
         },
         "recipe": {k: variant.recipe[k] for k in GENERATION_RECIPE_KEYS if k in variant.recipe},
+        # only when set: the keys (and so the committed prediction configs) of tasks without one stay as they were
+        **({"formatting": formatting(variant)} if formatting(variant) else {}),
     }
 
 
@@ -272,6 +288,7 @@ def predict_yaml(
         cutoff_len=settings["cutoff_len"],
         output_dir=output_dir or default_predict_dir(matrix, spec),
         generation=sorted(settings["recipe"].items()),
+        formatting=sorted(settings.get("formatting", {}).items()),
         predict=settings["predict"],
         self_path=predict_config_path(spec.key),
     )

@@ -28,6 +28,10 @@ CHAT_KEYS = (
     "finetuning_type",
     "cutoff_len",
     "max_new_tokens",
+    # how a conversation becomes a prompt: as the adapter was trained (mprtune.config.render.FORMATTING_KEYS)
+    "default_system",
+    "enable_thinking",
+    "tool_format",
 )
 
 
@@ -55,7 +59,7 @@ def chat_settings(predict_config: dict[str, Any]) -> dict[str, Any]:
     return settings
 
 
-def latency_probe(config: dict[str, Any], prompts: list[str]) -> dict[str, Any] | None:
+def latency_probe(config: dict[str, Any], prompts: list[Any]) -> dict[str, Any] | None:
     """Per-request latency (batch 1) and generation speed on `prompts`, as LLaMA-Factory's API would serve them."""
     if not prompts:
         return None
@@ -64,8 +68,11 @@ def latency_probe(config: dict[str, Any], prompts: list[str]) -> dict[str, Any] 
     chat = ChatModel(chat_settings(config))
     seconds, tokens = [], 0
     for prompt in prompts:
+        # a row of the user's own data may carry its own system prompt and earlier turns
+        messages = prompt["messages"] if isinstance(prompt, dict) else [{"role": "user", "content": prompt}]
+        system = next((m["content"] for m in messages if m["role"] == "system"), None)
         started = time.perf_counter()
-        response = chat.chat([{"role": "user", "content": prompt}])[0]
+        response = chat.chat([m for m in messages if m["role"] != "system"], system=system)[0]
         seconds.append(time.perf_counter() - started)
         tokens += response.response_length
     return {

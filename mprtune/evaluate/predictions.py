@@ -27,7 +27,7 @@ from mprtune.launch.jobs import Executor, JobPaths, JobSpec, JobStatus
 from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest
 from mprtune.models import ensure_base_models, resolved_path
-from mprtune.rows import EvalRow
+from mprtune.rows import EvalRow, chat_messages
 from mprtune.workspace import Workspace
 
 PREDICTIONS = "generated_predictions.jsonl"
@@ -110,8 +110,13 @@ def predict_job(ws: Workspace, spec: PredictSpec, eval_set: EvalSet, limit: int 
         cwd=ws.root,
         config_text=config,
         estimate_s=spec.model.params,
-        extra_files={LATENCY_PROMPTS: json.dumps([r.prompt for r in eval_set.rows[:latency_rows]])},
+        extra_files={LATENCY_PROMPTS: json.dumps([latency_prompt(r) for r in eval_set.rows[:latency_rows]])},
     )
+
+
+def latency_prompt(row: EvalRow) -> str | dict[str, Any]:
+    """What the latency probe replays: the user turn, or the whole conversation when the row has more."""
+    return {"messages": chat_messages(row)} if row.system or row.history else row.prompt
 
 
 def _no_space(text: str) -> str:

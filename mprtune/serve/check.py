@@ -24,6 +24,7 @@ from typing import Any
 
 from mprtune.errors import MprtuneError
 from mprtune.evaluate.predictions import load_eval_rows, read_predictions
+from mprtune.rows import chat_messages
 from mprtune.serve.records import write_check
 from mprtune.serve.server import RunningServer, ServeOptions, serving
 from mprtune.serve.target import ServeTarget
@@ -35,8 +36,9 @@ REQUEST_TIMEOUT_S = 600.0
 @dataclass(frozen=True)
 class HeldOutPrompt:
     id: str
-    content: str  # the user turn, as LLaMA-Factory builds it from the alpaca row
+    content: str  # the user turn, as LLaMA-Factory builds it from the row
     stored: str  # compare's prediction for this row, stripped
+    messages: list[dict[str, str]]  # what is sent: the user turn, with the row's own system and turns
 
 
 @dataclass
@@ -63,7 +65,10 @@ def held_out_prompts(ws: Workspace, target: ServeTarget) -> list[HeldOutPrompt]:
         )
     rows = load_eval_rows(ws, target.variant, target.max_samples).rows
     stored = read_predictions(target.predict_folder, rows)
-    return [HeldOutPrompt(row.id, row.prompt, prediction) for row, prediction in zip(rows, stored, strict=True)]
+    return [
+        HeldOutPrompt(row.id, row.prompt, prediction, chat_messages(row))
+        for row, prediction in zip(rows, stored, strict=True)
+    ]
 
 
 # --- memory of the server's process tree ----------------------------------------------------------
@@ -177,7 +182,7 @@ def ask(client: Any, model: str, prompt: HeldOutPrompt, max_tokens: int) -> Repl
     started = time.perf_counter()
     try:
         reply = client.chat.completions.create(
-            model=model, temperature=0, max_tokens=max_tokens, messages=[{"role": "user", "content": prompt.content}]
+            model=model, temperature=0, max_tokens=max_tokens, messages=prompt.messages
         )
     except openai.APIError as error:
         return Reply(prompt.id, None, time.perf_counter() - started, 0, None, f"{type(error).__name__}: {error}")
