@@ -56,3 +56,46 @@ def test_knowledge_rows_are_scored_as_the_kind_given(tmp_path):
         score_files("knowledge", hyp, src, [ref], with_ci=False, row_kind="essay")
     with pytest.raises(MprtuneError, match="row kind"):
         score_files("grammar", hyp, src, [ref], with_ci=False, row_kind="qa")
+
+
+def test_llamafactorys_own_predictions_are_scored_against_the_eval_file(tmp_path):
+    """generated_predictions.jsonl (`predict`, `label`) is read as LLaMA-Factory writes it, each line checked."""
+    import json
+
+    rows = [
+        {
+            "id": "a",
+            "instruction": "Fix: he go .",
+            "input": "",
+            "output": "he goes .",
+            "source": "he go .",
+            "references": ["he goes .", "he went ."],
+        },
+        {
+            "id": "b",
+            "instruction": "Fix: she like cats .",
+            "input": "",
+            "output": "she likes cats .",
+            "source": "she like cats .",
+            "references": ["she likes cats ."],
+        },
+    ]
+    eval_file = tmp_path / "jfleg_eval.jsonl"
+    eval_file.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    predicted = tmp_path / "generated_predictions.jsonl"
+    lines = [
+        {"prompt": "...", "predict": "he goes.", "label": "he goes.\n"},
+        {"prompt": "...", "predict": "She likes cats.", "label": "she likes cats.\n"},
+    ]
+    predicted.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    scores = score_files("grammar", predicted, with_ci=False, eval_files=[eval_file])
+    text = score_files(
+        "grammar", _write(tmp_path, "hyp", ["he goes.", "She likes cats."]), with_ci=False, eval_files=[eval_file]
+    )
+    assert scores == text and scores["exact_match"]["value"] == 0.5  # tokenized like the references; case counts
+    swapped = tmp_path / "swapped.jsonl"
+    swapped.write_text("".join(json.dumps(line) + "\n" for line in reversed(lines)))
+    with pytest.raises(MprtuneError, match=r"swapped.jsonl:1: prediction belongs to another row"):
+        score_files("grammar", swapped, with_ci=False, eval_files=[eval_file])
+    with pytest.raises(MprtuneError, match="grammar metrics need the eval rows: give --eval"):
+        score_files("grammar", predicted, with_ci=False)

@@ -64,26 +64,47 @@ def compare(
     click.echo(f"Report: {outcome.report_dir / 'report.md'}")
 
 
-@cli.command()
-@click.option("--task", required=True, help="grammar, paraphrase, knowledge, or a task name from the matrix.")
+SCORE_HELP = """Score any system's outputs with compare's metrics.
+
+\b
+--predictions is a text file (one output per line) or LLaMA-Factory's own
+generated_predictions.jsonl (`predict`, `label`). The rows come from the
+task's eval file (--eval; for a task of the matrix and a generated_predictions.jsonl,
+its eval datasets are used when --eval is not given), each prediction checked
+against its row through the echoed label; or from line-aligned --source and
+--references files. A custom task scores a generated_predictions.jsonl against
+its own labels with nothing else.
+"""
+
+
+@cli.command(help=SCORE_HELP, short_help="Score any system's outputs with compare's metrics.")
+@click.option(
+    "--task", required=True, help="A task of the matrix (its kind and options), or grammar, paraphrase, knowledge."
+)
 @click.option(
     "--predictions",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     required=True,
-    help="System outputs, one per line.",
+    help="Outputs, one per line, or a generated_predictions.jsonl.",
+)
+@click.option(
+    "--eval",
+    "eval_files",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    multiple=True,
+    help="The task's eval file(s) the predictions were made on (repeat in dataset order).",
 )
 @click.option(
     "--source",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
-    required=True,
-    help="Inputs, one per line, aligned with the predictions.",
+    default=None,
+    help="Inputs, one per line, aligned with the predictions (when there is no --eval).",
 )
 @click.option(
     "--references",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     multiple=True,
-    required=True,
-    help="Reference file(s), one per line; repeat for several references.",
+    help="Reference file(s), one per line; repeat for several references (when there is no --eval).",
 )
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
@@ -91,7 +112,7 @@ def compare(
     "--row-kind",
     type=click.Choice(["qa", "description"]),
     default=None,
-    help="Knowledge tasks: the rows are QA answers (exact match, F1) or descriptions (ROUGE-L).",
+    help="Knowledge rows given as text: QA answers (exact match, F1) or descriptions (ROUGE-L).",
 )
 @click.option(
     "--config",
@@ -104,18 +125,21 @@ def compare(
 def score(
     task: str,
     predictions: Path,
-    source: Path,
+    eval_files: tuple[Path, ...],
+    source: Path | None,
     references: tuple[Path, ...],
     fmt: str,
     no_ci: bool,
     row_kind: str | None,
     config_path: Path | None,
 ) -> None:
-    """Score any system's outputs with compare's metrics."""
-    from mprtune.evaluate.score import score_files
+    from mprtune.evaluate.score import score_files, task_eval_files
     from mprtune.views import score_table
 
     matrix = config_path or paths.project_root() / paths.MATRIX_FILE
+    matrix_path = matrix if matrix.is_file() else None
+    if not eval_files and source is None and not references:
+        eval_files = tuple(task_eval_files(task, matrix_path))
     scores = score_files(
         task,
         predictions,
@@ -123,7 +147,8 @@ def score(
         list(references),
         with_ci=not no_ci,
         row_kind=row_kind,
-        matrix_path=matrix if matrix.is_file() else None,
+        matrix_path=matrix_path,
+        eval_files=list(eval_files),
     )
     click.echo(json.dumps(scores, indent=2, sort_keys=True) if fmt == "json" else "\n".join(score_table(scores)))
 

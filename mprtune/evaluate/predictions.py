@@ -123,6 +123,11 @@ def _no_space(text: str) -> str:
     return re.sub(r"\s+", "", text)
 
 
+def same_label(echoed: str, output: str) -> bool:
+    """Whether LLaMA-Factory's echoed label is this row's output (its decoder cleans up spaces)."""
+    return _no_space(echoed) == _no_space(output)
+
+
 def read_predictions(folder: Path, rows: list[EvalRow]) -> list[str]:
     """The predictions, one per row, each proven to belong to its row by LLaMA-Factory's echoed label."""
     path = folder / PREDICTIONS
@@ -142,7 +147,7 @@ def read_predictions(folder: Path, rows: list[EvalRow]) -> list[str]:
             raise MprtuneError(
                 f"{path}:{number}: damaged prediction line; delete {path.name} and re-run `mprtune compare`"
             )
-        if _no_space(str(record.get("label", ""))) != _no_space(row.output):
+        if not same_label(str(record.get("label", "")), row.output):
             raise MprtuneError(
                 f"{path}:{number}: prediction belongs to another row (its label is not the output "
                 f"of eval row {row.id}): the eval file changed or cutoff_len cut the label; "

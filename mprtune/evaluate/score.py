@@ -1,38 +1,74 @@
-"""`mprtune score`: line-aligned text files in, the same metrics as `compare` out.
+"""`mprtune score`: any system's outputs in, the same metrics as `compare` out.
 
-Files are read line by line (UTF-8; a final newline ends the last line, it does not start an
-empty one). Every reference file gives each row one reference, a blank line included: the
-official JFLEG scorer keeps blank reference lines, and GLEU/BLEU draw them like any other (the
-row labels use a row's non-empty references, see :mod:`mprtune.metrics.scoring`).
+Predictions are either a text file (one output per line) or LLaMA-Factory's own
+`generated_predictions.jsonl` (`predict`, `label`). Rows come from the task's eval file (`--eval`, or
+the task's eval datasets of the matrix for a prediction file of LLaMA-Factory's), and then every
+prediction is checked against its row through the label LLaMA-Factory echoes; or from line-aligned
+text files (`--source`, `--references`). Only what the task's metrics need is asked for: a custom
+task scores a `generated_predictions.jsonl` against its own labels with nothing else.
 
-Knowledge rows are either QA answers or descriptions, and the two are scored differently
-(QA exact match and F1 vs ROUGE-L): the caller says which with ``row_kind``; nothing is
-guessed.
+Text files are read line by line (UTF-8; a final newline ends the last line, it does not start an
+empty one). Every reference file gives each row one reference, a blank line included: the official
+JFLEG scorer keeps blank reference lines, and GLEU/BLEU draw them like any other (the row labels use
+a row's non-empty references, see :mod:`mprtune.metrics.scoring`). Knowledge rows given as text are
+either QA answers or descriptions, scored differently: the caller says which with ``row_kind``.
 """
 
 from __future__ import annotations
 
+import json
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mprtune.errors import MprtuneError, show
-from mprtune.tasks import KNOWLEDGE_ROW_KINDS, TASK_KINDS
+from mprtune.rows import EvalRow
+from mprtune.tasks import BUILTIN_KINDS, KNOWLEDGE_ROW_KINDS, KindError, TaskKind, resolve_kind
 
 
-def task_kind(task: str, matrix_path: Path | None) -> str:
-    """A task kind, or a task name of the matrix at `matrix_path` (`paws_only` scores as paraphrase)."""
-    if task in TASK_KINDS:
-        return task
+@dataclass(frozen=True)
+class Prediction:
+    output: str
+    label: str | None  # what LLaMA-Factory echoed (None for a plain text file)
+
+
+def task_plugin(task: str, matrix_path: Path | None) -> tuple[TaskKind, Any]:
+    """(the kind, the matrix task or None): a task name of the matrix, else a kind name."""
+    if matrix_path is not None:
+        from mprtune.config.matrix import load_matrix
+
+        try:
+            matrix = load_matrix(matrix_path)
+        except MprtuneError:
+            matrix = None
+        if matrix is not None and task in matrix.tasks:
+            return matrix.tasks[task].plugin, matrix.tasks[task]
+    if task in BUILTIN_KINDS:
+        return resolve_kind(task)(task=task), None
+    known = ", ".join(BUILTIN_KINDS)
+    raise MprtuneError(f"--task: unknown task {show(task)}; use one of {known} or a task of mprtune.yaml")
+
+
+def task_eval_files(task: str, matrix_path: Path | None) -> list[Path]:
+    """The eval files of a task of the matrix (in dataset order) that exist; [] for a kind name."""
+    if matrix_path is None:
+        return []
     from mprtune.config.matrix import load_matrix
 
     try:
-        if matrix_path is None:
-            raise KeyError(task)
-        return load_matrix(matrix_path).tasks[task].kind
-    except (MprtuneError, KeyError):
-        raise MprtuneError(
-            f"--task: unknown task {show(task)}; use one of {', '.join(TASK_KINDS)} or a task of mprtune.yaml"
-        ) from None
+        matrix = load_matrix(matrix_path)
+    except MprtuneError:
+        return []
+    if task not in matrix.tasks:
+        return []
+    data_dir = matrix_path.resolve().parent / matrix.data_dir
+    files = [data_dir / matrix.datasets[name].file for name in matrix.tasks[task].eval]
+    return [path for path in files if path.is_file()]
+
+
+def task_kind(task: str, matrix_path: Path | None) -> str:
+    """A task kind, or the kind of a task of the matrix at `matrix_path` (`paws_only` scores as paraphrase)."""
+    return task_plugin(task, matrix_path)[0].name
 
 
 def read_lines(path: Path) -> list[str]:
@@ -50,40 +86,135 @@ def read_lines(path: Path) -> list[str]:
     return [line.rstrip("\r") for line in lines]
 
 
-def score_files(
-    task: str,
-    predictions: Path,
-    source: Path,
-    references: list[Path],
-    with_ci: bool = True,
-    row_kind: str | None = None,
-    matrix_path: Path | None = None,
-) -> dict[str, Any]:
-    """Metrics of ``predictions`` (one output per line) against ``source`` and the reference
-    files, as :func:`mprtune.metrics.score_rows` computes them. ``row_kind`` ("qa" or
-    "description") is required for a knowledge task and refused for the others."""
-    from mprtune.metrics import score_rows
+def _is_llamafactory(lines: list[str]) -> bool:
+    first = next((line for line in lines if line.strip()), "")
+    try:
+        record = json.loads(first)
+    except ValueError:
+        return False
+    return isinstance(record, dict) and "predict" in record
 
-    kind = task_kind(task, matrix_path)
-    if kind == "knowledge" and row_kind not in KNOWLEDGE_ROW_KINDS:
+
+def read_prediction_file(path: Path) -> list[Prediction]:
+    """Outputs of a text file, or of LLaMA-Factory's generated_predictions.jsonl (with its echoed labels)."""
+    lines = read_lines(path)
+    if not _is_llamafactory(lines):
+        return [Prediction(line, None) for line in lines]
+    found = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict) or not isinstance(record.get("predict"), str):
+            raise MprtuneError(f"{path}:{number}: not a prediction line of LLaMA-Factory (`predict` missing)")
+        label = record.get("label")
+        found.append(Prediction(record["predict"].strip(), label if isinstance(label, str) else None))
+    return found
+
+
+def eval_file_rows(kind: TaskKind, path: Path, dataset: str) -> list[EvalRow]:
+    """A task's eval rows from one file of mprtune's prepared format (JSON lines)."""
+    from mprtune.errors import DataError
+
+    rows = []
+    for number, line in enumerate(read_lines(path), 1):
+        if not line.strip():
+            continue
+        try:
+            raw = json.loads(line)
+        except (ValueError, RecursionError):
+            raise DataError(f"{path}:{number}: not a JSON line") from None
+        if not isinstance(raw, dict):
+            raise DataError(f"{path}:{number}: expected a JSON object, got {type(raw).__name__}")
+        rows.append(kind.eval_row(raw, None, f"{path}:{number}", f"{dataset}-{number}"))
+    return rows
+
+
+def _aligned(predictions: list[Prediction], rows: list[EvalRow], where: Path) -> None:
+    from mprtune.evaluate.predictions import same_label
+
+    if len(predictions) != len(rows):
+        raise MprtuneError(f"{where}: {len(predictions)} predictions for {len(rows)} eval rows; they must be aligned")
+    for number, (prediction, row) in enumerate(zip(predictions, rows, strict=True), 1):
+        if prediction.label is not None and not same_label(prediction.label, row.output):
+            raise MprtuneError(
+                f"{where}:{number}: prediction belongs to another row (its label is not the output of eval row "
+                f"{row.id}); score it against the eval file it was predicted on"
+            )
+
+
+def _text_rows(
+    kind: TaskKind, source: Path | None, references: list[Path], row_kind: str | None, n: int
+) -> list[EvalRow]:
+    if kind.name == "knowledge" and row_kind not in KNOWLEDGE_ROW_KINDS:
         given = "no row kind" if row_kind is None else f"row kind {row_kind!r}"
         raise MprtuneError(
-            f"--row-kind: {given} for knowledge task {task!r}; say whether the rows are "
+            f"--row-kind: {given} for knowledge task {kind.task!r}; say whether the rows are "
             f"{' or '.join(KNOWLEDGE_ROW_KINDS)} (QA answers get exact match and F1, descriptions ROUGE-L)"
         )
-    if kind != "knowledge" and row_kind is not None:
-        raise MprtuneError(f"--row-kind: a row kind only applies to knowledge tasks; {task!r} is {kind}")
+    if kind.name != "knowledge" and row_kind is not None:
+        raise MprtuneError(f"--row-kind: a row kind only applies to knowledge tasks; {kind.task!r} is {kind.name}")
     if not references:
-        raise MprtuneError("--reference: give at least one reference file (one reference per line)")
-    outputs, sources = read_lines(predictions), read_lines(source)
+        raise MprtuneError("--references: give at least one reference file (one reference per line), or --eval")
+    if source is None and kind.needs_source:
+        raise MprtuneError(f"--source: {kind.name} metrics compare against the input; give --source or --eval")
+    sources = read_lines(source) if source is not None else [""] * n
     refs = [read_lines(path) for path in references]
-    for path, lines in [(predictions, outputs), *zip(references, refs, strict=False)]:
+    for path, lines in zip(references, refs, strict=True):
         if len(lines) != len(sources):
             raise MprtuneError(
                 f"{path}: {len(lines)} lines but {source} has {len(sources)}; files must be aligned line by line"
             )
-    if not sources:
-        raise MprtuneError(f"{source}: no lines to score")
-    per_row_refs = [[r[i] for r in refs] for i in range(len(sources))]
-    kinds = [str(row_kind)] * len(sources) if kind == "knowledge" else None
-    return score_rows(kind, outputs, sources, per_row_refs, kinds, with_ci=with_ci)
+    row_type = str(row_kind) if kind.name == "knowledge" else kind.name
+    return [
+        EvalRow(f"line-{i + 1}", src, tuple(r[i] for r in refs), row_type, src, refs[0][i])
+        for i, src in enumerate(sources)
+    ]
+
+
+def score_files(
+    task: str,
+    predictions: Path,
+    source: Path | None = None,
+    references: list[Path] | None = None,
+    with_ci: bool = True,
+    row_kind: str | None = None,
+    matrix_path: Path | None = None,
+    eval_files: list[Path] | None = None,
+) -> dict[str, Any]:
+    """``{metric: {value, ci_low, ci_high, n}}`` of ``predictions`` on the task's rows, as compare scores them."""
+    from mprtune.metrics.api import N_RESAMPLES, scores_of
+    from mprtune.metrics.bootstrap import resample_counts
+
+    try:
+        kind, matrix_task = task_plugin(task, matrix_path)
+    except KindError as exc:
+        raise MprtuneError(f"--task: {exc}") from None
+    found = read_prediction_file(predictions)
+    echoed = bool(found) and all(p.label is not None for p in found)
+    if eval_files:
+        rows = [row for path in eval_files for row in eval_file_rows(kind, path, path.stem)]
+        _aligned(found, rows, predictions)
+    elif source is not None or references:
+        rows = _text_rows(kind, source, list(references or []), row_kind, len(found))
+        if len(found) != len(rows):
+            raise MprtuneError(
+                f"{predictions}: {len(found)} lines but {source} has {len(rows)}; files must be aligned line by line"
+            )
+    elif echoed and not kind.needs_source:
+        rows = [
+            EvalRow(f"line-{i + 1}", "", (p.label or "",), kind.name, "", p.label or "") for i, p in enumerate(found)
+        ]
+    else:
+        needs = "--eval (the eval file the predictions were made on)"
+        if not echoed:
+            needs += " or --source/--references"
+        raise MprtuneError(f"{kind.name} metrics need the eval rows: give {needs}")
+    if not rows:
+        raise MprtuneError(f"{predictions}: no lines to score")
+    system = kind.score(rows, [p.output for p in found])
+    counts = resample_counts(len(rows), N_RESAMPLES, 0) if with_ci else None
+    return scores_of(system.metrics, counts, 0.95)

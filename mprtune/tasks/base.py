@@ -63,6 +63,7 @@ class TaskKind:
     description: ClassVar[str] = ""
     option_types: ClassVar[OptionTypes] = {}  # task keys this kind accepts beyond the common ones
     prompt_required: ClassVar[bool] = True  # built-in kinds prepare data with the task's prompt prefix
+    needs_source: ClassVar[bool] = True  # its metrics compare an output with the input (GLEU, self-BLEU)
     preparers: ClassVar[tuple[Preparer, ...]] = ()
 
     def __init__(self, options: Mapping[str, Any] | None = None, task: str = "") -> None:
