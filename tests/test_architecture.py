@@ -22,6 +22,7 @@ LAYERS = {
     "tasks": 1,
     "config": 1,
     "workspace": 2,
+    "scaffold": 2,
     "models": 2,
     "data": 2,
     "launch": 3,

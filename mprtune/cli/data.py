@@ -100,3 +100,27 @@ def tiny_model(directory: Path, seed: int, corpus_files: tuple[Path, ...]) -> No
 
     build_tiny_llama_logged(directory, seed, list(corpus_files))
     click.echo(f"Tiny Llama written to {directory} (build log: {build_log(directory)})")
+
+
+@cli.command("init")
+@click.argument("directory", type=click.Path(file_okay=False, path_type=Path), default=".")
+@click.option(
+    "--from-dataset-info",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="Start from an existing LLaMA-Factory dataset_info.json: its entries are used as they are.",
+)
+@domain_errors
+def init(directory: Path, from_dataset_info: Path | None) -> None:
+    """Start a project: a commented mprtune.yaml with a task of your own.
+
+    Without --from-dataset-info: one custom task (sentiment classification) and its sample rows
+    in data/. Nothing that exists is overwritten.
+    """
+    from mprtune.scaffold import init_project
+
+    folder = paths.check_folder(directory, "DIRECTORY")
+    written = init_project(folder, from_dataset_info)
+    for path in written:
+        click.echo(f"wrote {path}")
+    click.echo(f"Next: cd {folder} && mprtune render && mprtune plan && mprtune train --all && mprtune compare --all")
