@@ -46,7 +46,7 @@ def mean_of(values: Sequence[float | bool | None]) -> Computed | None:
     index = np.array([i for i, v in enumerate(values) if v is not None], dtype=np.intp)
     if index.size == 0:
         return None
-    v = np.array([float(values[i]) for i in index])  # type: ignore[arg-type]  # None filtered out above
+    v = np.array([float(values[i]) for i in index])  # None filtered out above
 
     def statistic(counts: np.ndarray) -> np.ndarray:
         picked = counts[:, index].astype(np.float64)
@@ -150,6 +150,8 @@ class SystemScores:
 
     rows: list[ScoredRow]
     metrics: dict[str, Computed]
+    # non-scalar results a kind reports beside its metrics (custom labels: {"confusion": {...}})
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
