@@ -26,21 +26,20 @@ BUILTIN = (*TEXT_METRICS, *LABEL_METRICS, *JSON_METRICS, *ALWAYS)
 NORMALIZE = ("none", "whitespace", "lower", "squad")
 
 _MISS = " An empty output, or one the pipeline extracts nothing from, is a miss."
-_ANSWER = "the extracted answer"
 
 SPECS: dict[str, MetricSpec] = {
     spec.name: spec
     for spec in (
         MetricSpec(
             "exact_match",
-            f"Fraction of rows whose {_ANSWER} equals a reference after `normalize` ({{normalize}})." + _MISS,
+            "Fraction of rows whose extracted answer equals a reference after `normalize: {normalize}`." + _MISS,
             "rate",
             "fraction",
             "higher",
         ),
         MetricSpec(
             "accuracy",
-            f"Fraction of rows whose {_ANSWER} names the row's gold label (labels compare casefolded, without "
+            "Fraction of rows whose extracted answer names the row's gold label (labels compare casefolded, without "
             "surrounding punctuation). A label outside the label set is wrong." + _MISS,
             "rate",
             "fraction",
@@ -57,7 +56,7 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "out_of_label",
-            f"Over non-empty outputs: fraction whose {_ANSWER} names no declared label (including outputs the "
+            "Over non-empty outputs: fraction whose extracted answer names no declared label (including outputs the "
             "pipeline extracts nothing from).",
             "rate",
             "fraction",
@@ -65,7 +64,7 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "json_valid",
-            f"Fraction of rows whose {_ANSWER} is strict JSON (a truncated or trailing-text answer is not) "
+            "Fraction of rows whose extracted answer is strict JSON (a truncated or trailing-text answer is not) "
             "{schema}." + _MISS,
             "rate",
             "fraction",
@@ -73,7 +72,7 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "json_match",
-            f"Fraction of rows whose {_ANSWER}, parsed as JSON, equals a reference parsed as JSON (key order and "
+            "Fraction of rows whose extracted answer, parsed as JSON, equals a reference parsed as JSON (key order and "
             "layout do not matter, true is not 1). Invalid or truncated JSON never matches." + _MISS,
             "rate",
             "fraction",
@@ -89,7 +88,7 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "bleu",
-            f"Corpus BLEU of {_ANSWER} against the references (sacrebleu defaults: 13a, exp smoothing), "
+            "Corpus BLEU of the extracted answers against the references (sacrebleu defaults: 13a, exp smoothing), "
             "0-100 points; no answer counts as an empty hypothesis.",
             "corpus",
             "points",
@@ -97,15 +96,15 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "chrf",
-            f"Corpus chrF of {_ANSWER} against the references (sacrebleu defaults: character 6-grams, beta 2), "
-            "0-100 points; no answer counts as an empty hypothesis.",
+            "Corpus chrF of the extracted answers against the references (sacrebleu defaults: character "
+            "6-grams, beta 2), 0-100 points; no answer counts as an empty hypothesis.",
             "corpus",
             "points",
             "higher",
         ),
         MetricSpec(
             "rouge_l",
-            f"Mean ROUGE-L F1 of {_ANSWER} against the best reference (LCS on SQuAD-normalised tokens: "
+            "Mean ROUGE-L F1 of the extracted answers against the best reference (LCS on SQuAD-normalised tokens: "
             "lowercase, no punctuation or articles, as the knowledge kind), 0-1." + _MISS,
             "mean",
             "fraction",
@@ -113,7 +112,7 @@ SPECS: dict[str, MetricSpec] = {
         ),
         MetricSpec(
             "regex_match",
-            f"Fraction of rows whose {_ANSWER} matches the task's `match` pattern in full ({{match}})." + _MISS,
+            "Fraction of rows whose extracted answer matches the task's `match` pattern in full ({match})." + _MISS,
             "rate",
             "fraction",
             "higher",

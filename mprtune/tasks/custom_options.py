@@ -47,6 +47,7 @@ class Plan:
     match: str | None = None
     fields: tuple[str, ...] = ()
     scalar_names: tuple[str, ...] = ()  # every scalar metric the task reports, in table order
+    positions: dict[str, int] = field(default_factory=dict)  # where each metric is listed (for key paths)
 
 
 def _did_you_mean(name: str, names: list[str]) -> str:
@@ -120,7 +121,7 @@ def _user_entry(raw: Mapping[str, Any], where: str, problems: Problems) -> UserE
     return UserEntry(name, path, per, unit, better, None if target is None else float(target), text, function)
 
 
-def _metrics(raw: Any, problems: Problems) -> tuple[list[str], list[UserEntry]]:
+def _metrics(raw: Any, problems: Problems, positions: dict[str, int]) -> tuple[list[str], list[UserEntry]]:
     from mprtune.metrics.catalog import BUILTIN
 
     names: list[str] = []
@@ -135,6 +136,7 @@ def _metrics(raw: Any, problems: Problems) -> tuple[list[str], list[UserEntry]]:
                 problems.append((where, f"{item!r} is listed twice"))
             else:
                 names.append(item)
+                positions[item] = i
         elif isinstance(item, Mapping):
             entry = _user_entry(item, where, problems)
             if entry is not None and (entry.name in BUILTIN or entry.name in [u.name for u in users]):
@@ -152,13 +154,15 @@ def _needs(plan: Plan, declared_answer: bool, problems: Problems) -> None:
     from mprtune.metrics.catalog import JSON_METRICS, LABEL_METRICS
 
     parses = any(s.name == "json" for s in plan.steps)
-    for i, name in enumerate(plan.metrics):
+    for name in plan.metrics:
+        i = plan.positions.get(name)
+        key = "metrics" if i is None else f"metrics[{i}]"  # a default metric: no position
         if name in LABEL_METRICS and not plan.labels:
-            problems.append((f"metrics[{i}]", f"{name} needs a label set: add `labels: [...]`"))
+            problems.append((key, f"{name} needs a label set: add `labels: [...]`"))
         if name in JSON_METRICS and not parses and declared_answer:
-            problems.append((f"metrics[{i}]", f"{name} needs a `json` step at the end of `answer`"))
+            problems.append((key, f"{name} needs a `json` step at the end of `answer`"))
         if name == "regex_match" and plan.match is None:
-            problems.append((f"metrics[{i}]", "regex_match needs a `match: PATTERN` the answer must match in full"))
+            problems.append((key, "regex_match needs a `match: PATTERN` the answer must match in full"))
     if plan.schema is not None and not parses and declared_answer:
         problems.append(("json_schema", "a JSON Schema needs a `json` step at the end of `answer`"))
 
@@ -171,7 +175,7 @@ def read_options(options: Mapping[str, Any]) -> tuple[Plan, Problems]:  # noqa: 
     problems: Problems = []
     plan = Plan()
     plan.labels = _labels(options.get("labels"), problems)
-    names, users = _metrics(options.get("metrics"), problems)
+    names, users = _metrics(options.get("metrics"), problems, plan.positions)
     schema = options.get("json_schema")
     if schema is not None:
         wrong = schema_problem(schema)
