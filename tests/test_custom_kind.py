@@ -216,3 +216,13 @@ def test_a_user_metric_that_raises_names_the_metric_and_the_row(user_module: str
     odd = Custom({"metrics": [{"name": "odd", "function": f"{user_module}:not_a_number"}]}, task="t")
     with pytest.raises(MprtuneError, match=r"user metric 'odd' .* row 'row-0': TypeError: returned 'high'"):
         odd.score(rows, ["a", "b", "c"])
+
+
+def test_with_only_user_metrics_the_first_is_primary_and_listed_before_the_form_metrics(user_module: str) -> None:
+    task = Custom({"metrics": [{"name": "overlap", "function": f"{user_module}:overlap"}]}, task="t")
+    assert task.plan.primary == "overlap" and list(task.metric_specs())[0] == "overlap"
+    assert task.presentation().table[0] == "overlap"
+
+
+def test_yaml_booleans_as_labels_get_a_hint() -> None:
+    assert "quote it" in problems({"labels": [True, False]})["labels[0]"]

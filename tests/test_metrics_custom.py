@@ -215,3 +215,10 @@ def test_compare_scores_gives_paired_intervals_for_every_custom_metric() -> None
     accuracy = result["diff"]["accuracy"]
     assert accuracy["ci_low"] <= accuracy["value"] <= accuracy["ci_high"]
     assert result["tuned"]["accuracy"]["value"] == pytest.approx(30 / 40)
+
+
+def test_drop_preamble_on_its_own_line_and_first_line_last_line() -> None:
+    p = pipeline(["drop_preamble", "strip", "json"])
+    assert p.run('Here is the JSON:\n{"b": 1, "a": 2}').text == '{"a": 2, "b": 1}'
+    assert pipeline(["last_line"]).run("thinking...\n\nyes\n").text == "yes"
+    assert pipeline(["unquote"]).run('"Paris"').text == "Paris"

@@ -286,6 +286,7 @@ def _tags(
         if extracted.parsed and scoring.schema is not None:
             problem = schema_error(extracted.value, scoring.schema)
         tags["json_valid"] = extracted.parsed and problem is None
+        tags["invalid_json"] = None if empty else not tags["json_valid"]
         tags["json_error"] = None if empty else problem
         tags["json_match"] = extracted.parsed and any(json_equal(extracted.value, v) for v in ref.values)
         if "field_accuracy" in names:

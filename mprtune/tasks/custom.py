@@ -73,16 +73,6 @@ _GOOD_TAG = {
     "field_accuracy": "json_match",
     "regex_match": "regex_match",
 }
-_FLAGS = (
-    ("empty", True, "EMPTY"),
-    ("correct", True, "CORRECT"),
-    ("exact", True, "EXACT"),
-    ("json_match", True, "JSON_MATCH"),
-    ("json_valid", False, "INVALID_JSON"),
-    ("out_of_label", True, "OUT_OF_LABEL"),
-    ("no_answer", True, "NO_ANSWER"),
-    ("verbose", True, "VERBOSE"),
-)
 
 
 class Custom(TaskKind):
@@ -101,7 +91,17 @@ class Custom(TaskKind):
         "normalize": str,
         "match": str,
     }
-    sample_flags: ClassVar[tuple[tuple[str, str], ...]] = tuple((key, tag) for key, _, tag in _FLAGS)
+    # per-row tags that are True (None or False otherwise: an empty output is EMPTY only)
+    sample_flags: ClassVar[tuple[tuple[str, str], ...]] = (
+        ("empty", "EMPTY"),
+        ("correct", "CORRECT"),
+        ("exact", "EXACT"),
+        ("json_match", "JSON_MATCH"),
+        ("invalid_json", "INVALID_JSON"),
+        ("out_of_label", "OUT_OF_LABEL"),
+        ("no_answer", "NO_ANSWER"),
+        ("verbose", "VERBOSE"),
+    )
 
     def __init__(self, options: Mapping[str, Any] | None = None, task: str = "") -> None:
         super().__init__(options, task)
@@ -189,7 +189,7 @@ class Custom(TaskKind):
             specs[u.name] = MetricSpec(
                 u.name, f"{u.description} (user metric {u.path})", kind, u.unit, u.better, u.target
             )
-        return specs
+        return {name: specs[name] for name in plan.scalar_names}  # listed, user, then the ones always shown
 
     def score(self, rows: Sequence[EvalRow], outputs: Sequence[str]) -> SystemScores:
         from mprtune.metrics.custom_scoring import score_custom
@@ -205,9 +205,6 @@ class Custom(TaskKind):
         return Presentation(plan.primary, summary, names, (plan.primary, *higher), f"custom:{self.task}")
 
     # --- samples --------------------------------------------------------------------------------
-
-    def sample_tags(self, tags: Mapping[str, Any]) -> list[str]:
-        return [tag for key, when, tag in _FLAGS if key in tags and tags[key] is when and not _hidden(key, tags)]
 
     def good(self, tags: Mapping[str, Any]) -> bool:
         key = _GOOD_TAG.get(self.plan.primary) or self._default_good()
@@ -238,11 +235,6 @@ def _always() -> tuple[str, ...]:
     from mprtune.metrics.catalog import ALWAYS
 
     return ALWAYS
-
-
-def _hidden(key: str, tags: Mapping[str, Any]) -> bool:
-    # an empty output is EMPTY only: not also INVALID_JSON or NO_ANSWER
-    return key != "empty" and tags.get("empty") is True
 
 
 __all__ = ["Custom", "Plan"]

@@ -66,7 +66,8 @@ def _labels(raw: Any, problems: Problems) -> tuple[str, ...]:
     seen: dict[str, str] = {}
     for i, label in enumerate(raw):
         if not isinstance(label, str) or not normalize_label(label):
-            problems.append((f"labels[{i}]", f"expected a non-empty string, got {show(label)}"))
+            hint = " (quote it: YAML reads yes/no/on/off as booleans)" if isinstance(label, bool) else ""
+            problems.append((f"labels[{i}]", f"expected a non-empty string, got {show(label)}{hint}"))
             continue
         key = normalize_label(label)
         if key in seen:
@@ -168,7 +169,7 @@ def _needs(plan: Plan, declared_answer: bool, problems: Problems) -> None:
 
 
 def read_options(options: Mapping[str, Any]) -> tuple[Plan, Problems]:  # noqa: C901 - one check per option
-    from mprtune.metrics.catalog import JSON_METRICS, LABEL_METRICS, NORMALIZE, specs_for
+    from mprtune.metrics.catalog import ALWAYS, JSON_METRICS, LABEL_METRICS, NORMALIZE, specs_for
     from mprtune.metrics.extract import parse_steps
     from mprtune.metrics.structured import schema_fields, schema_problem
 
@@ -211,12 +212,13 @@ def read_options(options: Mapping[str, Any]) -> tuple[Plan, Problems]:  # noqa: 
         problems.append(("fields", f"expected a list of key names, got {show(fields)}"))
     plan.fields = tuple(fields or []) if fields is not None else tuple(schema_fields(plan.schema))
     _needs(plan, options.get("answer") is not None, problems)
-    scalar = list(specs_for(plan.metrics, plan.labels, plan.fields)) + [u.name for u in plan.user]
+    listed = [n for n in specs_for(plan.metrics, plan.labels, plan.fields) if n not in ALWAYS]
+    scalar = [*listed, *(u.name for u in plan.user), *ALWAYS]
     plan.scalar_names = tuple(scalar)
     primary = options.get("primary")
     if primary is None:
         first = next((n for n in ("accuracy", "json_match", "exact_match") if n in scalar), None)
-        plan.primary = first or scalar[0]
+        plan.primary = first or scalar[0]  # the first listed metric (ALWAYS come last)
     elif primary not in scalar:
         why = " (not a scalar: it is shown as a table)" if primary == "confusion" else ""
         hint = "" if why else _did_you_mean(primary, scalar)
