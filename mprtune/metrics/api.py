@@ -41,12 +41,12 @@ class Computed:
         return self._last[1]
 
 
-def mean_of(values: Sequence[Any]) -> Computed | None:
+def mean_of(values: Sequence[float | bool | None]) -> Computed | None:
     """Mean over the rows whose value is not None (a rate when the values are booleans)."""
     index = np.array([i for i, v in enumerate(values) if v is not None], dtype=np.intp)
     if index.size == 0:
         return None
-    v = np.array([float(values[i]) for i in index])
+    v = np.array([float(values[i]) for i in index])  # None filtered out above
 
     def statistic(counts: np.ndarray) -> np.ndarray:
         picked = counts[:, index].astype(np.float64)
@@ -150,6 +150,8 @@ class SystemScores:
 
     rows: list[ScoredRow]
     metrics: dict[str, Computed]
+    # non-scalar results a kind reports beside its metrics (custom labels: {"confusion": {...}})
+    details: dict[str, Any] = field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
