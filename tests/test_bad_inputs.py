@@ -516,7 +516,7 @@ PREPARED = {
     "5000-digits": (b'{"n": ' + b"1" * 5000 + b"}", "jfleg_train.jsonl:60: not a JSON line"),
     "sharegpt-as-alpaca": (
         b'{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}',
-        "jfleg_train.jsonl:60: no 'instruction' field (datasets.jfleg_train.columns.prompt); the row looks like sharegpt",
+        "jfleg_train.jsonl:60: no 'instruction' field (datasets.jfleg_train.columns.prompt); the row looks like",
     ),
     "no-output": (b'{"instruction": "Fix: a"}', "jfleg_train.jsonl:60: no 'output' field"),
 }
