@@ -411,3 +411,26 @@ def test_the_queue_records_the_data_fingerprint_and_never_retries_a_data_error(t
     final = run_queue([spec], LocalExecutor(cpu_slots=1), retries=3)
     assert final["bad"].state == "failed" and final["bad"].attempt == 1
     assert JobStatus.read(tmp_path / "bad" / "mprtune-status.json").data_sha256 == "abc"  # type: ignore[union-attr]
+
+
+@pytest.mark.slow
+def test_llamafactory_trains_on_a_sharegpt_dataset_with_a_system_field(project: Path, tiny_models: Path) -> None:
+    """End to end: the rendered registry makes LLaMA-Factory build the prompt with the row's system text."""
+    import shutil
+
+    shutil.copytree(tiny_models, project / ".mprtune" / "models")
+    text = (project / "mprtune.yaml").read_text().replace("train: [sentiment, cities]", "train: [cities]")
+    text = text.replace("cutoff_len: 64", "cutoff_len: 512")  # the whole conversation, not cut from the right
+    (project / "mprtune.yaml").write_text(
+        text.replace("max_steps: 2,", "max_steps: 2, logging_steps: 1, save_steps: 2,")
+    )
+    assert run("render", "--no-lf-check")[0] == 0
+    code, lines = run("train", "v", "--slots", "1", "--retries", "0")
+    run_dir = project.parent / "runs" / "v"
+    assert code == 0, lines + [(run_dir / "stderr.log").read_text()[-2000:]]
+    assert (run_dir / "adapter_model.safetensors").is_file()
+    stdout = (run_dir / "stdout.log").read_text()
+    inputs = stdout[stdout.index("inputs:") :]
+    assert "Extract city|date." in inputs and "I fly to Oslo on 3 May." in inputs and "Rome|06-09" in inputs
+    status = JobStatus.read(run_dir / "mprtune-status.json")
+    assert status is not None and status.data_sha256 == training_data_sha256(Workspace.open(), ["cities"])
