@@ -146,6 +146,30 @@ def matrix(id: str, old: str, new: str, expect: str, problems: int = 1) -> Case:
 
 MATRIX = [
     matrix(
+        "dataset-key-typo",
+        "jfleg_train: {file: jfleg_train.jsonl}",
+        "jfleg_train: {file: jfleg_train.jsonl, formating: sharegpt}",
+        "datasets.jfleg_train.formating: unknown key; did you mean 'formatting'?",
+    ),
+    matrix(
+        "dataset-tags-on-alpaca",
+        "jfleg_train: {file: jfleg_train.jsonl}",
+        "jfleg_train: {file: jfleg_train.jsonl, tags: {role_tag: role}}",
+        "datasets.jfleg_train.tags: only sharegpt datasets have role tags",
+    ),
+    matrix(
+        "dataset-import-missing-entry",
+        "jfleg_train: {file: jfleg_train.jsonl}",
+        "jfleg_train: {dataset_info: samples/dataset_info.json, entry: nope}",
+        "datasets.jfleg_train.entry: data/samples/dataset_info.json has no entry 'nope'",
+    ),
+    Case(
+        "matrix-foreign-dataset_info",
+        RENDER,
+        "not written by mprtune",
+        write_bytes("out/data/dataset_info.json", b'{"theirs": {"hf_hub_url": "org/x"}}', base="tmp"),
+    ),
+    matrix(
         "400-digit-train_tokens",
         "train_tokens: 200000",
         "train_tokens: " + "9" * 400,
@@ -490,6 +514,11 @@ PREPARED = {
     "not-utf8": (b'{"instruction": "caf\xe9"}', "jfleg_train.jsonl:60: not UTF-8"),
     "nested-deeply": (b"[" * 200_000 + b"]" * 200_000, "jfleg_train.jsonl:60: not a JSON line"),
     "5000-digits": (b'{"n": ' + b"1" * 5000 + b"}", "jfleg_train.jsonl:60: not a JSON line"),
+    "sharegpt-as-alpaca": (
+        b'{"conversations": [{"from": "human", "value": "a"}, {"from": "gpt", "value": "b"}]}',
+        "jfleg_train.jsonl:60: no 'instruction' field (datasets.jfleg_train.columns.prompt); the row looks like",
+    ),
+    "no-output": (b'{"instruction": "Fix: a"}', "jfleg_train.jsonl:60: no 'output' field"),
 }
 COMMANDS = {
     "plan": ("plan", "--profile", "tiny", B),

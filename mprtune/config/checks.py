@@ -123,7 +123,21 @@ TASK_TYPES: dict[str, Kind] = {
     "train_tokens": int,
 }
 TASK_RANGES: Ranges = {"cutoff_len": (1, MAX_INT, False), "train_tokens": (1, 1e15, False)}
-DATASET_TYPES: dict[str, Kind] = {"file": str, "rows": int}
+DATASET_TYPES: dict[str, Kind] = {
+    "file": str,  # a file or a folder of files, relative to the data dir
+    "rows": int,
+    "formatting": str,  # alpaca | sharegpt, as LLaMA-Factory names them
+    "columns": dict,  # LLaMA-Factory column roles -> row keys
+    "tags": dict,  # sharegpt role tags
+    "hf_hub_url": str,
+    "subset": str,
+    "split": str,
+    "licence": (str, dict),  # a name, or {name, url, non_commercial}
+    "dataset_info": str,  # import: an existing dataset_info.json, relative to the data dir
+    "entry": str,  # its entry (default: the dataset's name)
+    "id_column": str,  # the row key with a stable row id (default: id)
+}
+DATASET_RANGES: Ranges = {"rows": (0, MAX_INT, False)}
 HARDWARE_TYPES: dict[str, Kind] = {"gpus": list, "slots": int}
 HARDWARE_RANGES: Ranges = {"slots": (1, 4096, False)}
 WANDB_TYPES: dict[str, Kind] = {"project": str}

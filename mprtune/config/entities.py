@@ -31,9 +31,44 @@ class BaseModel:
 
 
 @dataclass(frozen=True)
-class Dataset:
+class Licence:
+    """The data's licence as the model card states it."""
+
     name: str
-    file: str  # relative to the data dir
+    url: str = ""
+    non_commercial: bool = False  # the model card warns at the top
+
+
+@dataclass(frozen=True)
+class Dataset:
+    """One dataset as LLaMA-Factory reads it (config/datasets.py checks the shape, data/rows.py the rows).
+
+    Exactly one source: `file` (a file or a folder of files, relative to the data dir), `hf_hub_url`,
+    or `dataset_info` (an entry of an existing dataset_info.json, used as it is).
+    """
+
+    name: str
+    file: str = ""
+    rows: int | None = None
+    formatting: str = "alpaca"
+    # LLaMA-Factory column roles -> row keys as the matrix declares them (None: the rows have no such column)
+    columns: dict[str, str | None] = field(default_factory=dict, hash=False)
+    tags: dict[str, str | None] = field(default_factory=dict, hash=False)  # sharegpt role tags as declared
+    hf_hub_url: str = ""
+    subset: str = ""
+    split: str = ""
+    licence: Licence | None = None
+    dataset_info: str = ""  # imported: a dataset_info.json relative to the data dir
+    entry: str = ""  # its entry; "" means the dataset's own name
+    id_column: str = "id"  # the row key holding a stable row id, when the rows have one
+
+    @property
+    def imported(self) -> bool:
+        return bool(self.dataset_info)
+
+    @property
+    def entry_name(self) -> str:
+        return self.entry or self.name
 
 
 @dataclass(frozen=True)
@@ -78,6 +113,8 @@ class Matrix:
     variants: dict[str, Variant] = field(default_factory=dict)
     slurm: dict[str, Any] = field(default_factory=dict)
     sweeps: dict[str, Sweep] = field(default_factory=dict)
+    # Every profile's data dir: each gets the dataset registry, since jobs of any profile read it
+    data_dirs: tuple[str, ...] = ()
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[Variant]:
         unknown = [n for n in names if n not in self.variants]

@@ -108,6 +108,13 @@ def apply_profile(raw: dict, profile: str) -> dict:
     return merged
 
 
+def _profile_data_dirs(raw: dict) -> list[str]:
+    """The data dirs of the matrix and of every profile (checked profiles: their shape is known good)."""
+    found = [raw.get("data_dir", "data")]
+    found += [o.get("data_dir") for o in (raw.get("profiles") or {}).values() if isinstance(o, dict)]
+    return [d for d in found if isinstance(d, str) and d and "\0" not in d and not too_long(d)]
+
+
 def _check_profiles(p: Problems, profiles: Any) -> None:
     """Every profile's shape is checked whichever profile is active, so `render --check` catches it."""
     if profiles is None:
@@ -267,6 +274,7 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
     _check_profiles(p, raw.get("profiles"))
     if p.items:
         raise ConfigError(p.items, str(source))
+    data_dirs = _profile_data_dirs(raw)
     try:
         raw = apply_profile(raw, profile)
     except ConfigError as exc:
@@ -310,6 +318,7 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
         variants=variants,
         slurm=slurm,
         sweeps=sweeps,
+        data_dirs=tuple(dict.fromkeys([data_dir, *data_dirs])),
     )
 
 

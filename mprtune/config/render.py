@@ -21,7 +21,6 @@ from mprtune.io import atomic_write
 from mprtune.paths import CONFIGS_DIR, DATASET_INFO, MATRIX_FILE, runs_dir_name, user_cache_dir
 
 TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
-SAMPLES_SUBDIR = "samples"
 DEEPSPEED_FILES = {"zero2": "ds_zero2.json", "zero3": "ds_zero3.json"}
 
 
@@ -294,16 +293,12 @@ def predict_yaml(
     )
 
 
-def dataset_info_json(matrix: Matrix) -> str:
-    datasets = sorted(matrix.datasets.values(), key=lambda d: d.name)
-    return render_template("dataset_info.json.j2", source=source_name(matrix), datasets=datasets)
+def dataset_info_json(matrix: Matrix, entries: dict[str, dict[str, Any]] | None = None) -> str:
+    """The registry mprtune writes; `entries` holds resolved imports (config/registry.py)."""
+    from mprtune.config.registry import lf_entry, registry_lines
 
-
-def dataset_info_paths(matrix: Matrix) -> list[str]:
-    """The matrix's data dir and its samples mirror share one dataset_info.json (same names)."""
-    data_dir = matrix.data_dir.rstrip("/")
-    base = data_dir[: -len("/" + SAMPLES_SUBDIR)] if data_dir.endswith("/" + SAMPLES_SUBDIR) else data_dir
-    return [f"{base}/{DATASET_INFO}", f"{base}/{SAMPLES_SUBDIR}/{DATASET_INFO}"]
+    entries = entries or {d.name: lf_entry(d) for d in matrix.datasets.values()}
+    return render_template("dataset_info.json.j2", source=source_name(matrix), entries=registry_lines(entries))
 
 
 def render_matrix(matrix: Matrix) -> list[RenderedFile]:
@@ -313,8 +308,6 @@ def render_matrix(matrix: Matrix) -> list[RenderedFile]:
         files.append(RenderedFile(training_config_path(variant.name), training_yaml(matrix, variant), "train"))
     for spec in predict_specs(matrix, variants):
         files.append(RenderedFile(predict_config_path(spec.key), predict_yaml(matrix, spec), "predict"))
-    info = dataset_info_json(matrix)
-    files.extend(RenderedFile(path, info, "dataset_info") for path in dataset_info_paths(matrix))
     stages = sorted({v.recipe["deepspeed"] for v in variants if v.recipe.get("deepspeed")})
     for stage in stages:
         name = DEEPSPEED_FILES[stage]
@@ -370,9 +363,19 @@ def render_project(
     a profile rendered under .mprtune/ still trains from the project's data dir).
     """
     from mprtune.config import lfcheck
+    from mprtune.config.registry import registry_paths, resolve, writable
     from mprtune.errors import ConfigError, DriftError
 
     files = render_matrix(matrix)
+    registry = resolve(matrix, data_dir or out / matrix.data_dir)
+    problems, info = list(registry.problems), ""
+    if not registry.as_is:
+        info = dataset_info_json(matrix, registry.entries)
+        paths = registry_paths(matrix)
+        problems += [line for path in paths if (line := writable(out, path))]
+        files += [RenderedFile(path, info, "dataset_info") for path in paths]
+    if problems:
+        raise ConfigError(problems)
     if check_only:
         drifted = drifted_files(files, out)
         if drifted:
@@ -380,9 +383,10 @@ def render_project(
                 "rendered files differ from " + source_name(matrix) + " (run `mprtune render`): " + ", ".join(drifted)
             )
     # Every dataset_info.json has the same text; only the data dir this profile trains from must hold the files.
-    info = next(f for f in files if f.kind == "dataset_info")
+    # A foreign registry used as it is is checked for the entries the matrix uses.
+    text = json.dumps(registry.entries) if registry.as_is else info
     errors, warnings = lfcheck.check_dataset_info(
-        info.text, f"{matrix.data_dir}/{DATASET_INFO}", data_dir or out / matrix.data_dir
+        text, f"{matrix.data_dir}/{DATASET_INFO}", data_dir or out / matrix.data_dir
     )
     if lf_check:
         yamls = {file.path: file.text for file in files if file.kind in ("train", "predict")}

@@ -6,7 +6,6 @@ from pathlib import Path
 from typing import Any
 
 from mprtune.config.checks import (
-    DATASET_TYPES,
     HARDWARE_RANGES,
     HARDWARE_TYPES,
     MODEL_RANGES,
@@ -21,6 +20,7 @@ from mprtune.config.checks import (
     Problems,
     show,
 )
+from mprtune.config.datasets import parse_dataset
 from mprtune.config.entities import BaseModel, Dataset, Task
 from mprtune.config.model_source import ModelSource, parse_source, source_problems
 from mprtune.paths import STATE_DIR
@@ -92,12 +92,9 @@ def parse_models(p: Problems, raw: dict) -> dict[str, BaseModel]:
 def parse_datasets(p: Problems, raw: dict) -> dict[str, Dataset]:
     datasets = {}
     for name, spec in named_section(p, "datasets", raw.get("datasets")):
-        spec = p.check_mapping(f"datasets.{name}", spec, DATASET_TYPES, required=("file",))
-        file = spec.get("file")
-        if isinstance(file, str):
-            if not file or Path(file).is_absolute() or ".." in Path(file).parts or "\0" in file or too_long(file):
-                p.add(f"datasets.{name}.file", f"must be a relative path inside the data dir, got {show(file)}")
-            datasets[name] = Dataset(name, file)
+        dataset = parse_dataset(p, name, spec)
+        if dataset is not None:
+            datasets[name] = dataset
     return datasets
 
 

@@ -88,6 +88,7 @@ class JobSpec:
     estimate_s: float = 0.0
     extra_files: dict[str, str] = field(default_factory=dict)  # name -> text, written beside the config
     width: int = 1  # slots (GPUs) held at once; > 1 runs under torchrun with NPROC_PER_NODE=width
+    data_sha256: str | None = None  # training data fingerprint, recorded in the status at launch
 
     @property
     def paths(self) -> JobPaths:
@@ -113,6 +114,7 @@ class JobStatus:
     reason: str | None = None
     log_tail: str | None = None
     config_sha256: str | None = None
+    data_sha256: str | None = None  # the training data it was launched on (absent in older status files)
     windows: list[list[float | None]] = field(default_factory=list)  # [start, end] per attempt
 
     @classmethod

@@ -16,10 +16,9 @@ import json
 import math
 import statistics
 from dataclasses import dataclass
-from pathlib import Path
 
 from mprtune.config.matrix import Variant
-from mprtune.errors import DataError, MprtuneError
+from mprtune.errors import MprtuneError
 from mprtune.launch.jobs import SLOT_SEP
 from mprtune.launch.policy import Waiting, simulate
 from mprtune.tasks import CHARS_PER_TOKEN
@@ -62,43 +61,20 @@ class Schedule:
         return self.makespan_s / self.lower_bound_s if self.lower_bound_s else 1.0
 
 
-def dataset_tokens(data_dir: Path, files: list[str]) -> tuple[float, int] | None:
-    """(tokens, rows) of prepared JSONL files, from their character counts; None if any is missing.
+def training_tokens(ws: Workspace, names: list[str]) -> tuple[float, int] | None:
+    """(tokens, rows) of the training datasets as LLaMA-Factory reads them (any format); None if any is missing."""
+    from mprtune.data.datasets import dataset_size
 
-    A damaged file (bad JSON, a row that is not an object, bytes that are not UTF-8) is a DataError
-    naming `file:line`: the plan would otherwise be built on a file LLaMA-Factory cannot read.
-    """
-    chars = rows = 0
-    for name in files:
-        path = data_dir / name
-        if not path.is_file():
-            return None
-        with path.open("rb") as handle:
-            for number, raw in enumerate(handle, 1):
-                if not raw.strip():
-                    continue
-                try:
-                    row = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
-                except UnicodeDecodeError as exc:
-                    raise DataError(
-                        f"{path}:{number}: not UTF-8 (byte {exc.start} of the line); re-run `mprtune prepare-data`"
-                    ) from None
-                except (ValueError, RecursionError):  # bad JSON, absurd nesting, thousands of digits
-                    raise DataError(f"{path}:{number}: not a JSON line; re-run `mprtune prepare-data`") from None
-                if not isinstance(row, dict):
-                    raise DataError(
-                        f"{path}:{number}: expected a JSON object, got {type(row).__name__}; "
-                        f"re-run `mprtune prepare-data`"
-                    )
-                chars += sum(len(row[k]) for k in ("instruction", "input", "output") if isinstance(row.get(k), str))
-                rows += 1
+    sizes = [dataset_size(ws, name) for name in names]
+    if any(size is None for size in sizes):
+        return None
+    chars, rows = sum(s[0] for s in sizes if s), sum(s[1] for s in sizes if s)
     return chars / CHARS_PER_TOKEN + TEMPLATE_TOKENS * rows, rows
 
 
 def estimate(ws: Workspace, variant: Variant, calibration: float = 1.0) -> Estimate:
     recipe = variant.recipe
-    files = [ws.matrix.datasets[name].file for name in variant.task.train]
-    measured = dataset_tokens(ws.data_dir, files)
+    measured = training_tokens(ws, list(variant.task.train))
     if measured:
         tokens_per_epoch, rows = measured
         source = "data"

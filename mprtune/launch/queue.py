@@ -29,7 +29,7 @@ from mprtune.launch.jobs import (
     slot_parts,
 )
 from mprtune.launch.policy import Busy, Waiting, pick
-from mprtune.launch.state import classify_failure, config_digest, free_bytes
+from mprtune.launch.state import classify_failure, config_digest, free_bytes, retryable
 
 POLL_S = 0.01
 
@@ -95,6 +95,7 @@ class WorkQueue:
         status.reason = status.log_tail = None
         status.job_id, status.identity = handle.job_id, handle.identity
         status.config_sha256 = config_digest(spec.config_text)
+        status.data_sha256 = spec.data_sha256
         status.windows.append([status.started_at, None])
         self._write(status, spec)
         self.running[spec.name] = (handle, status)
@@ -178,7 +179,7 @@ class WorkQueue:
             if code != 0
             else "exited 0 but its outputs are missing"
         )
-        if status.retries < self.retries and not self.stop.is_set():
+        if status.retries < self.retries and retryable(status.reason) and not self.stop.is_set():
             status.retries += 1
             status.state = INTERRUPTED
             self._write(status, spec)

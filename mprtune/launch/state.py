@@ -159,7 +159,24 @@ def classify_failure(returncode: int | None, log_tail: str, free: int | None = N
         ("filenotfounderror" in text and "dataset" in text)
         or "undefined dataset" in text
         or "dataset_info" in text
-        and "cannot find" in text
+        and ("cannot find" in text or "cannot open" in text)
+        or "valueerror: file " in text
+        and "not found" in text
     ):
-        return "missing data: run `mprtune prepare-data`" + quoted
+        return "missing data: run `mprtune prepare-data` (or `mprtune render`, which writes dataset_info.json)" + quoted
+    if "keyerror" in text and ("converter.py" in text or "align_dataset" in text or "loader.py" in text):
+        key = next((line.strip() for line in reversed(log_tail.splitlines()) if "KeyError" in line), "")
+        return (
+            f"data error: a column the dataset declares is not in its rows ({key[:120]}): check the dataset's "
+            f"formatting and columns in the matrix; `mprtune plan` names the rows"
+        )
     return f"exit code {returncode}" + quoted
+
+
+# Failures that come back the same on every attempt: retrying only burns GPU time.
+DETERMINISTIC = ("config error", "missing data", "data error")
+
+
+def retryable(reason: str | None) -> bool:
+    """Whether relaunching could help (a crash, a kill, a full disk freed) rather than fail the same way."""
+    return not (reason or "").startswith(DETERMINISTIC)

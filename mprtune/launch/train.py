@@ -21,7 +21,8 @@ from typing import Any
 
 from mprtune.config.matrix import Variant
 from mprtune.config.render import training_yaml
-from mprtune.errors import LockError, MprtuneError
+from mprtune.data.datasets import data_problems, registry, training_data_sha256
+from mprtune.errors import DataError, LockError, MprtuneError
 from mprtune.launch import backends
 from mprtune.launch.env import job_env, venv_bin
 from mprtune.launch.jobs import (
@@ -98,7 +99,21 @@ def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobS
         config_text=run_config(ws, variant),
         estimate_s=estimate_s,
         width=variant.gpus,
+        data_sha256=training_data_sha256(ws, variant.task.train),
     )
+
+
+def changed_since(ws: Workspace, variant: Variant, status: JobStatus | None, config_sha256: str) -> str:
+    """What changed since the run was launched: "config", "training data", both, or "" (nothing known).
+
+    The data's fingerprint lives in the status file, not in the config text, so runs launched
+    before mprtune recorded it are not all reported as changed.
+    """
+    if status is None:
+        return ""
+    config = status.config_sha256 not in (None, config_sha256)
+    data = status.data_sha256 is not None and status.data_sha256 != training_data_sha256(ws, variant.task.train)
+    return " and ".join(what for what, changed in (("config", config), ("training data", data)) if changed)
 
 
 def decide(ws: Workspace, variant: Variant, warn: Callable[[str], None] = lambda m: None) -> Decision:
@@ -106,9 +121,10 @@ def decide(ws: Workspace, variant: Variant, warn: Callable[[str], None] = lambda
     state = derive_state(paths, "train", warn)
     status = JobStatus.read(paths.status)
     wanted = config_digest(run_config(ws, variant))
-    changed = status is not None and status.config_sha256 not in (None, wanted)
+    what = changed_since(ws, variant, status, wanted)
+    changed = bool(what)
     if state == DONE:
-        note = " (config changed since: NOT retrained; delete the run folder to retrain)" if changed else ""
+        note = f" ({what} changed since: NOT retrained; delete the run folder to retrain)" if changed else ""
         return Decision(variant.name, "skip", "finished" + note)
     if state == RUNNING:
         return Decision(variant.name, "skip", f"running (job {status.job_id if status else '?'})")
@@ -119,28 +135,23 @@ def decide(ws: Workspace, variant: Variant, warn: Callable[[str], None] = lambda
             return Decision(
                 variant.name,
                 "skip",
-                "has a checkpoint but its config changed: not resumed (delete the run folder to start over)",
+                f"has a checkpoint but its {what} changed: not resumed (delete the run folder to start over)",
             )
         return Decision(variant.name, "resume", f"resume from {point.checkpoint.name}{skipped}", str(point.checkpoint))
     if skipped and changed:
         return Decision(
             variant.name,
             "skip",
-            "config changed since its last attempt: not restarted (delete the run folder to start over)" + skipped,
+            f"{what} changed since its last attempt: not restarted (delete the run folder to start over)" + skipped,
         )
     return Decision(variant.name, "start", ("retry after failure" if state == FAILED else "new") + skipped)
 
 
 def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
     """Training files a variant needs that are not prepared yet (one line, with the command to run)."""
-    missing = sorted(
-        {
-            str(ws.data_dir / ws.matrix.datasets[n].file)
-            for v in variants
-            for n in v.task.train
-            if not (ws.data_dir / ws.matrix.datasets[n].file).is_file()
-        }
-    )
+    datasets = registry(ws).datasets
+    local = {n: datasets[n] for v in variants for n in v.task.train if datasets[n].file}
+    missing = sorted({str(ws.data_dir / d.file) for d in local.values() if not (ws.data_dir / d.file).exists()})
     problems = []
     if missing:
         tasks = " ".join(sorted({v.task.name for v in variants}))
@@ -155,13 +166,27 @@ def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
     return problems
 
 
+def refuse_bad_data(ws: Workspace, variants: list[Variant]) -> None:
+    """Rows LLaMA-Factory would fail on or silently drop: every problem at once, before anything launches."""
+    problems = data_problems(ws, variants)
+    if problems:
+        raise DataError("\n".join(problems))
+
+
 def plan_training(
-    ws: Workspace, variants: list[Variant], slots: list[str] | None, warn: Callable[[str], None] = lambda m: None
+    ws: Workspace,
+    variants: list[Variant],
+    slots: list[str] | None,
+    warn: Callable[[str], None] = lambda m: None,
+    check_data: bool = True,
 ) -> TrainPlan:
     """Decide, estimate and schedule; `slots` None: a cluster queues the jobs (shown as one "cluster" slot).
 
-    A variant needing more GPUs than `slots` holds is an error here, before anything runs.
+    A variant needing more GPUs than `slots` holds, or data LLaMA-Factory cannot use, is an error
+    here, before anything runs.
     """
+    if check_data:
+        refuse_bad_data(ws, [v for v in variants if not JobPaths(ws.run_dir(v.name)).is_complete("train")])
     calibration = calibration_from_runs(ws)
     estimates = {v.name: estimate(ws, v, calibration) for v in variants}
     if slots is not None:
@@ -228,9 +253,10 @@ def train(
     unfinished = [v for v in variants if not JobPaths(ws.run_dir(v.name)).is_complete("train")]
     for problem in data_warnings(ws, unfinished):  # before the lock: a refused train creates nothing
         raise MprtuneError(problem)
+    refuse_bad_data(ws, unfinished)
     with runs_lock(ws.runs), stop_on_signals() as stop:
         warn = lambda message: on_event(Event("warning", "train", None, message))
-        plan = plan_training(ws, variants, executor.slots(), warn)
+        plan = plan_training(ws, variants, executor.slots(), warn, check_data=False)
         on_plan(plan)
         if not plan.specs:
             return {}
