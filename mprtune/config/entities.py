@@ -115,6 +115,7 @@ class Matrix:
     sweeps: dict[str, Sweep] = field(default_factory=dict)
     # Every profile's data dir: each gets the dataset registry, since jobs of any profile read it
     data_dirs: tuple[str, ...] = ()
+    own_data_profiles: tuple[str, ...] = ()  # profiles with datasets of their own: a registry of their own
 
     def select(self, names: list[str] | tuple[str, ...]) -> list[Variant]:
         unknown = [n for n in names if n not in self.variants]

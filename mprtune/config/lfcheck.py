@@ -66,8 +66,13 @@ def llamafactory_version() -> str | None:
     return None
 
 
-def check_dataset_info(text: str, label: str, data_dir: Path | None = None) -> tuple[list[str], list[str]]:
-    """(errors, warnings) for one dataset_info.json. Missing data files are warnings: prepare-data makes them."""
+def check_dataset_info(
+    text: str, label: str, data_dir: Path | None = None, used: set[str] | None = None
+) -> tuple[list[str], list[str]]:
+    """(errors, warnings) for one dataset_info.json. Missing data files are warnings: prepare-data makes them.
+
+    `used`: the datasets the variants train or evaluate on (None: all); only they must be on disk.
+    """
     errors: list[str] = []
     missing: list[str] = []
     try:
@@ -92,7 +97,8 @@ def check_dataset_info(text: str, label: str, data_dir: Path | None = None) -> t
         for column in sorted(set(entry.get("columns", {})) - ALPACA_COLUMNS):
             errors.append(f"{label}: {name}.columns.{column}: LLaMA-Factory ignores this column role")
         file_name = entry.get("file_name")
-        if data_dir is not None and isinstance(file_name, str) and not (data_dir / file_name).exists():
+        wanted = used is None or name in used
+        if wanted and data_dir is not None and isinstance(file_name, str) and not (data_dir / file_name).exists():
             missing.append(name)
     warnings = (
         [

@@ -53,7 +53,19 @@ TOP_LEVEL = (
     "sweeps",
     "profiles",
 )
-PROFILE_KEYS = ("models", "recipe", "predict", "hardware", "data_dir", "variants", "sweeps", "wandb", "slurm")
+PROFILE_KEYS = (
+    "models",
+    "recipe",
+    "predict",
+    "hardware",
+    "data_dir",
+    "variants",
+    "sweeps",
+    "wandb",
+    "slurm",
+    "datasets",
+    "tasks",
+)
 VARIANT_KEYS = ("name", "model", "task")
 
 __all__ = [
@@ -108,10 +120,19 @@ def apply_profile(raw: dict, profile: str) -> dict:
     return merged
 
 
-def _profile_data_dirs(raw: dict) -> list[str]:
-    """The data dirs of the matrix and of every profile (checked profiles: their shape is known good)."""
-    found = [raw.get("data_dir", "data")]
-    found += [o.get("data_dir") for o in (raw.get("profiles") or {}).values() if isinstance(o, dict)]
+def _profile_data_dirs(raw: dict, profile: str) -> list[str]:
+    """Where this profile's dataset registry goes (checked profiles: their shape is known good).
+
+    Profiles that share the matrix's datasets share one registry text, written into each of their
+    data dirs; a profile with datasets of its own keeps its registry in its own data dir alone.
+    """
+    profiles = {n: o for n, o in (raw.get("profiles") or {}).items() if isinstance(o, dict)}
+    own = profiles.get(profile, {})
+    if "datasets" in own:
+        found = [own.get("data_dir", raw.get("data_dir", "data"))]
+    else:
+        found = [raw.get("data_dir", "data")]
+        found += [o.get("data_dir") for o in profiles.values() if "datasets" not in o]
     return [d for d in found if isinstance(d, str) and d and "\0" not in d and not too_long(d)]
 
 
@@ -274,7 +295,9 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
     _check_profiles(p, raw.get("profiles"))
     if p.items:
         raise ConfigError(p.items, str(source))
-    data_dirs = _profile_data_dirs(raw)
+    data_dirs = _profile_data_dirs(raw, profile)
+    profiles = raw.get("profiles") or {}
+    own_data = tuple(n for n, o in profiles.items() if isinstance(o, dict) and "datasets" in o)
     try:
         raw = apply_profile(raw, profile)
     except ConfigError as exc:
@@ -319,6 +342,7 @@ def parse_matrix(raw: Any, source: Path, profile: str = REFERENCE_PROFILE) -> Ma
         slurm=slurm,
         sweeps=sweeps,
         data_dirs=tuple(dict.fromkeys([data_dir, *data_dirs])),
+        own_data_profiles=own_data,
     )
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 import jinja2
 
-from mprtune.config.matrix import BaseModel, Matrix, Task, Variant
+from mprtune.config.matrix import REFERENCE_PROFILE, BaseModel, Matrix, Task, Variant, load_matrix
 from mprtune.io import atomic_write
 from mprtune.paths import CONFIGS_DIR, DATASET_INFO, MATRIX_FILE, runs_dir_name, user_cache_dir
 
@@ -374,6 +374,16 @@ def render_project(
         paths = registry_paths(matrix)
         problems += [line for path in paths if (line := writable(out, path))]
         files += [RenderedFile(path, info, "dataset_info") for path in paths]
+    # Profiles with datasets of their own keep their registry in their own data dir, rendered (and
+    # checked) with the project's files like the shared one.
+    for name in matrix.own_data_profiles if matrix.profile == REFERENCE_PROFILE else ():
+        other = load_matrix(matrix.source, name)
+        found = resolve(other, out / other.data_dir)
+        problems += found.problems
+        if not found.as_is:
+            path = f"{other.data_dir.rstrip('/')}/{DATASET_INFO}"
+            problems += [line for line in [writable(out, path)] if line]
+            files.append(RenderedFile(path, dataset_info_json(other, found.entries), "dataset_info"))
     if problems:
         raise ConfigError(problems)
     if check_only:
@@ -385,8 +395,9 @@ def render_project(
     # Every dataset_info.json has the same text; only the data dir this profile trains from must hold the files.
     # A foreign registry used as it is is checked for the entries the matrix uses.
     text = json.dumps(registry.entries) if registry.as_is else info
+    used = {name for v in matrix.variants.values() for name in (*v.task.train, *v.task.eval)}
     errors, warnings = lfcheck.check_dataset_info(
-        text, f"{matrix.data_dir}/{DATASET_INFO}", data_dir or out / matrix.data_dir
+        text, f"{matrix.data_dir}/{DATASET_INFO}", data_dir or out / matrix.data_dir, used
     )
     if lf_check:
         yamls = {file.path: file.text for file in files if file.kind in ("train", "predict")}

@@ -77,13 +77,8 @@ def _present(data_dir: Path, ds: Dataset) -> bool:
 
 
 def _kind(task: Task) -> Any:
-    """The task's kind, when it can be loaded (plugins the matrix names may be missing here)."""
-    try:
-        from mprtune.tasks import resolve_kind
-
-        return resolve_kind(task.kind)({}, task.name)
-    except (MprtuneError, TypeError):
-        return None
+    """The task's kind, built with the task's options when the matrix was parsed."""
+    return task.plugin
 
 
 def _eval_problem(task: Task, kind: Any, row: DatasetRow) -> str | None:

@@ -44,6 +44,8 @@ def load_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSe
     """The eval rows in the order LLaMA-Factory concatenates them (max_samples applies per dataset)."""
     rows: list[EvalRow] = []
     digests: dict[str, str] = {}
+    if not variant.task.plugin.preparers:  # the user's own data, in any format LLaMA-Factory reads
+        return _dataset_eval_rows(ws, variant, limit)
     for name in variant.task.eval:
         path = ws.data_dir / ws.matrix.datasets[name].file
         if not path.is_file():
@@ -60,6 +62,24 @@ def load_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSe
                 rows.append(_eval_row(path, number, raw, name, variant))
                 taken += 1
         digests[str(path)] = digest.hexdigest()
+    return EvalSet(rows, digests)
+
+
+def _dataset_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSet:
+    """Eval rows of a kind that reads the user's datasets: each row's conversation as LLaMA-Factory builds it."""
+    from mprtune.data.datasets import read_rows, resolved_dataset
+
+    rows: list[EvalRow] = []
+    digests: dict[str, str] = {}
+    kind = variant.task.plugin
+    for name in variant.task.eval:
+        digest = hashlib.sha256()
+        for row in read_rows(ws, name, limit):
+            digest.update(json.dumps(row.raw, sort_keys=True, ensure_ascii=False).encode() + b"\n")
+            rows.append(kind.eval_row(row.raw, row.conversation, row.where, row.id))
+        ds = resolved_dataset(ws, name)
+        where = str(ws.data_dir / ds.file) if ds.file else f"hf:{ds.hf_hub_url}" if ds.hf_hub_url else name
+        digests[where] = digest.hexdigest()
     return EvalSet(rows, digests)
 
 
