@@ -222,3 +222,13 @@ def test_drop_preamble_on_its_own_line_and_first_line_last_line() -> None:
     assert p.run('Here is the JSON:\n{"b": 1, "a": 2}').text == '{"a": 2, "b": 1}'
     assert pipeline(["last_line"]).run("thinking...\n\nyes\n").text == "yes"
     assert pipeline(["unquote"]).run('"Paris"').text == "Paris"
+
+
+def test_verdicts_come_from_the_task_s_own_specs() -> None:
+    from mprtune.metrics.registry import improvement_of
+
+    specs = Custom({"labels": LABELS}, task="t").metric_specs()
+    assert improvement_of(specs["accuracy"], 0.5, 0.7) is True
+    assert improvement_of(specs["out_of_label"], 0.1, 0.3) is False
+    assert improvement_of(specs["length_ratio"], 1.4, 1.1) is True
+    assert improvement_of(specs["accuracy"], 0.5, 0.7, ci_low=-0.01, ci_high=0.4) is None

@@ -224,9 +224,20 @@ def improvement(
 
     "closer" metrics are judged by the distance to their target (``length_ratio`` 1.44 -> 0.29
     is worse, 0.89 -> 1.00 better); the interval only decides whether the change is real.
-    Unknown names raise KeyError.
+    Unknown names raise KeyError (a kind's own metrics: :func:`improvement_of` with its spec).
     """
-    spec = METRICS[name]
+    return improvement_of(METRICS[name], baseline, tuned, ci_low=ci_low, ci_high=ci_high)
+
+
+def improvement_of(
+    spec: MetricSpec,
+    baseline: float | None,
+    tuned: float | None,
+    *,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+) -> bool | None:
+    """:func:`improvement` for a metric defined by its spec (a task kind's `metric_specs()`, user metrics)."""
     base, new = _number(baseline), _number(tuned)
     if spec.better == "none" or base is None or new is None:
         return None
