@@ -54,6 +54,8 @@ def test_the_label_pipeline_turns_positive_dot_into_positive_and_the_regex_finds
     assert labels.run("I would say positive").text == "i would say positive"  # names no label
     regex = pipeline(["strip", {"regex": r"(?i)\b(positive|negative)\b"}, "label"], tuple(LABELS))
     assert regex.run("I would say Positive!").text == "positive"
+    named = pipeline([{"regex": r"(x)?label: (?P<answer>\w+)"}], tuple(LABELS))
+    assert named.run("label: negative").text == "negative"
     missed = regex.run("I cannot tell")
     assert missed.text is None and missed.error is not None and "no match" in missed.error
 

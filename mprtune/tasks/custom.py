@@ -41,8 +41,10 @@ list of strings, when it has one). Its kind-specific keys::
   length_ratio``.
 - ``primary``: the summary headline and the plot; default ``accuracy`` (labels), ``json_match``
   (JSON), ``exact_match``, else the first metric listed.
-- ``labels`` (>= 2, distinct once casefolded); ``json_schema`` (checked against its meta-schema);
-  ``fields`` (keys for per-field accuracy; default the schema's properties); ``normalize``; ``match``.
+- ``labels``: >= 2, distinct once casefolded; a row's first reference is its gold label and must
+  name one (checked when the eval rows are read, as a JSON task's references must parse).
+- ``json_schema`` (checked against its meta-schema); ``fields`` (keys for per-field accuracy;
+  default the schema's properties); ``normalize``; ``match``.
 
 ``confusion`` is not a scalar: the matrix is ``SystemScores.details["confusion"]`` (rows gold,
 columns predicted + "(out of label)" + "(no answer)").
