@@ -6,7 +6,9 @@
   :class:`mprtune.rows.ScoredRow` (raw output, the eval row with its raw ``fields``). The metric
   is the mean over the rows where it is not None, resampled like every mean.
 - corpus: ``function(answers, references[, rows]) -> float`` on lists; it is called once on all
-  rows and once per bootstrap resample (10,000 calls by default: keep it fast).
+  rows and once per bootstrap resample (10,000 calls by default: keep it fast; even a trivial
+  function costs ~4 ms a call on 10,000 rows here, ~40 s per system for a 10,000 x 10,000
+  comparison, where a per-row metric costs what a built-in mean does).
 
 A function that raises, or returns something that is not a number, stops scoring with an
 :class:`mprtune.errors.MprtuneError` that names the metric and the row (the finished predictions
@@ -98,15 +100,13 @@ def compute(metric: UserMetric, rows: Sequence[ScoredRow]) -> tuple[Computed | N
     references = [list(row.row.references) for row in rows]
     rows = list(rows)
 
+    columns = (answers, references, rows)[:n]  # only what the function takes: called once per resample
+
     def on(index: np.ndarray) -> float:
         picked = index.tolist()
-        args: tuple[Any, ...] = (
-            [answers[i] for i in picked],
-            [references[i] for i in picked],
-            [rows[i] for i in picked],
-        )
+        args = [[column[i] for i in picked] for column in columns]
         try:
-            value = _number(metric.function(*args[:n]), allow_none=False)
+            value = _number(metric.function(*args), allow_none=False)
         except Exception as exc:
             what = "all rows" if len(picked) == len(rows) else "a bootstrap resample"
             first = rows[picked[0]].row.id if picked else "-"
