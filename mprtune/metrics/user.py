@@ -21,15 +21,18 @@ import inspect
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any
-
-import numpy as np
+from numbers import Real
+from typing import TYPE_CHECKING, Any
 
 from mprtune.errors import MprtuneError, show
 from mprtune.rows import ScoredRow
 
-from .api import Computed, by_recomputing, mean_of
 from .registry import MetricSpec
+
+if TYPE_CHECKING:  # numpy and the metric machinery load when scoring, not when the matrix is checked
+    import numpy as np
+
+    from .api import Computed
 
 PER = ("row", "corpus")
 
@@ -71,7 +74,7 @@ def signature_problem(function: Any, per: str) -> str | None:
 def _number(value: Any, allow_none: bool) -> float | None:
     if value is None and allow_none:
         return None
-    if isinstance(value, (bool, int, float, np.integer, np.floating)):
+    if isinstance(value, (bool, Real)):  # numpy numbers are Real too
         number = float(value)
         return None if math.isnan(number) and allow_none else number
     raise TypeError(f"returned {show(value)}, not a number")
@@ -83,6 +86,10 @@ def _answer(row: ScoredRow) -> str:
 
 def compute(metric: UserMetric, rows: Sequence[ScoredRow]) -> tuple[Computed | None, list[float | None] | None]:
     """The metric, and its per-row values (None for a corpus metric)."""
+    import numpy as np
+
+    from .api import by_recomputing, mean_of
+
     n = arity(metric.function) or 3
     name = metric.spec.name
     if metric.per == "row":
