@@ -34,7 +34,7 @@ def test_the_registry_finds_the_kind_and_it_needs_no_prompt() -> None:
             {"labels": LABELS},
             ("accuracy", "macro_f1", "label_f1", "confusion", "out_of_label"),
             "accuracy",
-            "strip whitespace -> first non-empty line -> drop a chat lead-in -> normalise as a label",
+            "strip whitespace -> drop a chat lead-in -> first non-empty line -> normalise as a label",
         ),
         (
             {"json_schema": {"type": "object"}},
@@ -243,4 +243,4 @@ def test_the_documented_example_is_valid() -> None:
     mine = {k: v for k, v in tasks["mine"].items() if k not in common}
     assert set(problems(mine)) == {"metrics[1].function"}  # mymetrics is not installed here
     sentiment = Custom({k: v for k, v in tasks["sentiment"].items() if k not in common}, task="sentiment")
-    assert sentiment.plan.steps[3].pattern.search("The sentiment is Positive.") is not None
+    assert sentiment.plan.steps[2].pattern.search("The sentiment is Positive.") is not None

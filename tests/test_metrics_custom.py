@@ -47,8 +47,9 @@ def pipeline(steps: list, labels: tuple[str, ...] = ()) -> Pipeline:
 
 
 def test_the_label_pipeline_turns_positive_dot_into_positive_and_the_regex_finds_it_in_a_sentence() -> None:
-    labels = pipeline(["strip", "first_line", "drop_preamble", "label"], tuple(LABELS))
+    labels = pipeline(["strip", "drop_preamble", "first_line", "label"], tuple(LABELS))
     assert labels.run("Positive.").text == "positive"
+    assert labels.run("Sure!\n\nPositive").text == "positive"  # a lead-in on its own line
     assert labels.run("  Sure! NEGATIVE\nbecause it is bad").text == "negative"
     assert labels.run("The sentiment is positive").text == "positive"  # a lead-in drop_preamble knows
     assert labels.run("I would say positive").text == "i would say positive"  # names no label
