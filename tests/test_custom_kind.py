@@ -34,7 +34,7 @@ def test_the_registry_finds_the_kind_and_it_needs_no_prompt() -> None:
             {"labels": LABELS},
             ("accuracy", "macro_f1", "label_f1", "confusion", "out_of_label"),
             "accuracy",
-            "strip whitespace -> first non-empty line -> drop a chat lead-in -> normalise as a label",
+            "strip whitespace -> drop a chat lead-in -> first non-empty line -> normalise as a label",
         ),
         (
             {"json_schema": {"type": "object"}},
@@ -226,3 +226,21 @@ def test_with_only_user_metrics_the_first_is_primary_and_listed_before_the_form_
 
 def test_yaml_booleans_as_labels_get_a_hint() -> None:
     assert "quote it" in problems({"labels": [True, False]})["labels[0]"]
+
+
+def test_the_documented_example_is_valid() -> None:
+    import yaml
+
+    import mprtune.tasks.custom as module
+
+    doc = module.__doc__ or ""
+    block = doc.split("keys::\n", 1)[1].split("\n\n", 1)[0]
+    tasks = yaml.safe_load(textwrap.dedent(block))["tasks"]
+    common = {"kind", "train", "eval", "system", "cutoff_len", "train_tokens"}
+    for name in ("sentiment", "cities"):
+        options = {k: v for k, v in tasks[name].items() if k not in common}
+        assert problems(options) == {}, name
+    mine = {k: v for k, v in tasks["mine"].items() if k not in common}
+    assert set(problems(mine)) == {"metrics[1].function"}  # mymetrics is not installed here
+    sentiment = Custom({k: v for k, v in tasks["sentiment"].items() if k not in common}, task="sentiment")
+    assert sentiment.plan.steps[2].pattern.search("The sentiment is Positive.") is not None

@@ -47,13 +47,16 @@ def pipeline(steps: list, labels: tuple[str, ...] = ()) -> Pipeline:
 
 
 def test_the_label_pipeline_turns_positive_dot_into_positive_and_the_regex_finds_it_in_a_sentence() -> None:
-    labels = pipeline(["strip", "first_line", "drop_preamble", "label"], tuple(LABELS))
+    labels = pipeline(["strip", "drop_preamble", "first_line", "label"], tuple(LABELS))
     assert labels.run("Positive.").text == "positive"
+    assert labels.run("Sure!\n\nPositive").text == "positive"  # a lead-in on its own line
     assert labels.run("  Sure! NEGATIVE\nbecause it is bad").text == "negative"
     assert labels.run("The sentiment is positive").text == "positive"  # a lead-in drop_preamble knows
     assert labels.run("I would say positive").text == "i would say positive"  # names no label
     regex = pipeline(["strip", {"regex": r"(?i)\b(positive|negative)\b"}, "label"], tuple(LABELS))
     assert regex.run("I would say Positive!").text == "positive"
+    named = pipeline([{"regex": r"(x)?label: (?P<answer>\w+)"}], tuple(LABELS))
+    assert named.run("label: negative").text == "negative"
     missed = regex.run("I cannot tell")
     assert missed.text is None and missed.error is not None and "no match" in missed.error
 
@@ -222,3 +225,13 @@ def test_drop_preamble_on_its_own_line_and_first_line_last_line() -> None:
     assert p.run('Here is the JSON:\n{"b": 1, "a": 2}').text == '{"a": 2, "b": 1}'
     assert pipeline(["last_line"]).run("thinking...\n\nyes\n").text == "yes"
     assert pipeline(["unquote"]).run('"Paris"').text == "Paris"
+
+
+def test_verdicts_come_from_the_task_s_own_specs() -> None:
+    from mprtune.metrics.registry import improvement_of
+
+    specs = Custom({"labels": LABELS}, task="t").metric_specs()
+    assert improvement_of(specs["accuracy"], 0.5, 0.7) is True
+    assert improvement_of(specs["out_of_label"], 0.1, 0.3) is False
+    assert improvement_of(specs["length_ratio"], 1.4, 1.1) is True
+    assert improvement_of(specs["accuracy"], 0.5, 0.7, ci_low=-0.01, ci_high=0.4) is None

@@ -7,6 +7,7 @@ their own copy with absolute paths via `training_yaml(..., output_dir=...)`.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
@@ -378,6 +379,8 @@ def render_project(
     # checked) with the project's files like the shared one.
     for name in matrix.own_data_profiles if matrix.profile == REFERENCE_PROFILE else ():
         other = load_matrix(matrix.source, name)
+        used = {n for v in other.variants.values() for n in (*v.task.train, *v.task.eval)}
+        other = dataclasses.replace(other, datasets={n: d for n, d in other.datasets.items() if n in used})
         found = resolve(other, out / other.data_dir)
         problems += found.problems
         if not found.as_is:

@@ -10,8 +10,8 @@ argument), in the order given:
 - ``unquote``: drop one pair of quotes wrapping the whole answer;
 - ``code_fence``: keep the body of the first fenced block (```json ... ```), if there is one;
 - ``lower``: lowercase;
-- ``{regex: PATTERN}``: the first match of PATTERN (Python `re`), its first group when it has
-  groups; no match: no answer;
+- ``{regex: PATTERN}``: the first match of PATTERN (Python `re`): its group ``(?P<answer>...)``
+  if it has one, else its first group if it has groups, else the whole match; no match: no answer;
 - ``label``: normalise as a label: casefold, collapse whitespace, drop punctuation and quotes at
   both ends ("Positive." -> "positive"), then the declared label it names (labels compare the
   same way); a text that names no label stays as it is and is out of the label set;
@@ -225,6 +225,8 @@ class Pipeline:
             match = step.pattern.search(text)
             if match is None:
                 return ""
+            if "answer" in step.pattern.groupindex:
+                return match.group("answer") or ""
             return (match.group(1) or "") if step.pattern.groups else match.group(0)
         if name == "label":
             normal = normalize_label(text)

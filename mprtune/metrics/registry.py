@@ -258,3 +258,15 @@ def improvement(
     if math.isclose(new, base, rel_tol=1e-9, abs_tol=1e-12):  # 0.9 and 1.1 are as far from 1
         return None
     return new > base
+
+
+def improvement_of(
+    spec: MetricSpec,
+    baseline: float | None,
+    tuned: float | None,
+    *,
+    ci_low: float | None = None,
+    ci_high: float | None = None,
+) -> bool | None:
+    """:func:`improvement` for a metric defined by its spec (a task kind's `metric_specs()`, user metrics)."""
+    return improvement(spec.name, baseline, tuned, ci_low=ci_low, ci_high=ci_high, spec=spec)

@@ -11,7 +11,7 @@ list of strings, when it has one). Its kind-specific keys::
         eval: [sentiment_eval]
         system: "Classify the review's sentiment. Answer with one word: positive or negative."
         labels: [positive, negative]                  # a label set: the label metrics
-        answer: [strip, first_line, drop_preamble, {regex: '(?i)\\b(positive|negative)\\b'}, label]
+        answer: [strip, drop_preamble, {regex: '(?i)\\b(positive|negative)\\b'}, label]
         metrics: [accuracy, macro_f1, label_f1, confusion, out_of_label]
         primary: accuracy
       cities:
@@ -30,7 +30,7 @@ list of strings, when it has one). Its kind-specific keys::
              description: "Share of reference words in the answer."}
 
 - ``answer``: the answer pipeline, applied identically to base and tuned outputs and shown in the
-  report (steps: :mod:`mprtune.metrics.extract`). Default: ``[strip, first_line, drop_preamble,
+  report (steps: :mod:`mprtune.metrics.extract`). Default: ``[strip, drop_preamble, first_line,
   label]`` with labels, ``[strip, code_fence, json]`` for a JSON task (a ``json_schema`` or a JSON
   metric listed), else ``[strip]``.
 - ``metrics``: built-in names (:mod:`mprtune.metrics.catalog`) and user metrics ``{name,
@@ -41,8 +41,10 @@ list of strings, when it has one). Its kind-specific keys::
   length_ratio``.
 - ``primary``: the summary headline and the plot; default ``accuracy`` (labels), ``json_match``
   (JSON), ``exact_match``, else the first metric listed.
-- ``labels`` (>= 2, distinct once casefolded); ``json_schema`` (checked against its meta-schema);
-  ``fields`` (keys for per-field accuracy; default the schema's properties); ``normalize``; ``match``.
+- ``labels``: >= 2, distinct once casefolded; a row's first reference is its gold label and must
+  name one (checked when the eval rows are read, as a JSON task's references must parse).
+- ``json_schema`` (checked against its meta-schema); ``fields`` (keys for per-field accuracy;
+  default the schema's properties); ``normalize``; ``match``.
 
 ``confusion`` is not a scalar: the matrix is ``SystemScores.details["confusion"]`` (rows gold,
 columns predicted + "(out of label)" + "(no answer)").

@@ -191,7 +191,7 @@ def read_options(options: Mapping[str, Any]) -> tuple[Plan, Problems]:  # noqa: 
     raw_answer = options.get("answer")
     if raw_answer is None:
         json_task = json_task or any(n in JSON_METRICS for n in names)
-        default = ["strip", "first_line", "drop_preamble", "label"] if plan.labels else ["strip"]
+        default = ["strip", "drop_preamble", "first_line", "label"] if plan.labels else ["strip"]
         raw_answer = ["strip", "code_fence", "json"] if json_task else default
     plan.steps, step_problems = parse_steps(raw_answer)
     problems += step_problems
