@@ -22,6 +22,7 @@ from mprtune.evaluate.provenance import provenance
 from mprtune.launch.env import wandb_mode
 from mprtune.launch.jobs import Executor
 from mprtune.launch.queue import Event
+from mprtune.metrics.registry import MetricSpec
 from mprtune.rows import EvalRow
 from mprtune.workspace import Workspace
 
@@ -46,7 +47,29 @@ def score_variant(variant: Variant, rows: list[EvalRow], baseline: list[str], tu
     from mprtune.metrics.api import compare_scores
 
     kind = variant.task.plugin
-    return compare_scores(kind.score(rows, tuned), kind.score(rows, baseline))
+    tuned_scores, baseline_scores = kind.score(rows, tuned), kind.score(rows, baseline)
+    found = compare_scores(tuned_scores, baseline_scores)
+    found["details"] = {"baseline": baseline_scores.details, "tuned": tuned_scores.details}
+    return found
+
+
+def qualified_names(task: str, specs: dict[str, MetricSpec], defined: dict[str, MetricSpec]) -> dict[str, str]:
+    """Metric name -> its key in results.json: the name, or `<task>.<name>` when another task defined the
+    same name differently (a custom task's exact_match is not the grammar kind's)."""
+    keys = {}
+    for name, spec in specs.items():
+        earlier = defined.get(name)
+        keys[name] = name if earlier is None or earlier == spec else f"{task}.{name}"
+    return keys
+
+
+def _details(details: dict[str, Any]) -> dict[str, Any]:
+    """A system's non-scalar results (a confusion matrix), only when its kind gives any."""
+    return {"details": details} if details else {}
+
+
+def _renamed(block: dict[str, Any], keys: dict[str, str]) -> dict[str, Any]:
+    return {keys.get(name, name): value for name, value in block.items()}
 
 
 def sample_candidates(
@@ -105,8 +128,16 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
         eval_data.update(eval_set.sha256)
         baseline, tuned = read_predictions(base_folder, rows), read_predictions(tuned_folder, rows)
         scores = score_variant(variant, rows, baseline, tuned)
+        own = variant.task.plugin.metric_specs()
+        keys = qualified_names(variant.task.name, own, specs)
+        specs.update({keys[name]: spec for name, spec in own.items()})
+        for part in ("baseline", "tuned", "diff"):
+            scores[part] = _renamed(scores[part], keys)
         used.update(scores["tuned"], scores["baseline"])
-        specs.update(variant.task.plugin.metric_specs())
+        shown = presentation_entry(variant.task.plugin)
+        for listed in ("summary", "table", "panel"):
+            shown[listed] = [keys.get(name, name) for name in shown[listed]]
+        shown["primary"] = keys.get(shown["primary"], shown["primary"])
         entries.append(
             {
                 "variant": variant.name,
@@ -115,12 +146,20 @@ def build_results(ws: Workspace, variants: list[Variant], folders: dict[str, Any
                 "task": variant.task.name,
                 "task_kind": variant.task.kind,
                 "eval_datasets": list(variant.task.eval),
-                "presentation": presentation_entry(variant.task.plugin),
+                "presentation": shown,
                 "n_rows": len(rows),
                 "baseline_key": key,
                 "sweep": variant_sweep(variant),
-                "baseline": {"metrics": scores["baseline"], "timing": read_timing(base_folder, len(rows))},
-                "tuned": {"metrics": scores["tuned"], "timing": read_timing(tuned_folder, len(rows))},
+                "baseline": {
+                    "metrics": scores["baseline"],
+                    "timing": read_timing(base_folder, len(rows)),
+                    **_details(scores["details"]["baseline"]),
+                },
+                "tuned": {
+                    "metrics": scores["tuned"],
+                    "timing": read_timing(tuned_folder, len(rows)),
+                    **_details(scores["details"]["tuned"]),
+                },
                 "diff": scores["diff"],
             }
         )

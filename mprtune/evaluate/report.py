@@ -74,6 +74,22 @@ def better_text(spec: Mapping[str, Any]) -> str:
     return f"closer to {spec['target']:g}" if better == "closer" else "—" if better == "none" else better
 
 
+def confusion_tables(v: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One table per system that has a confusion matrix (a custom task with labels)."""
+    tables = []
+    for system in ("baseline", "tuned"):
+        found = v[system].get("details", {}).get("confusion")
+        if not found:
+            continue
+        rows = [
+            [f"**{md_cell(str(label))}**", *(str(count) for count in counts)]
+            for label, counts in zip(found["labels"], found["matrix"], strict=False)
+        ]
+        header = ["Reference \\ answer", *(md_cell(str(c)) for c in found["columns"])]
+        tables.append({"system": system, "header": header, "rows": rows, "align": "l" + "r" * len(found["columns"])})
+    return tables
+
+
 class _View:
     """Formats one validated results dict; the template only lays the strings out."""
 
@@ -147,6 +163,8 @@ class _View:
                     "model_path": v["model_path"],
                     "note": f"{v['n_rows']} rows of {', '.join(v['eval_datasets'])}{note}",
                     "rows": rows,
+                    "answer": md_cell(presentation_of(v).get("answer", "")) if presentation_of(v).get("answer") else "",
+                    "confusion": confusion_tables(v),
                 }
             )
         return list(tasks.values())

@@ -130,7 +130,13 @@ SYSTEM = closed_object(
                 ),
             },
         ),
+        "details": {
+            "type": "object",
+            "description": "Non-scalar results of the task kind, e.g. a custom task's `confusion`: "
+            "{labels, columns (labels + '(out of label)' + '(no answer)'), matrix (rows gold, counts)}.",
+        },
     },
+    optional=("details",),
 )
 
 PROVENANCE = closed_object(
