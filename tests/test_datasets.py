@@ -434,3 +434,13 @@ def test_llamafactory_trains_on_a_sharegpt_dataset_with_a_system_field(project: 
     assert "Extract city|date." in inputs and "I fly to Oslo on 3 May." in inputs and "Rome|06-09" in inputs
     status = JobStatus.read(run_dir / "mprtune-status.json")
     assert status is not None and status.data_sha256 == training_data_sha256(Workspace.open(), ["cities"])
+
+
+def test_the_model_card_states_the_licence_the_matrix_gives(project: Path) -> None:
+    from mprtune.serve.card import data_rows
+
+    ws = Workspace.open()
+    rows = {r["dataset"]: r for r in data_rows(ws, ws.matrix.variants["v"])}
+    licence = rows["sentiment"]["licence"]
+    assert (licence.licence, licence.url, licence.restricted) == ("CC-BY-4.0", "https://example.org/licence", False)
+    assert rows["cities"]["licence"].licence.startswith("unknown")

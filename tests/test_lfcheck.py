@@ -66,3 +66,11 @@ def test_dataset_info_keys_llamafactory_would_ignore_are_errors(tmp_path: Path) 
         "dataset_info.json: badcol.columns.promt: LLaMA-Factory ignores this column role",
     ]
     assert len(warnings) == 1 and "(typo, badcol)" in warnings[0]
+
+
+def test_dataset_info_tags_llamafactory_would_ignore_are_errors(tmp_path: Path) -> None:
+    info = {"chat": {"file_name": "c.json", "formatting": "sharegpt", "tags": {"role": "r", "user_tag": "user"}}}
+    errors, _ = check_dataset_info(json.dumps(info), "dataset_info.json", tmp_path)
+    assert len(errors) == 1 and errors[0].startswith(
+        "dataset_info.json: chat.tags.role: LLaMA-Factory ignores this tag"
+    )

@@ -51,6 +51,7 @@ ALPACA_COLUMNS = {
     "messages",
 }
 FORMATTINGS = {"alpaca", "sharegpt", "openai"}
+TAGS = {"role_tag", "content_tag", "user_tag", "assistant_tag", "observation_tag", "function_tag", "system_tag"}
 
 
 def llamafactory_version() -> str | None:
@@ -96,6 +97,11 @@ def check_dataset_info(
             errors.append(f"{label}: {name}.formatting: expected one of {', '.join(sorted(FORMATTINGS))}")
         for column in sorted(set(entry.get("columns", {})) - ALPACA_COLUMNS):
             errors.append(f"{label}: {name}.columns.{column}: LLaMA-Factory ignores this column role")
+        tags = entry.get("tags", {})
+        for tag in sorted(set(tags if isinstance(tags, dict) else {}) - TAGS):
+            errors.append(
+                f"{label}: {name}.tags.{tag}: LLaMA-Factory ignores this tag (it reads {', '.join(sorted(TAGS))})"
+            )
         file_name = entry.get("file_name")
         wanted = used is None or name in used
         if wanted and data_dir is not None and isinstance(file_name, str) and not (data_dir / file_name).exists():

@@ -112,7 +112,10 @@ def changed_since(ws: Workspace, variant: Variant, status: JobStatus | None, con
     if status is None:
         return ""
     config = status.config_sha256 not in (None, config_sha256)
-    data = status.data_sha256 is not None and status.data_sha256 != training_data_sha256(ws, variant.task.train)
+    data = False
+    if status.data_sha256 is not None:  # data deleted since (None now) is not data changed
+        now_sha256 = training_data_sha256(ws, variant.task.train)
+        data = now_sha256 is not None and now_sha256 != status.data_sha256
     return " and ".join(what for what, changed in (("config", config), ("training data", data)) if changed)
 
 

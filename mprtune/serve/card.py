@@ -49,16 +49,23 @@ def data_rows(ws: Workspace, variant: Variant) -> list[dict[str, Any]]:
     rows = []
     for split, names in (("train", variant.task.train), ("eval", variant.task.eval)):
         for name in names:
-            file = matrix.datasets[name].file
+            dataset = matrix.datasets[name]
+            file = dataset.file or dataset.dataset_info or f"hf:{dataset.hf_hub_url}"
             entry = manifest.get(file, {})
+            stated = dataset.licence  # the matrix's own word on the user's data comes first
+            licence = (
+                DataLicence(name, stated.name, stated.url, stated.non_commercial)
+                if stated
+                else licence_of(matrix, name)
+            )
             rows.append(
                 {
                     "dataset": name,
                     "split": split,
-                    "file": f"{matrix.data_dir}/{file}",
+                    "file": f"{matrix.data_dir}/{file}" if dataset.file else file,
                     "rows": entry.get("rows"),
                     "prepared_from": entry.get("source"),
-                    "licence": licence_of(matrix, name),
+                    "licence": licence,
                 }
             )
     return rows
