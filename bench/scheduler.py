@@ -19,7 +19,7 @@ job's own start-up (window start -> the job's first line: process spawn + interp
 no queue policy removes and which the lower bound does not contain).
 
 Beside the queue as shipped, the same run measures two earlier policies of the same queue (same
-jobs, same executor), interleaved over two rounds (one with --smoke), the fastest run of each counting (other
+jobs, same executor), interleaved over three rounds (one with --smoke), the fastest run of each counting (other
 processes only ever slow a run down):
 - `old`: every pass sleeps one 50 ms poll, also after reaping a job, so a freed slot waits for
   the next pass (the policy bench/README.md first measured at 1.096);
@@ -220,7 +220,7 @@ def main() -> int:
     from mprtune.workspace import Workspace
 
     longest_s = 0.6 if args.smoke else 3.0
-    rounds = 1 if args.smoke else 2
+    rounds = 1 if args.smoke else 3
     matrix = load_matrix(c.ROOT / "mprtune.yaml")
     variants = list(matrix.variants.values())
     ws = Workspace(matrix, c.ROOT, c.ROOT / "runs")
