@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import errno
+from pathlib import PurePath
 from typing import Any
 
 SHOWN_CHARS = 80  # a bad value quoted in an error line is cut to this length
@@ -10,11 +11,29 @@ SHOWN_CHARS = 80  # a bad value quoted in an error line is cut to this length
 
 def show(value: Any) -> str:
     """A value as an error message quotes it: repr, cut so a huge bad value gives a short line."""
+    if isinstance(value, PurePath):
+        return show_path(value)
     try:
         text = repr(value)
     except (ValueError, RecursionError):  # ints beyond Python's str() limit, absurdly nested lists
         text = f"<{type(value).__name__}>"
     return text if len(text) <= SHOWN_CHARS else text[: SHOWN_CHARS - 3] + "..."
+
+
+def show_path(path: str | PurePath) -> str:
+    """A path as an error message quotes it, cut at the FRONT: its last components name what is wrong.
+
+    `'.../runs/grammar/missing'` says which folder is missing; a cut that kept the front would show
+    the part that exists and drop the part that does not. Whole components are kept where they fit.
+    """
+    text = str(path)
+    if len(repr(text)) <= SHOWN_CHARS:
+        return repr(text)
+    tail = text[-(SHOWN_CHARS - 5) :]  # room for the quotes and "..."
+    cut = tail.find("/", 1)
+    if 0 < cut <= 20:  # start at a component boundary when that costs little of what fits
+        tail = tail[cut:]
+    return "..." + repr(tail)
 
 
 class MprtuneError(Exception):

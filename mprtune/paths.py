@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from mprtune.errors import MprtuneError
+from mprtune.errors import MprtuneError, show_path
 
 PROJECT_ENV = "MPRTUNE_PROJECT_DIR"
 RUNS_ENV = "MPRTUNE_RUNS_DIR"
@@ -85,7 +85,7 @@ def check_folder(folder: Path, what: str) -> Path:
     long = next((part for part in folder.parts if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX), None)
     if long is not None:
         raise MprtuneError(
-            f"{what} {str(folder)[:80]}: a path component is longer than {NAME_MAX} bytes "
+            f"{what} {show_path(folder)}: a path component is longer than {NAME_MAX} bytes "
             f"({long[:40]}...); choose a shorter path"
         )
     for parent in (folder, *folder.parents):

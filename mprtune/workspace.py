@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from mprtune import paths
+from mprtune.config import templating
 from mprtune.config.matrix import REFERENCE_PROFILE, Matrix, Variant, load_matrix
 
 
@@ -18,6 +19,9 @@ class Workspace:
     matrix: Matrix
     root: Path
     runs: Path
+
+    def __post_init__(self) -> None:
+        templating.use_project(self.matrix.source)  # its templates/ override the built-in ones from now on
 
     @classmethod
     def open(

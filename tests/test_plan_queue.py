@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 import sys
 import threading
+import time
 from pathlib import Path
 
 from click.testing import CliRunner
@@ -115,3 +116,21 @@ def test_a_stop_request_cancels_running_jobs_as_interrupted(tmp_path: Path) -> N
     )
     assert final["slow"].state == "interrupted" and final["slow"].windows[-1][1] - final["slow"].windows[-1][0] < 15
     assert final["next"].state == "pending"
+
+
+def test_the_local_executor_wakes_the_queue_when_a_job_exits_not_at_the_timeout(tmp_path: Path) -> None:
+    # The queue's wait returns on the exit itself: with a 120 s timeout, a wait that only sleeps would
+    # still be asleep long after the quick job ended (the margin is huge: this is no timing claim).
+    executor = LocalExecutor(cpu_slots=2)
+    quick = executor.submit(sleeper(tmp_path, "quick", 0.2), "cpu0")
+    slow = executor.submit(sleeper(tmp_path, "slow", 300), "cpu1")
+    try:
+        assert quick.exit_fd is not None, "no pidfd on this kernel"
+        started = time.monotonic()
+        executor.wait([quick, slow], 120)
+        assert time.monotonic() - started < 60
+        assert quick.poll() == 0 and quick.exit_fd is None
+        assert slow.poll() is None
+    finally:
+        slow.cancel()
+    assert slow.exit_fd is None

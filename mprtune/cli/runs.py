@@ -39,6 +39,7 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
     LLaMA-Factory's own parser.
     """
     from mprtune.config.render import render_project
+    from mprtune.config.templating import overrides_used
 
     ws = open_workspace(config_path, profile)
     out = paths.check_folder(out, "--out") if out else ws.render_dir
@@ -47,6 +48,8 @@ def render(config_path: Path | None, profile: str, out: Path | None, check: bool
     )
     for message in outcome.warnings:
         warn(message)
+    for override in overrides_used():
+        click.echo(f"Template override: {override} (used instead of the built-in template of that name)")
     if check:
         click.echo(f"{len(ws.matrix.variants)} variants: rendered files match {ws.matrix.source.name}")
     else:

@@ -11,17 +11,15 @@ import dataclasses
 import hashlib
 import json
 from dataclasses import dataclass
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import jinja2
-
+from mprtune.config import templating
 from mprtune.config.matrix import REFERENCE_PROFILE, BaseModel, Matrix, Task, Variant, load_matrix
+from mprtune.config.templating import TEMPLATES_DIR  # noqa: F401 (where the built-in templates are)
 from mprtune.io import atomic_write
-from mprtune.paths import CONFIGS_DIR, DATASET_INFO, MATRIX_FILE, runs_dir_name, user_cache_dir
+from mprtune.paths import CONFIGS_DIR, DATASET_INFO, MATRIX_FILE, runs_dir_name
 
-TEMPLATES_DIR = Path(__file__).resolve().parent / "templates"
 DEEPSPEED_FILES = {"zero2": "ds_zero2.json", "zero3": "ds_zero3.json"}
 
 
@@ -80,30 +78,9 @@ def yaml_scalar(value: Any) -> str:
     return json.dumps(str(value), ensure_ascii=False)
 
 
-def _bytecode_cache(folder: Path) -> jinja2.BytecodeCache | None:
-    """Compiled templates cached on disk: compiling them is most of `render`'s own time."""
-    try:
-        folder.mkdir(parents=True, exist_ok=True)
-    except OSError:
-        return None
-    return jinja2.FileSystemBytecodeCache(str(folder))
-
-
-@lru_cache(maxsize=1)
-def _environment() -> jinja2.Environment:
-    env = jinja2.Environment(
-        loader=jinja2.FileSystemLoader(str(TEMPLATES_DIR)),
-        bytecode_cache=_bytecode_cache(user_cache_dir() / "jinja"),
-        undefined=jinja2.StrictUndefined,
-        keep_trailing_newline=True,
-        autoescape=False,
-    )
-    env.filters["y"] = yaml_scalar
-    return env
-
-
 def render_template(name: str, **context: Any) -> str:
-    return _environment().get_template(name).render(**context)
+    """Template `name` rendered: the project's own templates/ override the built-in ones by file name."""
+    return templating.render(name, context, (("y", yaml_scalar),))
 
 
 def source_name(matrix: Matrix) -> str:

@@ -24,7 +24,7 @@ from mprtune.data.common import (
     read_manifest,
 )
 from mprtune.data.truncation import LengthGuard, limits_for
-from mprtune.errors import DataError, show
+from mprtune.errors import DataError, show, show_path
 from mprtune.tasks.base import Preparer
 
 ON_OVERLONG = ("drop", "fail")
@@ -129,7 +129,7 @@ def prepare_data(
             is_folder = False
         if not is_folder:
             raise DataError(
-                f"--source {show(source)}: must be `hf` or a folder (layout: `mprtune prepare-data --help`)"
+                f"--source {show_path(source)}: must be `hf` or a folder (layout: `mprtune prepare-data --help`)"
             )
     out_dir = Path(out_dir)
     manifest = out_dir / MANIFEST_FILE

@@ -45,11 +45,23 @@ def file_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def project_path(root: Path, path: str | Path) -> str:
+    """`path` as the project names it: relative to `root` (POSIX), absolute only when it lies outside.
+
+    A report names the same files on every machine and in every clone, whatever folder holds them.
+    """
+    absolute = Path(path).absolute()
+    try:
+        return absolute.resolve().relative_to(root.resolve()).as_posix()
+    except ValueError:
+        return str(absolute)
+
+
 def provenance(root: Path, matrix_file: Path, eval_data: dict[str, str]) -> dict[str, object]:
     """The results' `provenance` block; `eval_data` maps each eval file to the sha256 of the rows used."""
     return {
         "versions": {package: _version(package) for package in PACKAGES},
         "git_commit": git_commit(root),
         "matrix_sha256": file_sha256(matrix_file),
-        "eval_data_sha256": dict(sorted(eval_data.items())),
+        "eval_data_sha256": dict(sorted((project_path(root, path), sha) for path, sha in eval_data.items())),
     }

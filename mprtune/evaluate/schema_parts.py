@@ -154,7 +154,10 @@ PROVENANCE = closed_object(
         "matrix_sha256": prop("string", "sha256 of the experiment matrix file."),
         "eval_data_sha256": {
             "type": "object",
-            "description": "Eval file -> sha256 of the rows used (after --limit), in file order.",
+            "description": (
+                "Eval file (relative to the project root; absolute only outside it) -> sha256 of the rows "
+                "used (after --limit), in file order."
+            ),
             "additionalProperties": {"type": "string", "description": "A hex digest."},
         },
     },

@@ -216,9 +216,19 @@ class WorkQueue:
             self.final[name] = status
             self.on_event(Event("interrupted", name, handle.slot))
 
+    def _wait(self) -> None:
+        """Until a running job may have ended: at once where the executor can tell, else one poll."""
+        wait = getattr(self.executor, "wait", None)
+        if wait is None or not self.running:
+            time.sleep(POLL_S)
+        else:
+            wait([handle for handle, _ in self.running.values()], POLL_S)
+
     def run(self) -> dict[str, JobStatus]:
         self._refuse_too_wide()
         while (self.queue or self.running) and not self.stop.is_set():
+            # Reap, then launch, in one iteration: a slot freed here is refilled before any wait.
+            freed = self._reap()
             for index, (spec, slot) in enumerate(chosen := self._to_start()):
                 if self.stop.is_set():  # not launched: back to the queue, reported as pending
                     self.queue[:0] = [s for s, _ in chosen[index:]]
@@ -226,8 +236,8 @@ class WorkQueue:
                 self._launch(spec, slot)
             if self.executor.detach and not self.queue:  # cluster jobs go on without us
                 return {name: status for name, (_, status) in self.running.items()}
-            if not self._reap():  # a freed slot is refilled at once, without sleeping first
-                time.sleep(POLL_S)
+            if not freed and not chosen:
+                self._wait()
         self._interrupt_running()
         for spec in self.queue:
             self.final.setdefault(spec.name, self._status_for(spec))

@@ -57,11 +57,11 @@ def read_train_results(folder: Path, warn: Warn = quiet) -> dict[str, Any]:
 
 def derive_state(paths: JobPaths, kind: str, warn: Warn = quiet) -> str:
     """done > running (provably ours) > failed (retries spent) > interrupted (checkpoint or cut) > pending."""
+    status = JobStatus.read(paths.status, warn)  # read first: a finished run's damaged file is named too
     if paths.is_complete(kind):
         if kind == "train":
             read_train_results(paths.folder, warn)
         return DONE
-    status = JobStatus.read(paths.status, warn)
     if status and status.state == RUNNING and backends.for_status(status).alive(status):
         return RUNNING
     if status and status.state == FAILED:

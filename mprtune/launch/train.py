@@ -244,6 +244,20 @@ def stop_on_signals() -> Iterator[threading.Event]:
             signal.signal(sig, handler)
 
 
+def _once_per_warning(on_event: Callable[[Event], None]) -> Callable[[Event], None]:
+    """The plan and then the queue read a damaged status file before the queue replaces it: one line."""
+    seen: set[str] = set()
+
+    def forward(event: Event) -> None:
+        if event.kind == "warning":
+            if event.message in seen:
+                return
+            seen.add(event.message)
+        on_event(event)
+
+    return forward
+
+
 def train(
     ws: Workspace,
     variants: list[Variant],
@@ -253,6 +267,7 @@ def train(
     on_plan: Callable[[TrainPlan], None] = lambda plan: None,
 ) -> dict[str, JobStatus]:
     """Launch what needs launching; returns the final status of every job run in this call."""
+    on_event = _once_per_warning(on_event)
     unfinished = [v for v in variants if not JobPaths(ws.run_dir(v.name)).is_complete("train")]
     for problem in data_warnings(ws, unfinished):  # before the lock: a refused train creates nothing
         raise MprtuneError(problem)

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import select
 import signal
 import socket
 import subprocess
@@ -74,12 +75,21 @@ def kill_group(process: subprocess.Popen, grace_s: float = 10.0) -> None:
     process.wait()
 
 
+def _exit_fd(pid: int) -> int | None:
+    """A pidfd that becomes readable when `pid` exits (Linux 5.3+), or None where there is none."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
+
+
 class LocalJob:
     def __init__(self, spec: JobSpec, slot: str | None, process: subprocess.Popen) -> None:
         self.spec = spec
         self.slot = slot
         self.process = process
         self._identity = process_start_time(process.pid)
+        self.exit_fd = _exit_fd(process.pid)
 
     @property
     def job_id(self) -> str:
@@ -90,13 +100,18 @@ class LocalJob:
         return self._identity
 
     def poll(self) -> int | None:
-        return self.process.poll()
+        code = self.process.poll()
+        if code is not None and self.exit_fd is not None:
+            os.close(self.exit_fd)
+            self.exit_fd = None
+        return code
 
     def done(self) -> bool:
         return self.poll() is not None
 
     def cancel(self) -> None:
         kill_group(self.process)
+        self.poll()  # closes exit_fd
 
     def logs(self, lines: int = 40) -> str:
         return job_logs(self.spec, lines)
@@ -170,6 +185,14 @@ class LocalExecutor:
         if port is not None:
             self._ports[port] = job
         return job
+
+    def wait(self, jobs: list[LocalJob], timeout_s: float) -> None:
+        """Until one of `jobs` exits, at most timeout_s: the queue sees an exit at once, not one poll late."""
+        fds = [job.exit_fd for job in jobs if job.exit_fd is not None]
+        if len(fds) < len(jobs):  # no pidfd for some job: plain polling
+            time.sleep(timeout_s)
+        else:
+            select.select(fds, [], [], timeout_s)
 
     def alive(self, status: JobStatus) -> bool:
         """True only if the recorded pid still runs, leads its own group, and started when we started it."""
