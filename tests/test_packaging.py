@@ -10,11 +10,11 @@ from __future__ import annotations
 import json
 import shutil
 import subprocess
-import sys
 import venv
 from pathlib import Path
 
 import pytest
+from wheel_helpers import build_wheel
 
 pytestmark = pytest.mark.slow
 ROOT = Path(__file__).resolve().parents[1]
@@ -33,34 +33,7 @@ def run(*args: str, cwd: Path, check: bool = True) -> subprocess.CompletedProces
 def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """bin/ of a fresh venv holding only the wheel and its declared dependencies."""
     work = tmp_path_factory.mktemp("wheel")
-    source = work / "source"  # a clean copy: build artefacts never land in the checkout
-    # Top-level artefacts only: a pattern like "runs*" applied at every depth would drop mprtune/cli/runs.py.
-    top_level_artefacts = shutil.ignore_patterns(
-        ".venv", ".git", ".mprtune", "runs", "runs-*", "reports", "*.egg-info", "build", "dist"
-    )
-
-    def ignore(folder: str, names: list[str]) -> set[str]:
-        skipped = {name for name in names if name == "__pycache__"}
-        return skipped | (top_level_artefacts(folder, names) if Path(folder) == ROOT else set())
-
-    shutil.copytree(ROOT, source, ignore=ignore)
-    built = run(
-        sys.executable,
-        "-m",
-        "pip",
-        "wheel",
-        "--no-deps",
-        "-q",
-        "-w",
-        str(work / "dist"),
-        str(source),
-        cwd=work,
-        check=False,
-    )
-    if built.returncode != 0 and "Could not find a version" in built.stderr + built.stdout:
-        pytest.skip("the package index is unreachable: cannot build the wheel in isolation")
-    assert built.returncode == 0, built.stderr[-3000:]
-    wheel = next((work / "dist").glob("mprtune-*.whl"))
+    wheel = build_wheel(work)
     venv.create(work / "venv", with_pip=True)
     bin_dir = work / "venv" / "bin"
     installed = run(str(bin_dir / "python"), "-m", "pip", "install", "-q", str(wheel), cwd=work, check=False)
