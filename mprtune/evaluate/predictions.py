@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mprtune.config.matrix import Variant
+from mprtune.config.matrix import Task, Variant
 from mprtune.config.render import PredictSpec, predict_specs, predict_yaml
 from mprtune.errors import DataError, MprtuneError
 from mprtune.evaluate.measure import LATENCY_PROMPTS, MEASURE_FILE
@@ -66,13 +66,17 @@ def load_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSe
 
 
 def _dataset_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSet:
+    return task_eval_rows(ws, variant.task, limit)
+
+
+def task_eval_rows(ws: Workspace, task: Task, limit: int | None = None) -> EvalSet:
     """Eval rows of a kind that reads the user's datasets: each row's conversation as LLaMA-Factory builds it."""
     from mprtune.data.datasets import read_rows, resolved_dataset
 
     rows: list[EvalRow] = []
     digests: dict[str, str] = {}
-    kind = variant.task.plugin
-    for name in variant.task.eval:
+    kind = task.plugin
+    for name in task.eval:
         digest = hashlib.sha256()
         for row in read_rows(ws, name, limit):
             digest.update(json.dumps(row.raw, sort_keys=True, ensure_ascii=False).encode() + b"\n")

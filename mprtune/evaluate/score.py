@@ -133,6 +133,28 @@ def eval_file_rows(kind: TaskKind, path: Path, dataset: str) -> list[EvalRow]:
     return rows
 
 
+def _matrix_rows(matrix_path: Path | None, task: Any, eval_files: list[Path]) -> list[EvalRow]:
+    """A matrix task's eval rows: its eval datasets, or `eval_files` read in its first eval dataset's format."""
+    import dataclasses
+
+    from mprtune.evaluate.predictions import task_eval_rows
+    from mprtune.workspace import Workspace
+
+    assert matrix_path is not None
+    ws = Workspace.open(matrix_path)
+    if not eval_files:
+        return task_eval_rows(ws, task).rows
+    matrix = ws.matrix
+    template = matrix.datasets[task.eval[0]]
+    datasets = {
+        f"eval{i}": dataclasses.replace(template, name=f"eval{i}", file=str(p.resolve()))
+        for i, p in enumerate(eval_files)
+    }
+    given = dataclasses.replace(task, eval=tuple(datasets))
+    matrix = dataclasses.replace(matrix, datasets={**matrix.datasets, **datasets})
+    return task_eval_rows(dataclasses.replace(ws, matrix=matrix), given).rows
+
+
 def _aligned(predictions: list[Prediction], rows: list[EvalRow], where: Path) -> None:
     from mprtune.evaluate.predictions import same_label
 
@@ -195,7 +217,11 @@ def score_files(
         raise MprtuneError(f"--task: {exc}") from None
     found = read_prediction_file(predictions)
     echoed = bool(found) and all(p.label is not None for p in found)
-    if eval_files:
+    if matrix_task is not None and not kind.preparers and not (source or references):
+        # the user's own data: read as LLaMA-Factory reads it, in the task's dataset format
+        rows = _matrix_rows(matrix_path, matrix_task, eval_files or [])
+        _aligned(found, rows, predictions)
+    elif eval_files:
         rows = [row for path in eval_files for row in eval_file_rows(kind, path, path.stem)]
         _aligned(found, rows, predictions)
     elif source is not None or references:
