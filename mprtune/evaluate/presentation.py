@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from mprtune.evaluate.formatting import md_cell
 from mprtune.tasks import KindError, TaskKind, resolve_kind
 
 
@@ -41,3 +42,19 @@ def presentation_of(entry: Mapping[str, Any]) -> dict[str, Any]:
             "panel_group": entry["task_kind"],
             "answer": "",
         }
+
+
+def confusion_tables(v: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """One table per system that has a confusion matrix (a custom task with labels)."""
+    tables = []
+    for system in ("baseline", "tuned"):
+        found = v[system].get("details", {}).get("confusion")
+        if not found:
+            continue
+        rows = [
+            [f"**{md_cell(str(label))}**", *(str(count) for count in counts)]
+            for label, counts in zip(found["labels"], found["matrix"], strict=False)
+        ]
+        header = ["Reference \\ answer", *(md_cell(str(c)) for c in found["columns"])]
+        tables.append({"system": system, "header": header, "rows": rows, "align": "l" + "r" * len(found["columns"])})
+    return tables

@@ -31,7 +31,7 @@ from mprtune.evaluate.formatting import (
     verdict,
     within_noise,
 )
-from mprtune.evaluate.presentation import presentation_of
+from mprtune.evaluate.presentation import confusion_tables, presentation_of
 from mprtune.evaluate.schema import validate_results
 from mprtune.evaluate.sweeps import SweepSection, Verdict, sweep_sections
 from mprtune.io import atomic_write
@@ -72,22 +72,6 @@ def ordered_metrics(names: Iterable[str], table: Sequence[str]) -> list[str]:
 def better_text(spec: Mapping[str, Any]) -> str:
     better = spec["better"]
     return f"closer to {spec['target']:g}" if better == "closer" else "—" if better == "none" else better
-
-
-def confusion_tables(v: Mapping[str, Any]) -> list[dict[str, Any]]:
-    """One table per system that has a confusion matrix (a custom task with labels)."""
-    tables = []
-    for system in ("baseline", "tuned"):
-        found = v[system].get("details", {}).get("confusion")
-        if not found:
-            continue
-        rows = [
-            [f"**{md_cell(str(label))}**", *(str(count) for count in counts)]
-            for label, counts in zip(found["labels"], found["matrix"], strict=False)
-        ]
-        header = ["Reference \\ answer", *(md_cell(str(c)) for c in found["columns"])]
-        tables.append({"system": system, "header": header, "rows": rows, "align": "l" + "r" * len(found["columns"])})
-    return tables
 
 
 class _View:
