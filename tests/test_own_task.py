@@ -98,8 +98,16 @@ def test_a_new_user_trains_and_compares_two_tasks_of_their_own(
     assert sentiment["presentation"]["primary"] == "accuracy"
     assert "confusion" in sentiment["tuned"]["details"]
 
-    # JSON: recompute the match from what the model wrote; a parse failure is never a match
+    # the task's system prompt is in the prompt LLaMA-Factory built, for the base model and the adapter alike
     runs = project / "runs"
+    from mprtune.scaffold import CITIES_SYSTEM, SENTIMENT_SYSTEM
+
+    for folder in (runs / "small_sentiment_lora" / "predict", runs / "baselines" / sentiment["baseline_key"]):
+        assert all(SENTIMENT_SYSTEM in p["prompt"] for p in predictions(folder))
+    # a row's own system prompt (sharegpt `system`) too
+    assert all(CITIES_SYSTEM in p["prompt"] for p in predictions(runs / "small_cities_lora" / "predict"))
+
+    # JSON: recompute the match from what the model wrote; a parse failure is never a match
     tuned_rows = predictions(runs / "small_cities_lora" / "predict")
     refs = [
         json.loads(r["conversations"][1]["value"]) for r in json.loads((project / "data/cities_eval.json").read_text())
