@@ -361,6 +361,16 @@ def test_plan_and_dry_run_refuse_sharegpt_declared_as_alpaca_with_every_problem(
     assert not (project.parent / "runs").exists() or not any((project.parent / "runs").rglob("job.yaml"))
 
 
+def test_an_empty_training_file_is_caught_before_launch(project: Path) -> None:
+    assert run("render", "--no-lf-check")[0] == 0
+    (project / "data" / "cities.json").write_text("[]\n")
+    code, lines = run("plan")
+    assert code == 2 and errors(lines) == [
+        f"Error: {project / 'data' / 'cities.json'}: no rows (datasets.cities); "
+        "LLaMA-Factory cannot use an empty dataset"
+    ], lines
+
+
 def test_a_declared_column_no_row_has_is_caught_before_launch(project: Path) -> None:
     text = (project / "mprtune.yaml").read_text()
     (project / "mprtune.yaml").write_text(
