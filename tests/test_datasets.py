@@ -361,6 +361,16 @@ def test_plan_and_dry_run_refuse_sharegpt_declared_as_alpaca_with_every_problem(
     assert not (project.parent / "runs").exists() or not any((project.parent / "runs").rglob("job.yaml"))
 
 
+def test_an_empty_training_file_is_caught_before_launch(project: Path) -> None:
+    assert run("render", "--no-lf-check")[0] == 0
+    (project / "data" / "cities.json").write_text("[]\n")
+    code, lines = run("plan")
+    assert code == 2 and errors(lines) == [
+        f"Error: {project / 'data' / 'cities.json'}: no rows (datasets.cities); "
+        "LLaMA-Factory cannot use an empty dataset"
+    ], lines
+
+
 def test_a_declared_column_no_row_has_is_caught_before_launch(project: Path) -> None:
     text = (project / "mprtune.yaml").read_text()
     (project / "mprtune.yaml").write_text(
@@ -444,3 +454,12 @@ def test_the_model_card_states_the_licence_the_matrix_gives(project: Path) -> No
     licence = rows["sentiment"]["licence"]
     assert (licence.licence, licence.url, licence.restricted) == ("CC-BY-4.0", "https://example.org/licence", False)
     assert rows["cities"]["licence"].licence.startswith("unknown")
+
+
+def test_plan_warns_that_a_hub_training_dataset_needs_the_network(project: Path) -> None:
+    text = (project / "mprtune.yaml").read_text()
+    text = text.replace("  held_out:", "  reviews: {hf_hub_url: org/reviews, split: train}\n  held_out:")
+    (project / "mprtune.yaml").write_text(text.replace("[sentiment, cities]", "[sentiment, cities, reviews]"))
+    assert run("render", "--no-lf-check")[0] == 0
+    code, lines = run("plan")  # conftest turns offline mode on for every test
+    assert code == 0 and any(x.startswith("Warning: offline mode is on") and "reviews" in x for x in lines), lines

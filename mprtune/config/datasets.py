@@ -61,14 +61,14 @@ def _row_key(p: Problems, path: str, value: Any, nullable: bool) -> bool:
     return True
 
 
-def _roles(p: Problems, path: str, given: Any, known: dict[str, Any], nullable: set[str]) -> dict:
+def _roles(p: Problems, path: str, given: Any, known: dict[str, Any], nullable: set[str], noun: str = "role") -> dict:
     """`columns:` or `tags:` checked against LLaMA-Factory's role names."""
     out = {}
     for role, key in given.items():
         if role not in known:
             p.add(
                 f"{path}.{show(role) if not isinstance(role, str) else role}",
-                "unknown role" + did_you_mean(role, known),
+                f"unknown {noun}" + did_you_mean(role, known),
             )
         elif _row_key(p, f"{path}.{role}", key, role in nullable):
             out[role] = key
@@ -146,7 +146,7 @@ def parse_dataset(p: Problems, name: str, spec: Any) -> Dataset | None:
     if "tags" in spec:
         if formatting != "sharegpt":
             p.add(f"{path}.tags", "only sharegpt datasets have role tags (set formatting: sharegpt)")
-        tags = _roles(p, f"{path}.tags", spec["tags"], SHAREGPT_TAGS, set())
+        tags = _roles(p, f"{path}.tags", spec["tags"], SHAREGPT_TAGS, set(), "tag")
     if "id_column" in spec:
         _row_key(p, f"{path}.id_column", spec["id_column"], False)
     licence = _licence(p, f"{path}.licence", spec["licence"]) if "licence" in spec else None

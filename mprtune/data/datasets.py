@@ -124,6 +124,8 @@ def _dataset_problems(data_dir: Path, ds: Dataset, tasks: list[Task]) -> list[st
         return [str(exc)]
     if hidden:
         shown.append(f"datasets.{ds.name}: {hidden} more bad rows like these in {data_dir / ds.file}")
+    if not rows and not shown:
+        shown.append(f"{data_dir / ds.file}: no rows (datasets.{ds.name}); LLaMA-Factory cannot use an empty dataset")
     return shown + _missing_columns(data_dir, ds, seen_keys, rows)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 from mprtune.config.matrix import Variant
 from mprtune.config.render import training_yaml
 from mprtune.data.datasets import data_problems, registry, training_data_sha256
+from mprtune.data.sources import offline_mode
 from mprtune.errors import DataError, LockError, MprtuneError
 from mprtune.launch import backends
 from mprtune.launch.env import job_env, venv_bin
@@ -169,6 +170,19 @@ def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
     return problems
 
 
+def hub_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
+    """Hub datasets LLaMA-Factory will download at launch while offline mode is on (they may be cached)."""
+    switch = offline_mode()
+    datasets = registry(ws).datasets
+    hub = sorted({n for v in variants for n in v.task.train if datasets[n].hf_hub_url and not datasets[n].file})
+    if not (switch and hub):
+        return []
+    return [
+        f"offline mode is on ({switch}) and LLaMA-Factory downloads {', '.join(hub)} from the Hugging Face Hub "
+        f"when the job starts: training fails unless they are in the local cache; declare local files instead"
+    ]
+
+
 def refuse_bad_data(ws: Workspace, variants: list[Variant]) -> None:
     """Rows LLaMA-Factory would fail on or silently drop: every problem at once, before anything launches."""
     problems = data_problems(ws, variants)
@@ -198,7 +212,8 @@ def plan_training(
     to_run = {d.variant for d in decisions if d.action != "skip"}
     ordered = [e for e in lpt_order(list(estimates.values())) if e.variant in to_run]
     specs = [train_spec(ws, ws.matrix.variants[e.variant], e.seconds) for e in ordered]
-    warnings = data_warnings(ws, [ws.matrix.variants[name] for name in to_run])
+    running = [ws.matrix.variants[name] for name in to_run]
+    warnings = data_warnings(ws, running) + hub_warnings(ws, running)
     shown = ordered if slots is not None else [dataclasses.replace(e, width=1) for e in ordered]
     return TrainPlan(specs, decisions, lpt_schedule(shown, slots or ["cluster"]), warnings, list(variants))
 
