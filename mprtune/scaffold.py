@@ -284,7 +284,7 @@ SENTIMENT_TASK = f"""\
     train: [sentiment_train]
     eval: [sentiment_eval]      # held out: never trained on
     labels: [positive, negative]
-    answer: [strip, first_line, drop_preamble, label]   # how the answer is read from an output
+    answer: [strip, first_line, find_label]   # the one label the first line names; none or both: no answer
     metrics: [accuracy, macro_f1, label_f1, confusion, out_of_label]
     primary: accuracy
     cutoff_len: 256

@@ -235,3 +235,24 @@ def test_verdicts_come_from_the_task_s_own_specs() -> None:
     assert improvement_of(specs["out_of_label"], 0.1, 0.3) is False
     assert improvement_of(specs["length_ratio"], 1.4, 1.1) is True
     assert improvement_of(specs["accuracy"], 0.5, 0.7, ci_low=-0.01, ci_high=0.4) is None
+
+
+def test_find_label_reads_the_one_label_a_chat_answer_names() -> None:
+    """ "The review is negative." is an answer; naming both labels (or none) is no answer, never a guess."""
+    from mprtune.rows import EvalRow
+    from mprtune.tasks.custom import Custom
+
+    kind = Custom({"labels": ["positive", "negative"], "answer": ["strip", "first_line", "find_label"]}, task="t")
+    rows = [EvalRow(str(i), "x", ("negative",), "custom", "x", "negative") for i in range(4)]
+    outputs = [
+        "The review is negative.\nIt mentions positive things too.",
+        "NEGATIVE!",
+        "positive, but also negative",
+        "Nice.",
+    ]
+    scored = kind.score(rows, outputs)
+    assert [r.answer for r in scored.rows] == ["negative", "negative", None, None]
+    assert scored.metrics["accuracy"].value == 0.5
+    assert Custom.check_options({"answer": ["strip", "find_label"]}) == [
+        ("answer[1]", "the find_label step needs a label set: add `labels: [...]`")
+    ]

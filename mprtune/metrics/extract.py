@@ -45,6 +45,7 @@ STEPS: dict[str, str] = {
     "lower": "lowercase",
     "regex": "first match of /{arg}/",
     "label": "normalise as a label",
+    "find_label": "the one label the output names (none or several: no answer)",
     "json": "parse as JSON (sorted keys)",
 }
 WITH_ARGUMENT = ("regex",)
@@ -197,6 +198,8 @@ class Pipeline:
             text = self._apply(step, text)
             if not text.strip():
                 why = f"no match for /{step.arg}/" if step.name == "regex" else f"nothing left after {step.name}"
+                if step.name == "find_label":
+                    why = "names no label, or several"
                 return Extracted(None, why)
         return Extracted(text)
 
@@ -231,7 +234,15 @@ class Pipeline:
         if name == "label":
             normal = normalize_label(text)
             return self.labels.get(normal, normal)
+        if name == "find_label":
+            # a chat answer ("The review is negative.") names its label; one that names two is no answer
+            named = {label for key, label in self.labels.items() if self._names(key, text)}
+            return named.pop() if len(named) == 1 else ""
         raise AssertionError(name)
+
+    @staticmethod
+    def _names(label: str, text: str) -> bool:
+        return re.search(r"(?<!\w)" + re.escape(label) + r"(?!\w)", text.casefold()) is not None
 
 
 def describe(steps: Sequence[Step]) -> str:

@@ -164,6 +164,9 @@ def _needs(plan: Plan, declared_answer: bool, problems: Problems) -> None:
             problems.append((key, f"{name} needs a `json` step at the end of `answer`"))
         if name == "regex_match" and plan.match is None:
             problems.append((key, "regex_match needs a `match: PATTERN` the answer must match in full"))
+    for i, step in enumerate(plan.steps):
+        if step.name in ("label", "find_label") and not plan.labels:
+            problems.append((f"answer[{i}]", f"the {step.name} step needs a label set: add `labels: [...]`"))
     if plan.schema is not None and not parses and declared_answer:
         problems.append(("json_schema", "a JSON Schema needs a `json` step at the end of `answer`"))
 
