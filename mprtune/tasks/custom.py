@@ -202,9 +202,8 @@ class Custom(TaskKind):
         plan = self.plan
         names = plan.scalar_names
         summary = tuple(dict.fromkeys([plan.primary, "empty", "verbose"]))
-        users = {u.name for u in plan.user}
-        higher = [n for n in names if n != plan.primary and (n in _HIGHER or n in users)]
-        return Presentation(plan.primary, summary, names, (plan.primary, *higher), f"custom:{self.task}")
+        # the plot shows what the user named primary: "the one that moved most" would compare units
+        return Presentation(plan.primary, summary, names, (plan.primary,), f"custom:{self.task}")
 
     # --- samples --------------------------------------------------------------------------------
 
@@ -226,11 +225,6 @@ class Custom(TaskKind):
         if self.plan.labels:
             line += f"; labels {' | '.join(self.plan.labels)} (casefolded, surrounding punctuation ignored)"
         return line
-
-
-_HIGHER = frozenset(
-    {"exact_match", "accuracy", "macro_f1", "json_valid", "json_match", "field_accuracy", "bleu", "chrf", "rouge_l"}
-)
 
 
 def _always() -> tuple[str, ...]:
