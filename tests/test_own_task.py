@@ -23,6 +23,7 @@ from conftest import ROOT, copy_models
 from wheel_helpers import build_wheel, run
 
 pytestmark = [pytest.mark.slow, pytest.mark.realmodel]
+ROWS = 16  # eval rows per task: CI's time budget (the examples profile scores all of them)
 
 CITIES = """\
   cities_train: {file: cities_train.json, formatting: sharegpt, columns: {messages: conversations, system: system}}
@@ -87,7 +88,7 @@ def test_a_new_user_trains_and_compares_two_tasks_of_their_own(
     mprtune(bin_dir, "render", cwd=project)
     assert "small_cities_lora" in mprtune(bin_dir, "plan", cwd=project)
     mprtune(bin_dir, "train", "--all", "--slots", "2", cwd=project)
-    mprtune(bin_dir, "compare", "--all", "--slots", "2", cwd=project)
+    mprtune(bin_dir, "compare", "--all", "--slots", "2", "--limit", str(ROWS), cwd=project)
     results = json.loads(next((project / "reports").glob("*/results.json")).read_text())
     entries = {v["variant"]: v for v in results["variants"]}
 
