@@ -88,6 +88,7 @@ class JobSpec:
     estimate_s: float = 0.0
     extra_files: dict[str, str] = field(default_factory=dict)  # name -> text, written beside the config
     width: int = 1  # slots (GPUs) held at once; > 1 runs under torchrun with NPROC_PER_NODE=width
+    nodes: int = 1  # cluster nodes, `width` GPUs on each, one torchrun per node (Slurm only)
 
     @property
     def paths(self) -> JobPaths:
@@ -225,6 +226,9 @@ class Executor(Protocol):
 
     def describe(self, spec: JobSpec) -> str | None:
         """What the backend would submit for `spec` beyond the command (e.g. an sbatch script), for --dry-run."""
+
+    def check_fits(self, specs: list[JobSpec]) -> list[str]:
+        """Why some of `specs` can never run here (e.g. more nodes than the partition has); [] when all fit."""
 
 
 def job_logs(spec: JobSpec, lines: int = 40) -> str:

@@ -21,7 +21,7 @@ from typing import Any
 
 from mprtune.config.matrix import Variant
 from mprtune.config.render import training_yaml
-from mprtune.errors import LockError, MprtuneError
+from mprtune.errors import ConfigError, LockError, MprtuneError
 from mprtune.launch import backends
 from mprtune.launch.env import job_env, venv_bin
 from mprtune.launch.jobs import (
@@ -36,7 +36,15 @@ from mprtune.launch.jobs import (
     now,
     public_env,
 )
-from mprtune.launch.planner import Schedule, calibration_from_runs, check_widths, estimate, lpt_order, lpt_schedule
+from mprtune.launch.planner import (
+    Estimate,
+    Schedule,
+    calibration_from_runs,
+    check_widths,
+    estimate,
+    lpt_order,
+    lpt_schedule,
+)
 from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest, derive_state, resume_point
 from mprtune.models import ensure_base_models, resolved_path
@@ -61,6 +69,7 @@ class TrainPlan:
     schedule: Schedule
     warnings: list[str] = field(default_factory=list)
     variants: list[Variant] = field(default_factory=list)  # the chosen ones, in matrix order (sweep tables)
+    estimates: list[Estimate] = field(default_factory=list)  # of the jobs to launch: shapes, GPU-hours booked
 
 
 def run_config(ws: Workspace, variant: Variant) -> str:
@@ -98,6 +107,7 @@ def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobS
         config_text=run_config(ws, variant),
         estimate_s=estimate_s,
         width=variant.gpus,
+        nodes=variant.nodes,
     )
 
 
@@ -156,11 +166,16 @@ def data_warnings(ws: Workspace, variants: list[Variant]) -> list[str]:
 
 
 def plan_training(
-    ws: Workspace, variants: list[Variant], slots: list[str] | None, warn: Callable[[str], None] = lambda m: None
+    ws: Workspace,
+    variants: list[Variant],
+    slots: list[str] | None,
+    warn: Callable[[str], None] = lambda m: None,
+    check_fits: Callable[[list[JobSpec]], list[str]] | None = None,
 ) -> TrainPlan:
     """Decide, estimate and schedule; `slots` None: a cluster queues the jobs (shown as one "cluster" slot).
 
-    A variant needing more GPUs than `slots` holds is an error here, before anything runs.
+    A variant needing more GPUs than `slots` holds (or, through `check_fits`, more nodes or GPUs per
+    node than the cluster has) is an error here, before anything runs.
     """
     calibration = calibration_from_runs(ws)
     estimates = {v.name: estimate(ws, v, calibration) for v in variants}
@@ -170,9 +185,13 @@ def plan_training(
     to_run = {d.variant for d in decisions if d.action != "skip"}
     ordered = [e for e in lpt_order(list(estimates.values())) if e.variant in to_run]
     specs = [train_spec(ws, ws.matrix.variants[e.variant], e.seconds) for e in ordered]
+    problems = check_fits(specs) if check_fits else []
+    if problems:
+        raise ConfigError(problems)
     warnings = data_warnings(ws, [ws.matrix.variants[name] for name in to_run])
-    shown = ordered if slots is not None else [dataclasses.replace(e, width=1) for e in ordered]
-    return TrainPlan(specs, decisions, lpt_schedule(shown, slots or ["cluster"]), warnings, list(variants))
+    shown = ordered if slots is not None else [dataclasses.replace(e, width=1, nodes=1) for e in ordered]
+    schedule = lpt_schedule(shown, slots or ["cluster"])
+    return TrainPlan(specs, decisions, schedule, warnings, list(variants), ordered)
 
 
 @contextmanager
@@ -230,7 +249,7 @@ def train(
         raise MprtuneError(problem)
     with runs_lock(ws.runs), stop_on_signals() as stop:
         warn = lambda message: on_event(Event("warning", "train", None, message))
-        plan = plan_training(ws, variants, executor.slots(), warn)
+        plan = plan_training(ws, variants, executor.slots(), warn, executor.check_fits)
         on_plan(plan)
         if not plan.specs:
             return {}
