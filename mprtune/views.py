@@ -149,6 +149,9 @@ def status_table(rows: list[StatusRow]) -> str:
             f"{when(r.finished_at):>8} {step:>11} {_fmt(r.loss, '.4f'):>7} {r.eta or '-':>8} "
             f"{r.retries:>7}  {r.log}"
         )
+        if r.node_logs:
+            nodes = f"{len(r.node_logs)} nodes, step/loss from rank 0; node logs: {', '.join(r.node_logs)}"
+            lines.append(f"{'':<{name}} {nodes}")
         if r.reason:
             lines.append(f"{'':<{name}} reason: {r.reason}")
     return "\n".join(lines)

@@ -71,6 +71,14 @@ class JobPaths:
     def is_complete(self, kind: str) -> bool:
         return all((self.folder / name).is_file() for name in COMPLETE_FILES[kind])
 
+    def node_log(self, rank: int | str) -> Path:
+        """A multi-node job's log of one node (rank 0 = the first node, where LLaMA-Factory reports)."""
+        return self.folder / f"node-{rank}.log"
+
+    def node_logs(self) -> list[Path]:
+        found = [p for p in self.folder.glob("node-*.log") if p.stem.split("-")[-1].isdigit()]
+        return sorted(found, key=lambda p: int(p.stem.split("-")[-1]))
+
     def checkpoints(self) -> list[Path]:
         found = [p for p in self.folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
         return sorted(found, key=lambda p: int(p.name.split("-")[-1]))

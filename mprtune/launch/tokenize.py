@@ -53,7 +53,8 @@ def main(argv: list[str]) -> int:
         return 2
     config, target = Path(argv[0]), Path(argv[1])
     done = tokenize(config, target)
-    print(f"mprtune: {'tokenized the dataset into' if done else 'reusing the tokenized dataset in'} {target}", flush=True)
+    what = "tokenized the dataset into" if done else "reusing the tokenized dataset in"
+    print(f"mprtune: {what} {target}", flush=True)
     return 0
 
 

@@ -14,7 +14,7 @@ import subprocess
 from pathlib import Path
 
 from mprtune.io import tail
-from mprtune.launch.jobs import JobSpec
+from mprtune.launch.jobs import JobPaths, JobSpec
 
 TOKENIZED = "tokenized"  # folder in the run folder: LLaMA-Factory's `tokenized_path`
 # Runs inside each step, so $SLURM_NODEID is that node's (expanded in the batch shell, every node
@@ -28,16 +28,11 @@ STEP_SCRIPT = (
 
 
 def node_log(folder: Path, rank: int | str) -> Path:
-    return folder / f"node-{rank}.log"
-
-
-def node_logs(folder: Path) -> list[Path]:
-    found = [p for p in folder.glob("node-*.log") if p.stem.split("-")[-1].isdigit()]
-    return sorted(found, key=lambda p: int(p.stem.split("-")[-1]))
+    return JobPaths(folder).node_log(rank)
 
 
 def step_command(spec: JobSpec) -> list[str]:
-    """`resume RUN -- llamafactory-cli train job.yaml` -> `resume RUN -- srun ... bash -c STEP ... job.yaml tokenized_path=...`."""
+    """`resume RUN -- llamafactory-cli train job.yaml` -> `resume RUN -- srun ... bash -c STEP tokenized_path=X`."""
     command = list(spec.command)
     cut = command.index("--") + 1 if "--" in command else 0
     srun = [
@@ -66,19 +61,19 @@ def tokenize_command(spec: JobSpec) -> list[str]:
 def failed_node(folder: Path) -> str | None:
     """The node whose step failed first, with its log, from the exit records the steps wrote.
 
-    --kill-on-bad-exit then kills the other nodes, whose records (if any) read 137/143: the node
-    that failed by itself is the one to name.
+    --kill-on-bad-exit then kills the other nodes, whose records (if any) read 137/143, and a
+    rank that loses its peer fails after it: the node that failed by itself, first, is the one to name.
     """
     records = []
     for path in sorted(folder.glob("node-*.exit")):
         rank = path.stem.split("-")[-1]
         parts = path.read_text(errors="replace").split()
         if len(parts) == 2 and parts[1].isdigit() and parts[1] != "0":
-            records.append((parts[1] in ("137", "143"), rank, parts[0], parts[1]))
+            records.append((parts[1] in ("137", "143"), path.stat().st_mtime_ns, rank, parts[0], parts[1]))
     if not records:
-        logs = ", ".join(str(p) for p in node_logs(folder)) or "none written"
+        logs = ", ".join(str(p) for p in JobPaths(folder).node_logs()) or "none written"
         return f"no node recorded an exit code (killed, or it failed before its step); node logs: {logs}"
-    _, rank, name, code = min(records)
+    _, _, rank, name, code = min(records)
     return f"error on node {name} (rank {rank}, exit {code}); its log: {node_log(folder, rank)}"
 
 
