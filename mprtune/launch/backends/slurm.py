@@ -226,7 +226,8 @@ class SlurmExecutor:
 
     def script(self, spec: JobSpec) -> str:
         # The resume point is decided when the job (re)starts, once, in the batch script: launch/resume.py
-        command = slurm_nodes.step_command(spec) if spec.nodes > 1 else list(spec.command)
+        cpus = self.cpus_per_task * spec.width
+        command = slurm_nodes.step_command(spec, cpus) if spec.nodes > 1 else list(spec.command)
         env = sorted((k, shlex.quote(v)) for k, v in spec.env.items() if k != "PATH")
         env.append(
             ("PATH", f'{shlex.quote(spec.env["PATH"].split(os.pathsep)[0])}:"$PATH"')
@@ -242,7 +243,7 @@ class SlurmExecutor:
             tokenize=shlex.join(slurm_nodes.tokenize_command(spec)),
             exit_records=shlex.quote(str(spec.folder)) + "/node-*.exit",
             torchrun=spec.env.get("FORCE_TORCHRUN") == "1",
-            cpus_per_task=self.cpus_per_task * spec.width,
+            cpus_per_task=cpus,
             mem=scaled_mem(self.mem, spec.width),
             time_limit=self.time_limit,
             partition=self.partition,

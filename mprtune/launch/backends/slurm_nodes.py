@@ -31,7 +31,7 @@ def node_log(folder: Path, rank: int | str) -> Path:
     return JobPaths(folder).node_log(rank)
 
 
-def step_command(spec: JobSpec) -> list[str]:
+def step_command(spec: JobSpec, cpus_per_task: int) -> list[str]:
     """`resume RUN -- llamafactory-cli train job.yaml` -> `resume RUN -- srun ... bash -c STEP tokenized_path=X`."""
     command = list(spec.command)
     cut = command.index("--") + 1 if "--" in command else 0
@@ -41,6 +41,7 @@ def step_command(spec: JobSpec) -> list[str]:
         f"--nodes={spec.nodes}",
         "--ntasks-per-node=1",
         f"--gres=gpu:{spec.width}",
+        f"--cpus-per-task={cpus_per_task}",  # srun does not inherit sbatch's (Slurm >= 22.05): 1 CPU otherwise
         f"--output={node_log(spec.folder, '%n')}",  # %n: the node's index in the job, 0 = rank 0
         "--open-mode=append",
         "bash",
