@@ -233,6 +233,7 @@ def test_a_step_killed_on_one_node_fails_the_job_naming_that_nodes_log(tiny_proj
     for pid in victims:
         os.kill(pid, signal.SIGKILL)
     out, err = train.communicate(timeout=180)
+    print("\n".join(line for line in err.splitlines() if line.startswith("FAILED") or "srun: " in line))
     assert train.returncode == 1, out[-1000:] + err[-2000:]
     assert f"FAILED {WIDE}" in err
     assert re.search(r"error on node n2 \(rank 1, exit \d+\); its log: \S*node-1\.log", err), err[-2000:]
