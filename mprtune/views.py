@@ -67,6 +67,7 @@ def plan_lines(plan: Any, executor: Any, show_commands: bool) -> list[str]:
             f"makespan {s.makespan_s / 3600:.2f} h, lower bound max(slot-hours/slots, longest) "
             f"{s.lower_bound_s / 3600:.2f} h, ratio {s.ratio:.3f}"
         )
+        lines += booking_lines(getattr(plan, "estimates", []))
     if show_commands:
         slots = {p.variant: p.slot for p in s.placements}
         for spec in plan.specs:
@@ -83,6 +84,19 @@ def plan_lines(plan: Any, executor: Any, show_commands: bool) -> list[str]:
             if script:
                 lines += [f"# what the backend submits for {spec.name}:", script.rstrip()]
     return lines
+
+
+def booking_lines(estimates: list[Any]) -> list[str]:
+    """Shape and GPU-hours per job spanning nodes, and what the whole plan books (nodes × GPUs × hours)."""
+    if not any(e.nodes > 1 for e in estimates):
+        return []
+    lines = [
+        f"  {e.variant}: {e.shape}, {e.gpu_seconds / 3600:.2f} GPU-hours ({e.seconds / 3600:.2f} h)"
+        for e in estimates
+        if e.nodes > 1
+    ]
+    total = sum(e.gpu_seconds for e in estimates) / 3600
+    return [*lines, f"books {total:.2f} GPU-hours in all (nodes × GPUs per node × hours, every job)"]
 
 
 def train_summary(plan: Any, results: dict[str, Any], runs: Any) -> str:
@@ -135,6 +149,9 @@ def status_table(rows: list[StatusRow]) -> str:
             f"{when(r.finished_at):>8} {step:>11} {_fmt(r.loss, '.4f'):>7} {r.eta or '-':>8} "
             f"{r.retries:>7}  {r.log}"
         )
+        if r.node_logs:
+            nodes = f"{len(r.node_logs)} nodes, step/loss from rank 0; node logs: {', '.join(r.node_logs)}"
+            lines.append(f"{'':<{name}} {nodes}")
         if r.reason:
             lines.append(f"{'':<{name}} reason: {r.reason}")
     return "\n".join(lines)

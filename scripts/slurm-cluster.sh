@@ -29,7 +29,10 @@
 # without systemd: every daemon is started by hand with a pid file and stopped
 # by that pid, never by name.
 #
-# Tunables (env): MPRTUNE_SLURM_CPUS   CPUs to advertise (default: the real count,
+# Tunables (env): MPRTUNE_SLURM_NODES  nodes (default 1). With N > 1 the nodes are
+#                                      n1..nN, one slurmd each (`slurmd -N`), all on
+#                                      this host with a port each, one fake GPU each
+#                 MPRTUNE_SLURM_CPUS   CPUs to advertise (default: the real count,
 #                                      or 4 via config_overrides when fewer than 2
 #                                      cores could run two 1-CPU jobs at once)
 #                 MPRTUNE_SLURM_TIMEOUT seconds to wait for each start-up phase (60)
@@ -40,7 +43,7 @@ set -euo pipefail
 export PATH="${PATH:-/usr/bin:/bin}:${MPRTUNE_SLURM_SBIN-/usr/local/sbin:/usr/sbin:/sbin}"
 
 # What `up` runs; `install` provides them (Debian: slurmctld, slurmd, slurm-client, munge).
-REQUIRED_BINARIES=(slurmctld slurmd sbatch squeue scancel sinfo scontrol munged munge unmunge)
+REQUIRED_BINARIES=(slurmctld slurmd sbatch srun squeue scancel sinfo scontrol munged munge unmunge)
 DEBIAN_PACKAGES=(slurmctld slurmd slurm-client munge)
 
 usage() {
@@ -63,6 +66,11 @@ BASE=${BASE%/}
 SLURMCTLD_PORT=
 SLURMD_PORT=
 PHASE_TIMEOUT=${MPRTUNE_SLURM_TIMEOUT:-60}
+NODES=${MPRTUNE_SLURM_NODES:-1}
+[[ $NODES =~ ^[1-9][0-9]?$ ]] || {
+    echo "MPRTUNE_SLURM_NODES: expected 1..99, got '$NODES'" >&2
+    exit 2
+}
 
 CONF=$BASE/slurm.conf
 GRES_CONF=$BASE/gres.conf
@@ -145,15 +153,17 @@ stop_pids() {
 stop_daemons() {
     local name file pid pids=()
     for name in "$@"; do
-        file=$BASE/run/$name.pid
-        if pid=$(pid_alive "$file" "$name"); then
-            log "stopping $name (pid $pid)"
-            pids+=("$pid")
-        fi
+        # $name-<node>.pid: one per slurmd of a multi-node cluster
+        for file in "$BASE/run/$name.pid" "$BASE/run/$name"-*.pid; do
+            if pid=$(pid_alive "$file" "$name"); then
+                log "stopping $name (pid $pid)"
+                pids+=("$pid")
+            fi
+        done
     done
     stop_pids "$*" 20 "${pids[@]}"
     for name in "$@"; do
-        rm -f "$BASE/run/$name.pid"
+        rm -f "$BASE/run/$name.pid" "$BASE/run/$name"-*.pid
     done
 }
 
@@ -231,10 +241,22 @@ node_state() {
     sl sinfo --noheader --Node --format=%T 2>/dev/null | head -n1
 }
 
+slurmd_pid_files() {
+    local i
+    if ((NODES == 1)); then
+        echo "$SLURMD_PID"
+    else
+        for ((i = 1; i <= NODES; i++)); do echo "$BASE/run/slurmd-n$i.pid"; done
+    fi
+}
+
 healthy() {
+    local file
     pid_alive "$MUNGE_PID" munged >/dev/null || return 1
     pid_alive "$SLURMCTLD_PID" slurmctld >/dev/null || return 1
-    pid_alive "$SLURMD_PID" slurmd >/dev/null || return 1
+    for file in $(slurmd_pid_files); do
+        pid_alive "$file" slurmd >/dev/null || return 1
+    done
     responding || return 1
     case $(node_state) in
     idle | mixed | allocated | completing) return 0 ;;
@@ -322,18 +344,20 @@ port_free() {
 # gets the same ports on every start when they are free, and two bases rarely
 # start on the same candidate.
 pick_ports() {
-    local span=6384 start i p
+    local width=$((NODES + 1)) span start i j p
+    span=$((12768 / width))
     USED_PORTS=$(ports_in_use | sort -u)
     start=$(($(cksum <<<"$BASE" | cut -d' ' -f1) % span))
     for ((i = 0; i < span; i++)); do
-        p=$((20000 + 2 * ((start + i) % span)))
-        if port_free "$p" && port_free $((p + 1)); then
-            SLURMCTLD_PORT=$p
-            SLURMD_PORT=$((p + 1))
-            return 0
-        fi
+        p=$((20000 + width * ((start + i) % span)))
+        for ((j = 0; j < width; j++)); do
+            port_free $((p + j)) || continue 2
+        done
+        SLURMCTLD_PORT=$p
+        SLURMD_PORT=$((p + 1)) # node k (1-based) of a multi-node cluster: SLURMD_PORT + k - 1
+        return 0
     done
-    die "no two free neighbouring TCP ports in 20000-32767"
+    die "no $width free neighbouring TCP ports in 20000-32767"
 }
 
 # wait_for SECONDS DESCRIPTION COMMAND...: poll COMMAND every 0.2 s.
@@ -352,7 +376,7 @@ wait_for() {
 
 dump_logs() {
     local f
-    for f in "$BASE"/log/munged.log "$BASE"/log/slurmctld.log "$BASE"/log/slurmd.log; do
+    for f in "$BASE"/log/munged.log "$BASE"/log/slurmctld.log "$BASE"/log/slurmd.log "$BASE"/log/slurmd-*.log; do
         [[ -f $f ]] || continue
         echo "----- tail $f" >&2
         tail -n 25 "$f" >&2
@@ -368,7 +392,7 @@ fail_up() {
 
 munge_ok() { munge -S "$MUNGE_SOCK" -n </dev/null | unmunge -S "$MUNGE_SOCK"; }
 ctld_ok() { sl scontrol ping | grep -q 'is UP'; }
-node_idle() { [[ $(node_state) == idle ]]; }
+node_idle() { [[ $(sl sinfo --noheader --Node --format=%T 2>/dev/null | sort -u) == idle ]]; }
 
 # Compute the node line from `slurmd -C` (hardware) and the CPU policy.
 node_line() {
@@ -394,11 +418,29 @@ node_line() {
     echo "$override"
 }
 
+# Several nodes on this one host (measured: ../shared/notes/slurm-multi-node.md): a port, a spool,
+# pid and log file (%n) and a fake GPU per node; each advertises 2 CPUs whatever the host has.
+multi_node_lines() {
+    local host=$1 real_mem mem i
+    real_mem=$(awk '/MemTotal/ {print int($2 / 1024)}' /proc/meminfo)
+    mem=$((real_mem * 9 / 10 / NODES))
+    for ((i = 1; i <= NODES; i++)); do
+        echo "NodeName=n$i NodeHostname=$host NodeAddr=127.0.0.1 Port=$((SLURMD_PORT + i - 1)) CPUs=${MPRTUNE_SLURM_CPUS:-2} RealMemory=$mem Gres=gpu:1 State=UNKNOWN"
+    done
+}
+
 write_config() {
-    local host=$1 lines node override
-    lines=$(node_line "$host")
-    node=$(sed -n 1p <<<"$lines")
-    override=$(sed -n 2p <<<"$lines")
+    local host=$1 lines node override i
+    local spool=$BASE/spool pidfile=$SLURMD_PID logfile=$BASE/log/slurmd.log
+    if ((NODES > 1)); then
+        node=$(multi_node_lines "$host")
+        override="SlurmdParameters=config_overrides"
+        spool=$BASE/spool/%n pidfile=$BASE/run/slurmd-%n.pid logfile=$BASE/log/slurmd-%n.log
+    else
+        lines=$(node_line "$host")
+        node=$(sed -n 1p <<<"$lines")
+        override=$(sed -n 2p <<<"$lines")
+    fi
     cat >"$CONF" <<EOF
 # Generated by scripts/slurm-cluster.sh: private single-node test cluster.
 ClusterName=mprtune
@@ -411,11 +453,11 @@ AuthInfo=socket=$MUNGE_SOCK
 SlurmUser=root
 SlurmdUser=root
 StateSaveLocation=$BASE/state
-SlurmdSpoolDir=$BASE/spool
+SlurmdSpoolDir=$spool
 SlurmctldPidFile=$SLURMCTLD_PID
-SlurmdPidFile=$SLURMD_PID
+SlurmdPidFile=$pidfile
 SlurmctldLogFile=$BASE/log/slurmctld.log
-SlurmdLogFile=$BASE/log/slurmd.log
+SlurmdLogFile=$logfile
 MailProg=/bin/true
 ProctrackType=proctrack/linuxproc
 TaskPlugin=task/none
@@ -437,6 +479,14 @@ $override
 $node
 PartitionName=debug Nodes=ALL Default=YES MaxTime=INFINITE State=UP
 EOF
+    if ((NODES > 1)); then
+        {
+            echo "# One fake GPU per node: character devices cloned from /dev/null."
+            echo "AutoDetect=off"
+            for ((i = 1; i <= NODES; i++)); do echo "NodeName=n$i Name=gpu File=$BASE/dev/gpu$((i - 1))"; done
+        } >"$GRES_CONF"
+        return 0
+    fi
     cat >"$GRES_CONF" <<EOF
 # Two fake GPUs: character devices cloned from /dev/null.
 AutoDetect=off
@@ -472,8 +522,9 @@ do_up() {
     mkdir -p "$BASE/state" "$BASE/spool" "$BASE/log" "$BASE/run" "$BASE/dev" "$MUNGE_SOCK_DIR"
     chmod 755 "$BASE/run" "$MUNGE_DIR" "$MUNGE_SOCK_DIR"
     : >"$JOBCOMP"
-    local i
-    for i in 0 1; do
+    local i node
+    for ((i = 1; i <= NODES; i++)); do mkdir -p "$BASE/spool/n$i"; done
+    for ((i = 0; i < (NODES > 2 ? NODES : 2); i++)); do
         if [[ ! -c $BASE/dev/gpu$i ]]; then
             rm -f "$BASE/dev/gpu$i"
             mknod "$BASE/dev/gpu$i" c 1 3
@@ -499,10 +550,14 @@ do_up() {
         </dev/null >>"$BASE/log/slurmctld.log" 2>&1 9>&- || fail_up "slurmctld failed to start"
     wait_for "$PHASE_TIMEOUT" "slurmctld" ctld_ok || fail_up "slurmctld does not answer"
 
-    log "starting slurmd"
-    env "$MARKER" SLURM_CONF="$CONF" slurmd -f "$CONF" -N "$host" \
-        </dev/null >>"$BASE/log/slurmd.log" 2>&1 9>&- || fail_up "slurmd failed to start"
-    wait_for "$PHASE_TIMEOUT" "node $host to be idle" node_idle ||
+    local names=$host
+    ((NODES == 1)) || names=$(for ((i = 1; i <= NODES; i++)); do echo "n$i"; done)
+    for node in $names; do
+        log "starting slurmd $node"
+        env "$MARKER" SLURM_CONF="$CONF" slurmd -f "$CONF" -N "$node" \
+            </dev/null >>"$BASE/log/slurmd.log" 2>&1 9>&- || fail_up "slurmd $node failed to start"
+    done
+    wait_for "$PHASE_TIMEOUT" "nodes $(echo $names) to be idle" node_idle ||
         fail_up "node not idle (state: $(node_state || true); $(sl sinfo --noheader --Node --format='%T %E' 2>&1 || true))"
 
     # The first scheduling pass comes a few seconds after slurmctld starts: a

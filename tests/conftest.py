@@ -13,7 +13,7 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(Path(__file__).parent))
 
-from slurm_cluster import slurm_cluster  # noqa: E402,F401  (session fixture: a real single-node Slurm)
+from slurm_cluster import slurm_cluster, slurm_two_nodes  # noqa: E402,F401  (session fixtures: real Slurm clusters)
 
 
 @pytest.fixture(autouse=True)

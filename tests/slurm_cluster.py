@@ -40,6 +40,7 @@ REQUIRED_BINARIES = (
     "slurmctld",
     "slurmd",
     "sbatch",
+    "srun",
     "squeue",
     "scancel",
     "sinfo",
@@ -159,13 +160,18 @@ def _stop(base: Path, env: Mapping[str, str]) -> None:
 
 
 def clusters(
-    environ: Mapping[str, str], temp_root: Path | None = None, sbin_dirs: Sequence[str] = SBIN_DIRS
+    environ: Mapping[str, str],
+    temp_root: Path | None = None,
+    sbin_dirs: Sequence[str] = SBIN_DIRS,
+    nodes: int = 1,
 ) -> Iterator[SlurmCluster]:
     """Yield one cluster (found or started, see the module docstring), or skip/fail with the reason.
 
     ``temp_root`` is where the private cluster's folder is made (default: the system temp dir).
+    ``nodes`` > 1: nodes n1..nN on this host, one slurmd and one fake GPU each; a running one is
+    named by ``MPRTUNE_SLURM_CONF_<N>_NODES`` instead of ``MPRTUNE_SLURM_CONF``.
     """
-    given = environ.get("MPRTUNE_SLURM_CONF")
+    given = environ.get("MPRTUNE_SLURM_CONF" if nodes == 1 else f"MPRTUNE_SLURM_CONF_{nodes}_NODES")
     if given:
         conf = Path(given).resolve()
         env = cluster_env(conf, environ, sbin_dirs)
@@ -179,6 +185,7 @@ def clusters(
     base = Path(tempfile.mkdtemp(prefix="mprtune-slurm-", dir=temp_root)).resolve()
     conf = base / "slurm.conf"
     env = cluster_env(conf, environ, sbin_dirs)
+    env["MPRTUNE_SLURM_NODES"] = str(nodes)
     timeout = float(environ.get("MPRTUNE_SLURM_UP_TIMEOUT") or 120)
     rc, out = _script("up", base, env, timeout)
     if rc != 0 or not _sinfo_ok(conf, env):
@@ -197,3 +204,9 @@ def clusters(
 def slurm_cluster() -> Iterator[SlurmCluster]:
     """A running single-node Slurm cluster (2 fake GPUs, jobcomp file)."""
     yield from clusters(os.environ)
+
+
+@pytest.fixture(scope="session")
+def slurm_two_nodes() -> Iterator[SlurmCluster]:
+    """A running two-node Slurm cluster on this host (n1, n2: one slurmd, one fake GPU, 2 CPUs each)."""
+    yield from clusters(os.environ, nodes=2)

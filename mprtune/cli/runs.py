@@ -114,7 +114,7 @@ def train(
         detach=detach,
     )
     if dry_run:
-        plan = launch.plan_training(ws, chosen, executor.slots(), warn)
+        plan = launch.plan_training(ws, chosen, executor.slots(), warn, check_fits=executor.check_fits)
         for message in plan.warnings + backends.device_warnings(ws.matrix, gpus, slots, backend):
             warn(message)
         click.echo("\n".join(plan_lines(plan, executor, show_commands=True)))
@@ -141,6 +141,14 @@ def train(
 @cli.command()
 @click.argument("variants", nargs=-1)
 @slot_options
+@click.option(
+    "--backend",
+    type=click.Choice(["local", "slurm"]),
+    default="local",
+    show_default=True,
+    help="Plan for the local queue or for Slurm (needed for variants with `nodes` > 1).",
+)
+@click.option("--partition", default=None, help="Slurm partition whose nodes the plan is checked against.")
 @runs_option
 @config_option
 @domain_errors
@@ -148,6 +156,8 @@ def plan(
     variants: tuple[str, ...],
     gpus: str | None,
     slots: int | None,
+    backend: str,
+    partition: str | None,
     runs_dir: Path | None,
     config_path: Path | None,
     profile: str,
@@ -159,9 +169,9 @@ def plan(
 
     ws = open_workspace(config_path, profile, runs_dir)
     chosen = ws.select(variants)
-    executor = backends.from_options(ws.matrix, "local", gpus, slots, check_devices=False)
-    result = plan_training(ws, chosen, executor.slots(), warn)
-    for message in result.warnings + backends.device_warnings(ws.matrix, gpus, slots, "local"):
+    executor = backends.from_options(ws.matrix, backend, gpus, slots, check_devices=False, partition=partition)
+    result = plan_training(ws, chosen, executor.slots(), warn, check_fits=executor.check_fits)
+    for message in result.warnings + backends.device_warnings(ws.matrix, gpus, slots, backend):
         warn(message)
     click.echo("\n".join(plan_lines(result, executor, show_commands=True)))
 

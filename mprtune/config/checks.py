@@ -19,6 +19,7 @@ Ranges = Mapping[str, Range]
 NUMBER = (int, float)
 MAX_INT = 2**31 - 1  # what LLaMA-Factory, torch and Slurm take as an integer setting
 MAX_GPUS = 4096
+MAX_NODES = 4096
 DEEPSPEED_STAGES = ("zero2", "zero3")
 # Folder names and torchrun arguments: LLaMA-Factory re-splits arguments on spaces under torchrun.
 SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
@@ -64,6 +65,8 @@ RECIPE_TYPES: dict[str, Kind] = {
     "extra_args": dict,
     # mprtune's own, not rendered: GPUs one job gets at once (torchrun DDP with NPROC_PER_NODE=gpus).
     "gpus": int,
+    # mprtune's own, not rendered: Slurm nodes one job spans (`gpus` is then per node); > 1 needs Slurm.
+    "nodes": int,
 }
 # (low, high, low_open): inclusive bounds unless low_open; every number must also be finite.
 RECIPE_RANGES: Ranges = {
@@ -89,6 +92,7 @@ RECIPE_RANGES: Ranges = {
     "weight_decay": (0, 10, False),
     "num_train_epochs": (0, 1e6, True),
     "gpus": (1, MAX_GPUS, False),
+    "nodes": (1, MAX_NODES, False),
 }
 PREDICT_TYPES: dict[str, Kind] = {
     "per_device_eval_batch_size": int,
@@ -111,8 +115,14 @@ MODEL_TYPES: dict[str, Kind] = {
     "note": str,  # what the model really is, shown at the top of reports (e.g. a stand-in for a bigger one)
     "source": dict,  # where the weights come from (config/model_source.py); replaces `path`
     "gpus": int,  # GPUs every variant of this model gets unless the variant says otherwise
+    "nodes": int,  # Slurm nodes, likewise (`gpus` is then per node)
 }
-MODEL_RANGES: Ranges = {"params": (0, 1e15, True), "tiny_seed": (0, MAX_INT, False), "gpus": (1, MAX_GPUS, False)}
+MODEL_RANGES: Ranges = {
+    "params": (0, 1e15, True),
+    "tiny_seed": (0, MAX_INT, False),
+    "gpus": (1, MAX_GPUS, False),
+    "nodes": (1, MAX_NODES, False),
+}
 TASK_TYPES: dict[str, Kind] = {
     "kind": str,
     "prompt": str,

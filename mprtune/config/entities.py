@@ -23,6 +23,7 @@ class BaseModel:
     note: str = ""
     source: ModelSource | None = None  # set: `path` is derived from it (hub id, local folder, materialised folder)
     gpus: int | None = None  # GPUs its variants get unless they say otherwise
+    nodes: int | None = None  # Slurm nodes its variants span unless they say otherwise
 
     @property
     def is_random(self) -> bool:
@@ -96,6 +97,11 @@ class Variant:
     def gpus(self) -> int:
         """GPUs (or CPU slots) one job of this variant holds at once; > 1 runs under torchrun (DDP)."""
         return int(self.recipe.get("gpus", 1))
+
+    @property
+    def nodes(self) -> int:
+        """Slurm nodes one job spans, `gpus` on each (one torchrun per node); > 1 only on Slurm."""
+        return int(self.recipe.get("nodes", 1))
 
 
 @dataclass(frozen=True)

@@ -222,7 +222,8 @@ def _build_variant(
     _check_recipe_values(p, path, overrides)
     if not (isinstance(name, str) and SAFE_NAME.match(name) and model in models and task in tasks):
         return None
-    width = {"gpus": models[model].gpus} if models[model].gpus else {}  # the model's, unless the variant says
+    base = models[model]  # the model's width, unless the variant says
+    width = {k: v for k, v in (("gpus", base.gpus), ("nodes", base.nodes)) if v}
     merged = {**recipe, **width, **overrides, "extra_args": {**recipe["extra_args"], **overrides["extra_args"]}}
     if not _one_prompt_format(p, path, merged["extra_args"], tasks[task], models[model]):
         return None

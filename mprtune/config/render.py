@@ -140,7 +140,8 @@ RECIPE_SECTIONS: dict[str, tuple[str, ...]] = {
         "seed",
     ),
 }
-RENDERED_APART = frozenset({"cutoff_len", "deepspeed", "extra_args", "gpus"})
+MULTI_NODE_DDP_TIMEOUT_S = 10800  # 3 h; tokenization runs before the ranks start (backends/slurm.py)
+RENDERED_APART = frozenset({"cutoff_len", "deepspeed", "extra_args", "gpus", "nodes"})
 
 
 def recipe_sections(recipe: dict[str, Any]) -> dict[str, list[tuple[str, Any]]]:
@@ -174,6 +175,10 @@ def training_yaml(
         self_path=training_config_path(variant.name),
         gpus=variant.gpus,
         system=variant.task.system,
+        nodes=variant.nodes,
+        ddp_timeout=MULTI_NODE_DDP_TIMEOUT_S
+        if variant.nodes > 1 and "ddp_timeout" not in variant.recipe.get("extra_args", {})
+        else None,
     )
 
 

@@ -85,6 +85,7 @@ def parse_models(p: Problems, raw: dict) -> dict[str, BaseModel]:
                 str(spec["note"]) if isinstance(spec.get("note"), str) else "",
                 weights,
                 spec["gpus"] if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "gpus") else None,
+                spec["nodes"] if p.valid(spec, MODEL_TYPES, MODEL_RANGES, "nodes") else None,
             )
     return models
 

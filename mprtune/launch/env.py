@@ -52,9 +52,12 @@ def job_env(matrix: Matrix, variant: Variant, run_dir: Path) -> dict[str, str]:
         "WANDB_MODE": wandb_mode(),
         **QUIET_ENV,
     }
-    if variant.gpus > 1 or variant.recipe.get("deepspeed"):
+    if variant.gpus > 1 or variant.nodes > 1 or variant.recipe.get("deepspeed"):
         # One process per GPU of the job; the backend adds a MASTER_PORT no other job of ours uses.
+        # NPROC_PER_NODE is always set: LLaMA-Factory's default is the visible GPU count, 0 on a CPU.
         env.update({"FORCE_TORCHRUN": "1", "NPROC_PER_NODE": str(variant.gpus)})
+    if variant.nodes > 1:
+        env["NNODES"] = str(variant.nodes)  # the node rank and master address come from Slurm, per job
     return env
 
 

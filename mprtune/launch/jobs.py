@@ -71,6 +71,14 @@ class JobPaths:
     def is_complete(self, kind: str) -> bool:
         return all((self.folder / name).is_file() for name in COMPLETE_FILES[kind])
 
+    def node_log(self, rank: int | str) -> Path:
+        """A multi-node job's log of one node (rank 0 = the first node, where LLaMA-Factory reports)."""
+        return self.folder / f"node-{rank}.log"
+
+    def node_logs(self) -> list[Path]:
+        found = [p for p in self.folder.glob("node-*.log") if p.stem.split("-")[-1].isdigit()]
+        return sorted(found, key=lambda p: int(p.stem.split("-")[-1]))
+
     def checkpoints(self) -> list[Path]:
         found = [p for p in self.folder.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()]
         return sorted(found, key=lambda p: int(p.name.split("-")[-1]))
@@ -89,6 +97,7 @@ class JobSpec:
     extra_files: dict[str, str] = field(default_factory=dict)  # name -> text, written beside the config
     width: int = 1  # slots (GPUs) held at once; > 1 runs under torchrun with NPROC_PER_NODE=width
     data_sha256: str | None = None  # training data fingerprint, recorded in the status at launch
+    nodes: int = 1  # cluster nodes, `width` GPUs on each, one torchrun per node (Slurm only)
 
     @property
     def paths(self) -> JobPaths:
@@ -227,6 +236,9 @@ class Executor(Protocol):
 
     def describe(self, spec: JobSpec) -> str | None:
         """What the backend would submit for `spec` beyond the command (e.g. an sbatch script), for --dry-run."""
+
+    def check_fits(self, specs: list[JobSpec]) -> list[str]:
+        """Why some of `specs` can never run here (e.g. more nodes than the partition has); [] when all fit."""
 
 
 def job_logs(spec: JobSpec, lines: int = 40) -> str:

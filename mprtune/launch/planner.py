@@ -18,7 +18,7 @@ import statistics
 from dataclasses import dataclass
 
 from mprtune.config.matrix import Variant
-from mprtune.errors import MprtuneError
+from mprtune.errors import ConfigError, MprtuneError
 from mprtune.launch.jobs import SLOT_SEP
 from mprtune.launch.policy import Waiting, simulate
 from mprtune.tasks import CHARS_PER_TOKEN
@@ -35,11 +35,22 @@ class Estimate:
     seconds: float
     tokens: float
     source: str  # "matrix" (train_tokens) or "data" (measured from the prepared files)
-    width: int = 1  # slots (GPUs) the job holds at once
+    width: int = 1  # slots (GPUs) the job holds at once, on each of its nodes
+    nodes: int = 1  # Slurm nodes the job spans
 
     @property
     def area(self) -> float:
         return self.width * self.seconds
+
+    @property
+    def gpu_seconds(self) -> float:
+        """What the job books on a cluster: every GPU of every node for its whole run."""
+        return self.nodes * self.width * self.seconds
+
+    @property
+    def shape(self) -> str:
+        gpus = f"{self.width} GPU{'s' if self.width > 1 else ''}"
+        return f"{self.nodes} nodes × {gpus}" if self.nodes > 1 else gpus
 
 
 @dataclass(frozen=True)
@@ -81,15 +92,15 @@ def estimate(ws: Workspace, variant: Variant, calibration: float = 1.0) -> Estim
     else:
         tokens_per_epoch, rows, source = float(variant.task.train_tokens), 0, "matrix"
     tokens = tokens_per_epoch * float(recipe.get("num_train_epochs", 1))
-    width = variant.gpus
+    width, ranks = variant.gpus, variant.gpus * variant.nodes
     if recipe.get("max_steps") and rows:
         rows_per_step = (
-            recipe.get("per_device_train_batch_size", 1) * recipe.get("gradient_accumulation_steps", 1) * width
+            recipe.get("per_device_train_batch_size", 1) * recipe.get("gradient_accumulation_steps", 1) * ranks
         )
         tokens = min(tokens, recipe["max_steps"] * rows_per_step * tokens_per_epoch / rows)
-    speedup = width * DDP_EFFICIENCY if width > 1 else 1.0
+    speedup = ranks * DDP_EFFICIENCY if ranks > 1 else 1.0
     seconds = 6 * variant.model.params * tokens / EFFECTIVE_FLOPS * calibration / speedup
-    return Estimate(variant.name, seconds, tokens, source, width)
+    return Estimate(variant.name, seconds, tokens, source, width, variant.nodes)
 
 
 def calibration_from_runs(ws: Workspace) -> float:
@@ -113,7 +124,19 @@ def lpt_order(estimates: list[Estimate]) -> list[Estimate]:
 
 
 def check_widths(estimates: list[Estimate], slots: list[str]) -> None:
-    """A job wider than every slot together would wait forever: refuse it before anything runs."""
+    """A job wider than every slot together would wait forever: refuse it before anything runs.
+
+    The local queue runs on this one machine, so a job spanning nodes is refused here too.
+    """
+    multi_node = [e for e in estimates if e.nodes > 1]
+    if multi_node:
+        raise ConfigError(
+            [
+                f"{e.variant}: nodes: {e.nodes} needs the Slurm backend (the local queue runs on this machine "
+                f"only): use `--backend slurm`, or set nodes: 1"
+                for e in multi_node
+            ]
+        )
     too_wide = [e for e in estimates if e.width > len(slots)]
     if too_wide:
         names = ", ".join(f"{e.variant} (gpus: {e.width})" for e in too_wide)

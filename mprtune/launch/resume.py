@@ -47,7 +47,7 @@ def main(argv: list[str]) -> int:
     print(
         f"mprtune: {'resuming from ' + checkpoint.name if checkpoint else 'starting'}: {' '.join(command)}", flush=True
     )
-    os.execv(command[0], command)
+    os.execvp(command[0], command)  # a multi-node job runs `srun` here, found on PATH
     return 127  # execv does not return
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 from mprtune.launch.jobs import RUNNING, JobPaths, JobStatus
 from mprtune.launch.state import derive_state
@@ -26,6 +26,7 @@ class StatusRow:
     reason: str | None
     log: str
     windows: list
+    node_logs: list[str] = field(default_factory=list)  # a multi-node job's; progress is rank 0's (node-0)
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -53,6 +54,7 @@ def status_rows(ws: Workspace, warn: Callable[[str], None] = lambda message: Non
                 reason=status.reason if state in ("failed", "interrupted") else None,
                 log=str(paths.stderr),
                 windows=status.windows,
+                node_logs=[str(p) for p in paths.node_logs()],
             )
         )
     return rows

@@ -23,7 +23,7 @@ from mprtune.config.matrix import Variant
 from mprtune.config.render import training_yaml
 from mprtune.data.datasets import data_problems, registry, training_data_sha256
 from mprtune.data.sources import offline_mode
-from mprtune.errors import DataError, LockError, MprtuneError
+from mprtune.errors import ConfigError, DataError, LockError, MprtuneError
 from mprtune.launch import backends
 from mprtune.launch.env import job_env, venv_bin
 from mprtune.launch.jobs import (
@@ -38,7 +38,15 @@ from mprtune.launch.jobs import (
     now,
     public_env,
 )
-from mprtune.launch.planner import Schedule, calibration_from_runs, check_widths, estimate, lpt_order, lpt_schedule
+from mprtune.launch.planner import (
+    Estimate,
+    Schedule,
+    calibration_from_runs,
+    check_widths,
+    estimate,
+    lpt_order,
+    lpt_schedule,
+)
 from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest, derive_state, resume_point
 from mprtune.models import ensure_base_models, resolved_path
@@ -63,6 +71,7 @@ class TrainPlan:
     schedule: Schedule
     warnings: list[str] = field(default_factory=list)
     variants: list[Variant] = field(default_factory=list)  # the chosen ones, in matrix order (sweep tables)
+    estimates: list[Estimate] = field(default_factory=list)  # of the jobs to launch: shapes, GPU-hours booked
 
 
 def run_config(ws: Workspace, variant: Variant) -> str:
@@ -101,6 +110,7 @@ def train_spec(ws: Workspace, variant: Variant, estimate_s: float = 0.0) -> JobS
         estimate_s=estimate_s,
         width=variant.gpus,
         data_sha256=training_data_sha256(ws, variant.task.train),
+        nodes=variant.nodes,
     )
 
 
@@ -196,11 +206,12 @@ def plan_training(
     slots: list[str] | None,
     warn: Callable[[str], None] = lambda m: None,
     check_data: bool = True,
+    check_fits: Callable[[list[JobSpec]], list[str]] | None = None,
 ) -> TrainPlan:
     """Decide, estimate and schedule; `slots` None: a cluster queues the jobs (shown as one "cluster" slot).
 
-    A variant needing more GPUs than `slots` holds, or data LLaMA-Factory cannot use, is an error
-    here, before anything runs.
+    A variant needing more GPUs than `slots` holds (or, through `check_fits`, more nodes or GPUs per
+    node than the cluster has), or data LLaMA-Factory cannot use, is an error here, before anything runs.
     """
     if check_data:
         refuse_bad_data(ws, [v for v in variants if not JobPaths(ws.run_dir(v.name)).is_complete("train")])
@@ -212,10 +223,14 @@ def plan_training(
     to_run = {d.variant for d in decisions if d.action != "skip"}
     ordered = [e for e in lpt_order(list(estimates.values())) if e.variant in to_run]
     specs = [train_spec(ws, ws.matrix.variants[e.variant], e.seconds) for e in ordered]
+    problems = check_fits(specs) if check_fits else []
+    if problems:
+        raise ConfigError(problems)
     running = [ws.matrix.variants[name] for name in to_run]
     warnings = data_warnings(ws, running) + hub_warnings(ws, running)
-    shown = ordered if slots is not None else [dataclasses.replace(e, width=1) for e in ordered]
-    return TrainPlan(specs, decisions, lpt_schedule(shown, slots or ["cluster"]), warnings, list(variants))
+    shown = ordered if slots is not None else [dataclasses.replace(e, width=1, nodes=1) for e in ordered]
+    schedule = lpt_schedule(shown, slots or ["cluster"])
+    return TrainPlan(specs, decisions, schedule, warnings, list(variants), ordered)
 
 
 @contextmanager
@@ -289,7 +304,7 @@ def train(
     refuse_bad_data(ws, unfinished)
     with runs_lock(ws.runs), stop_on_signals() as stop:
         warn = lambda message: on_event(Event("warning", "train", None, message))
-        plan = plan_training(ws, variants, executor.slots(), warn, check_data=False)
+        plan = plan_training(ws, variants, executor.slots(), warn, check_data=False, check_fits=executor.check_fits)
         on_plan(plan)
         if not plan.specs:
             return {}

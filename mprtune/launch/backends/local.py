@@ -138,6 +138,9 @@ class LocalExecutor:
     def describe(self, spec: JobSpec) -> str | None:
         return None
 
+    def check_fits(self, specs: list[JobSpec]) -> list[str]:
+        return []  # widths and nodes are checked against the slots when planning (planner.check_widths)
+
     def _master_port(self) -> int:
         """A port free now and not handed to another of our running torchrun jobs."""
         self._ports = {port: job for port, job in self._ports.items() if not job.done()}

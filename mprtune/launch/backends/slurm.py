@@ -20,6 +20,7 @@ from pathlib import Path
 from mprtune.config.render import render_template
 from mprtune.errors import MprtuneError, show
 from mprtune.io import atomic_write
+from mprtune.launch.backends import slurm_nodes
 from mprtune.launch.backends.slurm_jobcomp import read_jobcomp
 from mprtune.launch.jobs import JobSpec, JobStatus, job_logs
 
@@ -170,6 +171,8 @@ class SlurmJob:
             time.sleep(0.5)
 
     def logs(self, lines: int = 40) -> str:
+        if self.spec.nodes > 1:
+            return slurm_nodes.failure_logs(self.spec, lines)
         return job_logs(self.spec, lines)
 
 
@@ -218,8 +221,13 @@ class SlurmExecutor:
     def describe(self, spec: JobSpec) -> str:
         return self.script(spec)
 
+    def check_fits(self, specs: list[JobSpec]) -> list[str]:
+        return slurm_nodes.fit_problems(specs, self.partition)
+
     def script(self, spec: JobSpec) -> str:
-        command = list(spec.command)  # the resume point is decided when the job (re)starts: launch/resume.py
+        # The resume point is decided when the job (re)starts, once, in the batch script: launch/resume.py
+        cpus = self.cpus_per_task * spec.width
+        command = slurm_nodes.step_command(spec, cpus) if spec.nodes > 1 else list(spec.command)
         env = sorted((k, shlex.quote(v)) for k, v in spec.env.items() if k != "PATH")
         env.append(
             ("PATH", f'{shlex.quote(spec.env["PATH"].split(os.pathsep)[0])}:"$PATH"')
@@ -231,8 +239,11 @@ class SlurmExecutor:
             job=spec.name,
             job_name=job_name(spec.name),
             gpus=spec.width,
+            nodes=spec.nodes,
+            tokenize=shlex.join(slurm_nodes.tokenize_command(spec)),
+            exit_records=shlex.quote(str(spec.folder)) + "/node-*.exit",
             torchrun=spec.env.get("FORCE_TORCHRUN") == "1",
-            cpus_per_task=self.cpus_per_task * spec.width,
+            cpus_per_task=cpus,
             mem=scaled_mem(self.mem, spec.width),
             time_limit=self.time_limit,
             partition=self.partition,
