@@ -77,7 +77,7 @@ BROKEN = [
         ["recipe.learning_rate: expected a number > 0 and <= 1, got 5"],
     ),
     ("invalid YAML", ("hardware:\n  gpus: [0, 1]", "hardware:\n  gpus: [0, 1"), ["invalid YAML"]),
-    ("unknown profile key", ("  demo:", "  demo:\n    tasks: {}"), ["profiles.demo.tasks: a profile may set only"]),
+    ("unknown profile key", ("  demo:", "  demo:\n    tokens: {}"), ["profiles.demo.tokens: a profile may set only"]),
     (
         "zero gpus",
         (G, "{name: llama32_3b_grammar_lora, model: llama32_3b, task: grammar, gpus: 0}"),
@@ -149,7 +149,7 @@ def test_unknown_profile(tmp_path: Path) -> None:
             str(tmp_path),
         ],
     )
-    assert result.exit_code == 2 and "--profile: unknown profile 'prod' (known: reference, demo, tiny)" in result.output
+    assert result.exit_code == 2 and "--profile: unknown profile 'prod' (known: reference, demo, examples, tiny)" in result.output
 
 
 def test_every_shipped_profile_validates() -> None:
