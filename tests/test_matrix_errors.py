@@ -149,7 +149,10 @@ def test_unknown_profile(tmp_path: Path) -> None:
             str(tmp_path),
         ],
     )
-    assert result.exit_code == 2 and "--profile: unknown profile 'prod' (known: reference, demo, examples, tiny)" in result.output
+    assert (
+        result.exit_code == 2
+        and "--profile: unknown profile 'prod' (known: reference, demo, examples, tiny)" in result.output
+    )
 
 
 def test_every_shipped_profile_validates() -> None:

@@ -110,9 +110,8 @@ def test_a_new_user_trains_and_compares_two_tasks_of_their_own(
 
     # JSON: recompute the match from what the model wrote; a parse failure is never a match
     tuned_rows = predictions(runs / "small_cities_lora" / "predict")
-    refs = [
-        json.loads(r["conversations"][1]["value"]) for r in json.loads((project / "data/cities_eval.json").read_text())
-    ]
+    eval_rows = json.loads((project / "data/cities_eval.json").read_text())[:ROWS]  # what compare --limit took
+    refs = [json.loads(r["conversations"][1]["value"]) for r in eval_rows]
 
     def parsed(text: str) -> object:
         try:
