@@ -136,6 +136,8 @@ def test_a_new_user_trains_and_compares_two_tasks_of_their_own(
             "--format",
             "json",
             "--no-ci",
+            "--limit",
+            str(ROWS),
             cwd=project,
         )
         return json.loads(out)["json_match"]["value"]

@@ -106,6 +106,12 @@ its own labels with nothing else.
     multiple=True,
     help="Reference file(s), one per line; repeat for several references (when there is no --eval).",
 )
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=None,
+    help="First N rows of each eval dataset (the predictions of `compare --limit N`).",
+)
 @click.option("--format", "fmt", type=click.Choice(["table", "json"]), default="table", show_default=True)
 @click.option("--no-ci", is_flag=True, help="Skip the bootstrap confidence intervals.")
 @click.option(
@@ -128,6 +134,7 @@ def score(
     eval_files: tuple[Path, ...],
     source: Path | None,
     references: tuple[Path, ...],
+    limit: int | None,
     fmt: str,
     no_ci: bool,
     row_kind: str | None,
@@ -149,6 +156,7 @@ def score(
         row_kind=row_kind,
         matrix_path=matrix_path,
         eval_files=list(eval_files),
+        limit=limit,
     )
     click.echo(json.dumps(scores, indent=2, sort_keys=True) if fmt == "json" else "\n".join(score_table(scores)))
 

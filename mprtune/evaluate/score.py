@@ -133,7 +133,7 @@ def eval_file_rows(kind: TaskKind, path: Path, dataset: str) -> list[EvalRow]:
     return rows
 
 
-def _matrix_rows(matrix_path: Path | None, task: Any, eval_files: list[Path]) -> list[EvalRow]:
+def _matrix_rows(matrix_path: Path | None, task: Any, eval_files: list[Path], limit: int | None) -> list[EvalRow]:
     """A matrix task's eval rows: its eval datasets, or `eval_files` read in its first eval dataset's format."""
     import dataclasses
 
@@ -143,7 +143,7 @@ def _matrix_rows(matrix_path: Path | None, task: Any, eval_files: list[Path]) ->
     assert matrix_path is not None
     ws = Workspace.open(matrix_path)
     if not eval_files:
-        return task_eval_rows(ws, task).rows
+        return task_eval_rows(ws, task, limit).rows
     matrix = ws.matrix
     template = matrix.datasets[task.eval[0]]
     datasets = {
@@ -152,7 +152,7 @@ def _matrix_rows(matrix_path: Path | None, task: Any, eval_files: list[Path]) ->
     }
     given = dataclasses.replace(task, eval=tuple(datasets))
     matrix = dataclasses.replace(matrix, datasets={**matrix.datasets, **datasets})
-    return task_eval_rows(dataclasses.replace(ws, matrix=matrix), given).rows
+    return task_eval_rows(dataclasses.replace(ws, matrix=matrix), given, limit).rows
 
 
 def _aligned(predictions: list[Prediction], rows: list[EvalRow], where: Path) -> None:
@@ -206,6 +206,7 @@ def score_files(
     row_kind: str | None = None,
     matrix_path: Path | None = None,
     eval_files: list[Path] | None = None,
+    limit: int | None = None,
 ) -> dict[str, Any]:
     """``{metric: {value, ci_low, ci_high, n}}`` of ``predictions`` on the task's rows, as compare scores them."""
     from mprtune.metrics.api import N_RESAMPLES, scores_of
@@ -219,10 +220,10 @@ def score_files(
     echoed = bool(found) and all(p.label is not None for p in found)
     if matrix_task is not None and not kind.preparers and not (source or references):
         # the user's own data: read as LLaMA-Factory reads it, in the task's dataset format
-        rows = _matrix_rows(matrix_path, matrix_task, eval_files or [])
+        rows = _matrix_rows(matrix_path, matrix_task, eval_files or [], limit)
         _aligned(found, rows, predictions)
     elif eval_files:
-        rows = [row for path in eval_files for row in eval_file_rows(kind, path, path.stem)]
+        rows = [row for path in eval_files for row in eval_file_rows(kind, path, path.stem)[:limit]]
         _aligned(found, rows, predictions)
     elif source is not None or references:
         rows = _text_rows(kind, source, list(references or []), row_kind, len(found))
