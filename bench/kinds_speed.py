@@ -44,7 +44,8 @@ else:
     from mprtune.rows import EvalRow
     from mprtune.tasks import resolve_kind
     kind = resolve_kind("grammar")(task="grammar")
-    rows = [EvalRow(str(i), s, tuple(r), "grammar", "Fix: " + s, r[0]) for i, (s, r) in enumerate(zip(sources, references))]
+    pairs = enumerate(zip(sources, references))
+    rows = [EvalRow(str(i), s, tuple(r), "grammar", "Fix: " + s, r[0]) for i, (s, r) in pairs]
     compare_scores(kind.score(rows[:2], tuned[:2]), kind.score(rows[:2], baseline[:2]), n_resamples=10)
     start = time.perf_counter()
     out = compare_scores(kind.score(rows, tuned), kind.score(rows, baseline), n_resamples=resamples)
