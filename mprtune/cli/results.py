@@ -140,13 +140,11 @@ def score(
     row_kind: str | None,
     config_path: Path | None,
 ) -> None:
-    from mprtune.evaluate.score import score_files, task_eval_files
+    from mprtune.evaluate.score import score_files
     from mprtune.views import score_table
 
     matrix = config_path or paths.project_root() / paths.MATRIX_FILE
     matrix_path = matrix if matrix.is_file() else None
-    if not eval_files and source is None and not references:
-        eval_files = tuple(task_eval_files(task, matrix_path))
     scores = score_files(
         task,
         predictions,

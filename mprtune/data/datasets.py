@@ -23,7 +23,6 @@ from mprtune.config.registry import Registry, resolve
 from mprtune.data.rows import DatasetRow, content_sha256, dataset_files, iter_rows, row_ids
 from mprtune.data.sources import RowErrorAt
 from mprtune.errors import ConfigError, DataError, MprtuneError
-from mprtune.tasks import TASK_KINDS
 from mprtune.workspace import Workspace
 
 SHOWN_PER_DATASET = 5  # bad rows listed per dataset; the rest are counted on one line
@@ -76,27 +75,12 @@ def _present(data_dir: Path, ds: Dataset) -> bool:
     return (data_dir / ds.file).exists()
 
 
-def _kind(task: Task) -> Any:
-    """The task's kind, built with the task's options when the matrix was parsed."""
-    return task.plugin
-
-
-def _eval_problem(task: Task, kind: Any, row: DatasetRow) -> str | None:
-    """Why an eval row gives no source or no reference for its task (None when it does)."""
-    if kind is not None:
-        try:
-            kind.eval_row(row.raw, row.conversation, row.where, row.id or "row")
-        except MprtuneError as exc:
-            return str(exc).removeprefix(f"{row.where}: ")
-        return None
-    if task.kind in TASK_KINDS:  # mprtune's prepared rows carry the source without the prompt
-        if not isinstance(row.raw.get("source"), str):
-            return f"eval row has no 'source'; re-run `mprtune prepare-data {task.name}`"
-        return None
-    if not row.conversation.user.strip():
-        return "no source: the last user turn is empty"
-    if not row.conversation.assistant.strip():
-        return "no reference: the last assistant turn is empty"
+def _eval_problem(task: Task, row: DatasetRow) -> str | None:
+    """Why an eval row gives its task no source or no reference (None when it does): the kind reads it."""
+    try:
+        task.plugin.eval_row(row.raw, row.conversation, row.where, row.id or "row")
+    except MprtuneError as exc:
+        return str(exc).removeprefix(f"{row.where}: ")
     return None
 
 
@@ -105,7 +89,6 @@ def _dataset_problems(data_dir: Path, ds: Dataset, tasks: list[Task]) -> list[st
     hidden = 0
     seen_keys: set[str] = set()
     rows = 0
-    kinds = [(task, _kind(task)) for task in tasks]
     try:
         for row in iter_rows(data_dir, ds):
             problem = None
@@ -114,7 +97,7 @@ def _dataset_problems(data_dir: Path, ds: Dataset, tasks: list[Task]) -> list[st
             else:
                 rows += 1
                 seen_keys.update(row.raw)
-                why = next((w for t, k in kinds if (w := _eval_problem(t, k, row))), None)
+                why = next((w for t in tasks if (w := _eval_problem(t, row))), None)
                 problem = f"{row.where}: {why}" if why else None
             if problem and len(shown) < SHOWN_PER_DATASET:
                 shown.append(problem)

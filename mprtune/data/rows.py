@@ -23,7 +23,7 @@ from typing import Any
 
 from mprtune.config.datasets import effective_columns, effective_tags
 from mprtune.config.entities import Dataset
-from mprtune.data.sources import BOM, Record, RowError, RowErrorAt, parse_json_line, text_lines
+from mprtune.data.sources import BOM, Record, RowError, RowErrorAt, iter_jsonl, parse_json_line
 from mprtune.errors import DataError
 from mprtune.rows import Conversation
 
@@ -116,20 +116,11 @@ def _not_object(value: Any) -> str:
 
 
 def _jsonl_rows(path: Path) -> Iterator[Record | RowErrorAt]:
-    for number, line, problem in text_lines(path):
-        if not line.strip():
-            continue
-        where = f"{path}:{number}"
-        if problem:
-            yield RowErrorAt(where, problem)
-            continue
-        value, problem = parse_json_line(line)
-        if problem:
-            yield RowErrorAt(where, "not a JSON line: " + problem.removeprefix("invalid JSON: "))
-        elif not isinstance(value, dict):
-            yield RowErrorAt(where, _not_object(value))
-        else:
-            yield Record(where, value)
+    """data.sources' JSON-lines reader, saying "not a JSON line" as the other data errors do."""
+    for found in iter_jsonl(path, str(path)):
+        if isinstance(found, RowErrorAt) and found.message.startswith("invalid JSON: "):
+            found = RowErrorAt(found.where, "not a JSON line: " + found.message.removeprefix("invalid JSON: "))
+        yield found
 
 
 def hub_records(ds: Dataset) -> Iterator[Record]:

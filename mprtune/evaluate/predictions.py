@@ -28,6 +28,7 @@ from mprtune.launch.queue import Event, run_queue
 from mprtune.launch.state import config_digest
 from mprtune.models import ensure_base_models, resolved_path
 from mprtune.rows import EvalRow, chat_messages
+from mprtune.tasks import TaskKind
 from mprtune.workspace import Workspace
 
 PREDICTIONS = "generated_predictions.jsonl"
@@ -42,31 +43,32 @@ class EvalSet:
 
 def load_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSet:
     """The eval rows in the order LLaMA-Factory concatenates them (max_samples applies per dataset)."""
+    if not variant.task.plugin.preparers:  # the user's own data, in any format LLaMA-Factory reads
+        return task_eval_rows(ws, variant.task, limit)
     rows: list[EvalRow] = []
     digests: dict[str, str] = {}
-    if not variant.task.plugin.preparers:  # the user's own data, in any format LLaMA-Factory reads
-        return _dataset_eval_rows(ws, variant, limit)
     for name in variant.task.eval:
         path = ws.data_dir / ws.matrix.datasets[name].file
         if not path.is_file():
             raise MprtuneError(f"{path}: eval data missing; run `mprtune prepare-data {variant.task.name}`")
-        digest = hashlib.sha256()
-        taken = 0
-        with path.open("rb") as handle:
-            for number, raw in enumerate(handle, 1):
-                if not raw.strip():
-                    continue
-                if limit is not None and taken >= limit:
-                    break
-                digest.update(raw)
-                rows.append(_eval_row(path, number, raw, name, variant))
-                taken += 1
-        digests[str(path)] = digest.hexdigest()
+        found, digests[str(path)] = prepared_rows(path, name, variant.task.plugin, limit)
+        rows += found
     return EvalSet(rows, digests)
 
 
-def _dataset_eval_rows(ws: Workspace, variant: Variant, limit: int | None) -> EvalSet:
-    return task_eval_rows(ws, variant.task, limit)
+def prepared_rows(path: Path, dataset: str, kind: TaskKind, limit: int | None = None) -> tuple[list[EvalRow], str]:
+    """A built-in kind's eval rows from one file `prepare-data` wrote (JSON lines), and the sha256 of those used."""
+    rows: list[EvalRow] = []
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, 1):
+            if not raw.strip():
+                continue
+            if limit is not None and len(rows) >= limit:
+                break
+            digest.update(raw)
+            rows.append(_eval_row(path, number, raw, dataset, kind))
+    return rows, digest.hexdigest()
 
 
 def task_eval_rows(ws: Workspace, task: Task, limit: int | None = None) -> EvalSet:
@@ -87,7 +89,7 @@ def task_eval_rows(ws: Workspace, task: Task, limit: int | None = None) -> EvalS
     return EvalSet(rows, digests)
 
 
-def _eval_row(path: Path, number: int, raw: bytes, dataset: str, variant: Variant) -> EvalRow:
+def _eval_row(path: Path, number: int, raw: bytes, dataset: str, kind: TaskKind) -> EvalRow:
     where = f"{path}:{number}"
     try:
         row = json.loads(raw.decode("utf-8-sig" if number == 1 else "utf-8"))
@@ -97,7 +99,7 @@ def _eval_row(path: Path, number: int, raw: bytes, dataset: str, variant: Varian
         raise DataError(f"{where}: not a JSON line; re-run `mprtune prepare-data`") from None
     if not isinstance(row, dict):
         raise DataError(f"{where}: expected a JSON object, got {type(row).__name__}")
-    return variant.task.plugin.eval_row(row, None, where, f"{dataset}-{number}")
+    return kind.eval_row(row, None, where, f"{dataset}-{number}")
 
 
 def predict_folder(ws: Workspace, spec: PredictSpec) -> Path:

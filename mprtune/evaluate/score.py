@@ -16,14 +16,19 @@ either QA answers or descriptions, scored differently: the caller says which wit
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mprtune.errors import MprtuneError, show
 from mprtune.rows import EvalRow
 from mprtune.tasks import BUILTIN_KINDS, KNOWLEDGE_ROW_KINDS, KindError, TaskKind, resolve_kind
+
+if TYPE_CHECKING:
+    from mprtune.config.entities import Task
+    from mprtune.workspace import Workspace
 
 
 @dataclass(frozen=True)
@@ -32,43 +37,21 @@ class Prediction:
     label: str | None  # what LLaMA-Factory echoed (None for a plain text file)
 
 
-def task_plugin(task: str, matrix_path: Path | None) -> tuple[TaskKind, Any]:
-    """(the kind, the matrix task or None): a task name of the matrix, else a kind name."""
+def task_plugin(task: str, matrix_path: Path | None) -> tuple[TaskKind, Task | None, Workspace | None]:
+    """(the kind, the matrix task, the workspace): a task name of the matrix, else a kind name (no task)."""
     if matrix_path is not None:
-        from mprtune.config.matrix import load_matrix
+        from mprtune.workspace import Workspace
 
         try:
-            matrix = load_matrix(matrix_path)
+            ws = Workspace.open(matrix_path)
         except MprtuneError:
-            matrix = None
-        if matrix is not None and task in matrix.tasks:
-            return matrix.tasks[task].plugin, matrix.tasks[task]
+            ws = None
+        if ws is not None and task in ws.matrix.tasks:
+            return ws.matrix.tasks[task].plugin, ws.matrix.tasks[task], ws
     if task in BUILTIN_KINDS:
-        return resolve_kind(task)(task=task), None
+        return resolve_kind(task)(task=task), None, None
     known = ", ".join(BUILTIN_KINDS)
     raise MprtuneError(f"--task: unknown task {show(task)}; use one of {known} or a task of mprtune.yaml")
-
-
-def task_eval_files(task: str, matrix_path: Path | None) -> list[Path]:
-    """The eval files of a task of the matrix (in dataset order) that exist; [] for a kind name."""
-    if matrix_path is None:
-        return []
-    from mprtune.config.matrix import load_matrix
-
-    try:
-        matrix = load_matrix(matrix_path)
-    except MprtuneError:
-        return []
-    if task not in matrix.tasks:
-        return []
-    data_dir = matrix_path.resolve().parent / matrix.data_dir
-    files = [data_dir / matrix.datasets[name].file for name in matrix.tasks[task].eval]
-    return [path for path in files if path.is_file()]
-
-
-def task_kind(task: str, matrix_path: Path | None) -> str:
-    """A task kind, or the kind of a task of the matrix at `matrix_path` (`paws_only` scores as paraphrase)."""
-    return task_plugin(task, matrix_path)[0].name
 
 
 def read_lines(path: Path) -> list[str]:
@@ -115,44 +98,33 @@ def read_prediction_file(path: Path) -> list[Prediction]:
     return found
 
 
-def eval_file_rows(kind: TaskKind, path: Path, dataset: str) -> list[EvalRow]:
-    """A task's eval rows from one file of mprtune's prepared format (JSON lines)."""
-    from mprtune.errors import DataError
+def _eval_rows(
+    kind: TaskKind, ws: Workspace | None, task: Task | None, eval_files: list[Path], limit: int | None
+) -> list[EvalRow] | None:
+    """The rows the predictions were made on: `eval_files`, else the matrix task's eval datasets (None: neither).
 
-    rows = []
-    for number, line in enumerate(read_lines(path), 1):
-        if not line.strip():
-            continue
-        try:
-            raw = json.loads(line)
-        except (ValueError, RecursionError):
-            raise DataError(f"{path}:{number}: not a JSON line") from None
-        if not isinstance(raw, dict):
-            raise DataError(f"{path}:{number}: expected a JSON object, got {type(raw).__name__}")
-        rows.append(kind.eval_row(raw, None, f"{path}:{number}", f"{dataset}-{number}"))
-    return rows
+    Built-in kinds read the JSON lines `prepare-data` wrote; a task of the user's own data reads them
+    as LLaMA-Factory does, `eval_files` in the format of its first eval dataset.
+    """
+    from mprtune.evaluate.predictions import prepared_rows, task_eval_rows
 
-
-def _matrix_rows(matrix_path: Path | None, task: Any, eval_files: list[Path], limit: int | None) -> list[EvalRow]:
-    """A matrix task's eval rows: its eval datasets, or `eval_files` read in its first eval dataset's format."""
-    import dataclasses
-
-    from mprtune.evaluate.predictions import task_eval_rows
-    from mprtune.workspace import Workspace
-
-    assert matrix_path is not None
-    ws = Workspace.open(matrix_path)
-    if not eval_files:
-        return task_eval_rows(ws, task, limit).rows
-    matrix = ws.matrix
-    template = matrix.datasets[task.eval[0]]
-    datasets = {
-        f"eval{i}": dataclasses.replace(template, name=f"eval{i}", file=str(p.resolve()))
-        for i, p in enumerate(eval_files)
-    }
-    given = dataclasses.replace(task, eval=tuple(datasets))
-    matrix = dataclasses.replace(matrix, datasets={**matrix.datasets, **datasets})
-    return task_eval_rows(dataclasses.replace(ws, matrix=matrix), given, limit).rows
+    if kind.preparers:
+        named = [(path.stem, path) for path in eval_files]
+        if not named and task is not None and ws is not None:
+            named = [(n, ws.data_dir / ws.matrix.datasets[n].file) for n in task.eval]
+            named = [(n, path) for n, path in named if path.is_file()]
+        return [row for n, path in named for row in prepared_rows(path, n, kind, limit)[0]] or None
+    if task is None or ws is None:
+        return None
+    if eval_files:
+        template = ws.matrix.datasets[task.eval[0]]
+        given = {
+            f"eval{i}": dataclasses.replace(template, name=f"eval{i}", file=str(path.resolve()))
+            for i, path in enumerate(eval_files)
+        }
+        ws = dataclasses.replace(ws, matrix=dataclasses.replace(ws.matrix, datasets={**ws.matrix.datasets, **given}))
+        task = dataclasses.replace(task, eval=tuple(given))
+    return task_eval_rows(ws, task, limit).rows
 
 
 def _aligned(predictions: list[Prediction], rows: list[EvalRow], where: Path) -> None:
@@ -213,19 +185,16 @@ def score_files(
     from mprtune.metrics.bootstrap import resample_counts
 
     try:
-        kind, matrix_task = task_plugin(task, matrix_path)
+        kind, matrix_task, ws = task_plugin(task, matrix_path)
     except KindError as exc:
         raise MprtuneError(f"--task: {exc}") from None
     found = read_prediction_file(predictions)
     echoed = bool(found) and all(p.label is not None for p in found)
-    if matrix_task is not None and not kind.preparers and not (source or references):
-        # the user's own data: read as LLaMA-Factory reads it, in the task's dataset format
-        rows = _matrix_rows(matrix_path, matrix_task, eval_files or [], limit)
+    given_text = source is not None or bool(references)
+    rows = _eval_rows(kind, ws, matrix_task, list(eval_files or []), limit) if eval_files or not given_text else None
+    if rows is not None:
         _aligned(found, rows, predictions)
-    elif eval_files:
-        rows = [row for path in eval_files for row in eval_file_rows(kind, path, path.stem)[:limit]]
-        _aligned(found, rows, predictions)
-    elif source is not None or references:
+    elif given_text:
         rows = _text_rows(kind, source, list(references or []), row_kind, len(found))
         if len(found) != len(rows):
             raise MprtuneError(

@@ -26,6 +26,10 @@ from dataclasses import dataclass
 from typing import Any
 
 BETTER = ("higher", "lower", "closer", "none")
+# The built-in task kinds scored by mprtune.metrics.scoring (mprtune.tasks reads them from here), and
+# knowledge's two row types (short-answer questions, entity descriptions), scored differently.
+TASK_KINDS = ("grammar", "paraphrase", "knowledge")
+KNOWLEDGE_ROW_KINDS = ("qa", "description")
 UNITS = ("points", "fraction", "words", "ratio")
 
 

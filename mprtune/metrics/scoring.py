@@ -52,12 +52,9 @@ from .gleu import CorpusGleu
 from .grammar import OVER_CORRECT_MARGIN, acceptable, changed_words, unjustified_edits
 from .knowledge import qa_exact_match, rouge_l, token_f1
 from .paraphrase import IBLEU_ALPHA, CorpusBleu
+from .registry import KNOWLEDGE_ROW_KINDS, TASK_KINDS  # any other kind is an error here, never a fallback
 from .text import extract_answer, normalize_ws, verbosity_reasons, word_count
 from .tokens import as_references
-
-# The kinds scored here (the built-in task kinds); any other name is an error, never a fallback.
-TASK_KINDS = ("grammar", "paraphrase", "knowledge")
-KNOWLEDGE_ROW_KINDS = ("qa", "description")
 
 
 def _check(

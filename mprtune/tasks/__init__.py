@@ -5,13 +5,10 @@ See :mod:`.base` for the interface and :mod:`.registry` for how a kind is found 
 
 from __future__ import annotations
 
+from mprtune.metrics.registry import KNOWLEDGE_ROW_KINDS, TASK_KINDS  # the built-ins with data preparers
 from mprtune.tasks.base import DataLicence, Preparer, Presentation, TaskKind
 from mprtune.tasks.registry import BUILTIN_KINDS, ENTRY_POINT_GROUP, KindError, known_kinds, resolve_kind
 
-# The built-in kinds with data preparers (prepare-data); `custom` reads the user's own files.
-TASK_KINDS = ("grammar", "paraphrase", "knowledge")
-# Knowledge eval rows are either short-answer questions or entity descriptions, scored differently.
-KNOWLEDGE_ROW_KINDS = ("qa", "description")
 # One rough characters-per-token figure for planning and truncation estimates when no tokenizer is
 # at hand (English text under Llama 3's tokenizer averages ~4; 3.5 errs on the side of "too long").
 CHARS_PER_TOKEN = 3.5

@@ -123,8 +123,12 @@ class Custom(TaskKind):
             instruction, query = str(raw.get("instruction") or ""), str(raw.get("input") or "")
             user = f"{instruction}\n{query}" if query else instruction
             conversation = Conversation(user, str(raw.get("output") or ""), str(raw.get("system") or ""))
+        if not conversation.user.strip():
+            raise DataError(f"{where}: no source: the last user turn is empty")
         listed = raw.get("references")
         if listed is None:
+            if not conversation.assistant.strip():
+                raise DataError(f"{where}: no reference: the last assistant turn is empty")
             references: tuple[str, ...] = (conversation.assistant,)
         elif isinstance(listed, list) and listed and all(isinstance(r, str) for r in listed):
             references = tuple(listed)
