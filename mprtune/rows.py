@@ -62,7 +62,3 @@ class ScoredRow:
     output: str  # the raw model output (stripped)
     answer: str | None  # the task's extracted answer; None when nothing could be extracted
     tags: dict[str, Any] = field(default_factory=dict)  # per-row values (EXACT, VERBOSE, ...), shown in samples
-
-    @property
-    def empty(self) -> bool:
-        return not self.output.strip()

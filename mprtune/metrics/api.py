@@ -121,29 +121,6 @@ class RowMetric(Metric):
         return mean_of([self.value(row) for row in rows])
 
 
-class StatisticsMetric(Metric):
-    """A corpus score from summed per-row statistics (BLEU, chrF, macro-F1): vectorised resampling."""
-
-    def __init__(
-        self,
-        spec: MetricSpec,
-        statistics: Callable[[Sequence[ScoredRow]], np.ndarray],
-        score: Callable[[np.ndarray], np.ndarray],
-        covers: Callable[[ScoredRow], bool] = lambda row: True,
-    ) -> None:
-        super().__init__(spec)
-        self.statistics, self.score, self.covers = statistics, score, covers
-
-    def compute(self, rows: Sequence[ScoredRow]) -> Computed | None:
-        index = np.array([i for i, row in enumerate(rows) if self.covers(row)], dtype=np.intp)
-        if index.size == 0:
-            return None
-        covered = self.statistics([rows[i] for i in index])
-        stats = np.zeros((len(rows), covered.shape[1]))
-        stats[index] = covered
-        return from_statistics(stats, self.score, index)
-
-
 @dataclass
 class SystemScores:
     """One system on a task's rows: the per-row view of every output and every metric it covers."""

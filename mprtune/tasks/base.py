@@ -130,7 +130,7 @@ class TaskKind:
         """Whether the output counts as right: samples show the rows where that changed first."""
         return any(tags.get(key) for key in self.good_flags)
 
-    # --- data -----------------------------------------------------------------------------------
+    # --- the report -----------------------------------------------------------------------------
 
     def describe_answer(self) -> str:
         """How an answer is taken out of an output, for the report (empty: the whole output)."""
